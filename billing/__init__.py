@@ -1,0 +1,1 @@
+"""What Meta charges: the rate card, spend entries, totals and the live dashboard."""

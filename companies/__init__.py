@@ -1,0 +1,1 @@
+"""Tenants: companies, their WhatsApp channels, API keys and the cached company lookups."""

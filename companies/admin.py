@@ -1,0 +1,349 @@
+"""The operators' panel for companies, channels and keys."""
+
+from django.contrib import admin, messages
+from django.db.models import Count, Q, QuerySet
+from django.http import HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
+from django.urls import reverse
+from django.utils.html import format_html, format_html_join
+
+from companies import services
+from companies.forms import SecretFieldsForm, secret_formfield
+from companies.models import ApiKey, Channel, Company, PlatformToken
+from config.fields import EncryptedTextField
+
+STATE_PILLS = {
+    Channel.ConnectionState.OPEN: "pill-ok",
+    Channel.ConnectionState.CONNECTING: "pill-warn",
+    Channel.ConnectionState.CLOSE: "pill-bad",
+    Channel.ConnectionState.UNKNOWN: "pill-muted",
+}
+
+
+def connection_pill(channel: Channel) -> str:
+    return format_html(
+        '<span class="pill {}" title="{}">{}</span>',
+        STATE_PILLS.get(channel.connection_state, "pill-muted"),
+        channel.connection_state_changed_at or "",
+        channel.get_connection_state_display(),
+    )
+
+
+class SecretAwareMixin:
+    """Renders encrypted fields as write-only boxes (see ``companies.forms``)."""
+
+    form = SecretFieldsForm
+
+    def formfield_for_dbfield(self, db_field, request, **kwargs):
+        if isinstance(db_field, EncryptedTextField):
+            return secret_formfield(db_field)
+        return super().formfield_for_dbfield(db_field, request, **kwargs)
+
+
+class ChannelInline(SecretAwareMixin, admin.StackedInline):
+    model = Channel
+    extra = 0
+    show_change_link = True
+    readonly_fields = ["connection_state", "connection_state_changed_at"]
+    fieldsets = [
+        (None, {"fields": [("kind", "name", "display_number"), ("is_active", "receives_inbound", "sends_notices")]}),
+        (
+            "Connection",
+            {
+                "fields": [
+                    "api_base_url",
+                    ("phone_number_id", "waba_id", "api_version"),
+                    "access_token",
+                    "instance_name",
+                    "api_key",
+                    ("throughput_mps", "send_delay_ms"),
+                    ("connection_state", "connection_state_changed_at"),
+                ],
+                "description": "Cloud API: phone number id, WABA id and access token. Evolution: base URL and API key.",
+            },
+        ),
+    ]
+
+
+class ApiKeyInline(admin.TabularInline):
+    model = ApiKey
+    extra = 0
+    can_delete = False
+    fields = ["name", "prefix", "created_at", "last_used_at", "revoked_at"]
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+
+class ConnectionStateListFilter(admin.SimpleListFilter):
+    title = "channel connection"
+    parameter_name = "connection"
+
+    def lookups(self, request, model_admin):
+        return [("down", "Has a disconnected channel"), ("ok", "All channels connected")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "down":
+            return queryset.filter(channels__connection_state=Channel.ConnectionState.CLOSE).distinct()
+        if self.value() == "ok":
+            return queryset.exclude(channels__connection_state__in=["close", "connecting"])
+        return queryset
+
+
+@admin.register(Company)
+class CompanyAdmin(SecretAwareMixin, admin.ModelAdmin):
+    list_display = ["name", "status_pill", "contract", "channel_states", "active_keys", "erp_system", "updated_at"]
+    list_filter = ["status", ConnectionStateListFilter, "erp_system", "channels__kind", "active_channel_policy"]
+    search_fields = [
+        "name",
+        "=contract",
+        "channels__display_number",
+        "channels__phone_number_id",
+        "channels__instance_name",
+    ]
+    readonly_fields = ["created_at", "updated_at", "webhook_urls"]
+    inlines = [ChannelInline, ApiKeyInline]
+    actions = ["activate", "deactivate"]
+    fieldsets = [
+        (
+            None,
+            {
+                "fields": [
+                    "name",
+                    "contract",
+                    "status",
+                    "support_phone",
+                    ("timezone", "inactivity_minutes"),
+                    "business_hours",
+                ]
+            },
+        ),
+        ("Webhooks", {"fields": ["webhook_urls", "meta_app_secret", "meta_verify_token"]}),
+        ("Bot", {"fields": [("bot_enabled", "message_grouping_seconds", "max_invalid_answers")]}),
+        (
+            "Routing of active notices",
+            {"fields": ["active_channel_policy", "evolution_fallback_to_cloud"]},
+        ),
+        (
+            "Chatwoot",
+            {
+                "classes": ["collapse"],
+                "fields": [
+                    "chatwoot_base_url",
+                    ("chatwoot_account_id", "chatwoot_inbox_id"),
+                    "chatwoot_api_token",
+                    "chatwoot_webhook_secret",
+                ],
+            },
+        ),
+        (
+            "ERP",
+            {
+                "classes": ["collapse"],
+                "fields": ["erp_system", "erp_base_url", "erp_username", "erp_password", "erp_token"],
+            },
+        ),
+        ("SMS gateway", {"classes": ["collapse"], "fields": ["sms_url_template", "sms_username", "sms_password"]}),
+        ("History", {"fields": [("created_at", "updated_at")]}),
+    ]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Company]:
+        return (
+            super()
+            .get_queryset(request)
+            .prefetch_related("channels")
+            .annotate(active_key_count=Count("api_keys", filter=Q(api_keys__revoked_at__isnull=True), distinct=True))
+        )
+
+    @admin.display(description="status", ordering="status")
+    def status_pill(self, obj: Company) -> str:
+        css = "pill-ok" if obj.is_active else "pill-muted"
+        return format_html('<span class="pill {}">{}</span>', css, obj.get_status_display())
+
+    @admin.display(description="channels")
+    def channel_states(self, obj: Company) -> str:
+        channels = list(obj.channels.all())
+        if not channels:
+            return format_html('<span class="pill pill-muted">{}</span>', "no channel")
+        return format_html_join(" ", "{} {}", ((c.name, connection_pill(c)) for c in channels))
+
+    @admin.display(description="API keys", ordering="active_key_count")
+    def active_keys(self, obj: Company) -> str:
+        url = reverse("admin:companies_apikey_add") + f"?company={obj.pk}"
+        return format_html('{} · <a href="{}">new key</a>', obj.active_key_count, url)
+
+    @admin.display(description="webhook URLs")
+    def webhook_urls(self, obj: Company) -> str:
+        from django.conf import settings
+
+        if not obj.pk:
+            return "Shown after saving."
+        base = settings.PUBLIC_URL
+        rows = [
+            ("Meta", f"{base}/webhooks/meta/?contract={obj.contract}"),
+            ("Evolution", f"{base}/webhooks/evolution/{obj.contract}/"),
+            ("Chatwoot", f"{base}/webhooks/chatwoot/{obj.contract}/<webhook secret>/"),
+        ]
+        return format_html_join(format_html("<br>"), "<strong>{}</strong>: <code>{}</code>", rows)
+
+    def save_model(self, request, obj: Company, form, change: bool) -> None:
+        services.save_company(company=obj)
+
+    def save_formset(self, request, form, formset, change: bool) -> None:
+        if formset.model is not Channel:
+            return super().save_formset(request, form, formset, change)
+        for channel in formset.save(commit=False):
+            services.save_channel(channel=channel)
+        for channel in formset.deleted_objects:
+            services.delete_channel(channel=channel)
+        return None
+
+    @admin.action(description="Activate the selected companies")
+    def activate(self, request: HttpRequest, queryset: QuerySet[Company]) -> None:
+        self._set_status(request, queryset, Company.Status.ACTIVE)
+
+    @admin.action(description="Deactivate the selected companies (stop all sending)")
+    def deactivate(self, request: HttpRequest, queryset: QuerySet[Company]) -> None:
+        self._set_status(request, queryset, Company.Status.INACTIVE)
+
+    def _set_status(self, request: HttpRequest, queryset: QuerySet[Company], status: str) -> None:
+        for company in queryset:
+            services.update_company(company=company, data={"status": status})
+        self.message_user(request, f"{queryset.count()} companies set to {status}.", messages.SUCCESS)
+
+
+@admin.register(Channel)
+class ChannelAdmin(SecretAwareMixin, admin.ModelAdmin):
+    list_display = [
+        "name",
+        "company",
+        "kind",
+        "display_number",
+        "state_pill",
+        "is_active",
+        "sends_notices",
+        "updated_at",
+    ]
+    list_filter = ["connection_state", "kind", "is_active", "sends_notices", "company"]
+    search_fields = ["name", "display_number", "phone_number_id", "waba_id", "instance_name", "company__name"]
+    list_select_related = ["company"]
+    autocomplete_fields = ["company"]
+    readonly_fields = ["connection_state", "connection_state_changed_at", "created_at", "updated_at"]
+    fieldsets = [
+        (
+            None,
+            {
+                "fields": [
+                    "company",
+                    ("kind", "name", "display_number"),
+                    ("is_active", "receives_inbound", "sends_notices"),
+                ]
+            },
+        ),
+        ("Cloud API (Meta)", {"fields": ["phone_number_id", "waba_id", "access_token", "api_version"]}),
+        ("Evolution API", {"fields": ["instance_name", "api_key"]}),
+        (
+            "Connection",
+            {
+                "fields": [
+                    "api_base_url",
+                    ("throughput_mps", "send_delay_ms"),
+                    ("connection_state", "connection_state_changed_at"),
+                ]
+            },
+        ),
+        ("History", {"fields": [("created_at", "updated_at")]}),
+    ]
+
+    @admin.display(description="connection", ordering="connection_state")
+    def state_pill(self, obj: Channel) -> str:
+        return connection_pill(obj)
+
+    def save_model(self, request, obj: Channel, form, change: bool) -> None:
+        services.save_channel(channel=obj)
+
+
+class KeyAdminBase(admin.ModelAdmin):
+    """Keys are created here and shown once, on the page that follows; afterwards only the prefix."""
+
+    list_display = ["name", "owner", "prefix", "created_at", "last_used_at", "state_pill"]
+    readonly_fields = ["prefix", "created_at", "last_used_at", "revoked_at"]
+    actions = ["revoke"]
+    show_full_result_count = False
+
+    @admin.display(description="state", ordering="revoked_at")
+    def state_pill(self, obj) -> str:
+        if obj.revoked_at:
+            return format_html('<span class="pill pill-bad">revoked {}</span>', obj.revoked_at.date())
+        return format_html('<span class="pill pill-ok">{}</span>', "active")
+
+    def get_fields(self, request, obj=None):
+        return self.add_fields if obj is None else [*self.add_fields, *self.readonly_fields]
+
+    def get_readonly_fields(self, request, obj=None):
+        return [*self.add_fields, *self.readonly_fields] if obj else []
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False  # revoke instead, so the audit trail (prefix, last use) stays
+
+    @admin.action(description="Revoke the selected keys")
+    def revoke(self, request: HttpRequest, queryset) -> None:
+        for key in queryset.filter(revoked_at__isnull=True):
+            services.revoke_key(key=key)
+        self.message_user(request, "Revoked.", messages.SUCCESS)
+
+    def response_add(self, request: HttpRequest, obj, post_url_continue=None) -> HttpResponse:
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": f"{self.opts.verbose_name.capitalize()} created",
+            "key": obj,
+            "plaintext": obj._plaintext,
+            "changelist_url": reverse(f"admin:{self.opts.app_label}_{self.opts.model_name}_changelist"),
+        }
+        return TemplateResponse(request, "admin/companies/key_created.html", context)
+
+
+@admin.register(ApiKey)
+class ApiKeyAdmin(KeyAdminBase):
+    add_fields = ["company", "name"]
+    list_filter = [("revoked_at", admin.EmptyFieldListFilter), "company"]
+    search_fields = ["name", "prefix", "company__name"]
+    list_select_related = ["company"]
+    autocomplete_fields = ["company"]
+
+    @admin.display(description="company", ordering="company__name")
+    def owner(self, obj: ApiKey) -> str:
+        return str(obj.company)
+
+    def save_model(self, request, obj: ApiKey, form, change: bool) -> None:
+        if change:
+            return
+        created, plaintext = services.create_api_key(company=obj.company, name=obj.name)
+        obj.pk, obj.prefix, obj.created_at, obj._plaintext = created.pk, created.prefix, created.created_at, plaintext
+
+
+@admin.register(PlatformToken)
+class PlatformTokenAdmin(KeyAdminBase):
+    add_fields = ["user", "name"]
+    list_filter = [("revoked_at", admin.EmptyFieldListFilter)]
+    search_fields = ["name", "prefix", "user__username"]
+    list_select_related = ["user"]
+
+    @admin.display(description="user", ordering="user__username")
+    def owner(self, obj: PlatformToken) -> str:
+        return str(obj.user)
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name == "user":
+            from django.contrib.auth import get_user_model
+
+            kwargs["queryset"] = get_user_model().objects.filter(is_staff=True, is_active=True)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def save_model(self, request, obj: PlatformToken, form, change: bool) -> None:
+        if change:
+            return
+        created, plaintext = services.create_platform_token(user=obj.user, name=obj.name)
+        obj.pk, obj.prefix, obj.created_at, obj._plaintext = created.pk, created.prefix, created.created_at, plaintext

@@ -1,0 +1,98 @@
+"""Every write to companies, channels and keys goes through here."""
+
+from typing import Any
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import transaction
+from django.utils import timezone
+
+from companies import keys
+from companies.models import ApiKey, Channel, Company, PlatformToken
+
+
+def _assign(instance: Company | Channel, data: dict[str, Any]) -> None:
+    for field, value in data.items():
+        setattr(instance, field, value)
+
+
+def save_company(*, company: Company) -> Company:
+    """Store a validated company (new or changed); cached lookups see it at once (``signals``)."""
+    company.save()
+    return company
+
+
+@transaction.atomic
+def create_company(*, data: dict[str, Any]) -> Company:
+    """Create a company from validated fields; returns it."""
+    company = Company()
+    _assign(company, data)
+    return save_company(company=company)
+
+
+@transaction.atomic
+def update_company(*, company: Company, data: dict[str, Any]) -> Company:
+    """Apply validated fields (secrets omitted from ``data`` are kept); returns the company."""
+    _assign(company, data)
+    return save_company(company=company)
+
+
+def delete_company(*, company: Company) -> None:
+    company.delete()
+
+
+def default_instance_name(company: Company) -> str:
+    return str(company.contract)
+
+
+def save_channel(*, channel: Channel) -> Channel:
+    """Store a validated channel; an Evolution channel's instance defaults to the company contract."""
+    if channel.kind == Channel.Kind.EVOLUTION and not channel.instance_name:
+        channel.instance_name = default_instance_name(channel.company)
+    channel.save()
+    return channel
+
+
+@transaction.atomic
+def create_channel(*, company: Company, data: dict[str, Any]) -> Channel:
+    channel = Channel(company=company)
+    _assign(channel, data)
+    return save_channel(channel=channel)
+
+
+@transaction.atomic
+def update_channel(*, channel: Channel, data: dict[str, Any]) -> Channel:
+    _assign(channel, data)
+    return save_channel(channel=channel)
+
+
+def delete_channel(*, channel: Channel) -> None:
+    channel.delete()
+
+
+def create_api_key(*, company: Company, name: str) -> tuple[ApiKey, str]:
+    """Create a key for ``company``; returns it with its plaintext, which is never stored or shown again."""
+    new = keys.generate_key(keys.COMPANY_KEY_PREFIX)
+    api_key = ApiKey.objects.create(company=company, name=name, prefix=new.prefix, key_hash=new.key_hash)
+    return api_key, new.plaintext
+
+
+def create_platform_token(*, user: AbstractBaseUser, name: str) -> tuple[PlatformToken, str]:
+    """Create a staff token; returns it with its plaintext, shown once."""
+    new = keys.generate_key(keys.PLATFORM_TOKEN_PREFIX)
+    token = PlatformToken.objects.create(user=user, name=name, prefix=new.prefix, key_hash=new.key_hash)
+    return token, new.plaintext
+
+
+def revoke_key(*, key: ApiKey | PlatformToken) -> None:
+    """Revoke a key or token at once; revoking twice keeps the first time."""
+    type(key).objects.filter(pk=key.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
+    key.refresh_from_db(fields=["revoked_at"])
+
+
+def record_key_use(*, key: ApiKey | PlatformToken, resolution_seconds: int) -> None:
+    """Stamp ``last_used_at``, at most once per ``resolution_seconds`` so requests don't all write."""
+    now = timezone.now()
+    if key.last_used_at and (now - key.last_used_at).total_seconds() < resolution_seconds:
+        return
+    type(key).objects.filter(pk=key.pk).update(last_used_at=now)
+    key.last_used_at = now

@@ -1,0 +1,28 @@
+"""Base pieces every API view uses: rate limits and strict request bodies."""
+
+from typing import Any
+
+from rest_framework import serializers
+from rest_framework.request import Request
+
+from config.ratelimit import enforce_ip_limit, enforce_key_limit
+
+
+class RateLimitedMixin:
+    """Counts each request against the per-IP and per-key limits (see ``config.ratelimit``)."""
+
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        enforce_ip_limit(request)
+        super().initial(request, *args, **kwargs)
+        enforce_key_limit(request)
+
+
+class StrictSerializerMixin:
+    """Rejects fields the serializer does not know, so a typo is an error rather than silently ignored."""
+
+    def to_internal_value(self, data: Any) -> Any:
+        if isinstance(data, dict):
+            unknown = sorted(set(data) - set(self.fields))
+            if unknown:
+                raise serializers.ValidationError({name: ["Unknown field."] for name in unknown})
+        return super().to_internal_value(data)

@@ -1,0 +1,49 @@
+"""The Celery app, the request id carried into tasks, and every periodic job in one list."""
+
+import os
+from dataclasses import dataclass
+
+from celery import Celery, signals
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+
+app = Celery("ponte")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.autodiscover_tasks()
+
+REQUEST_ID_HEADER = "request_id"
+
+
+@dataclass(frozen=True)
+class PeriodicTask:
+    name: str
+    task: str
+    every_seconds: int
+    why: str
+
+
+# Loaded into django-celery-beat by `manage.py sync_periodic_tasks` (run by `make run` and on deploy).
+PERIODIC_TASKS: list[PeriodicTask] = [
+    PeriodicTask(
+        name="worker-heartbeat",
+        task="config.tasks.heartbeat",
+        every_seconds=30,
+        why="Proves that beat, the broker and a worker all work; /readyz reports the last beat seen.",
+    ),
+]
+
+
+@signals.before_task_publish.connect
+def _send_request_id(headers: dict | None = None, **_: object) -> None:
+    from config.request_id import get_request_id
+
+    if headers is not None:
+        headers.setdefault(REQUEST_ID_HEADER, get_request_id())
+
+
+@signals.task_prerun.connect
+def _bind_request_id(task=None, **_: object) -> None:
+    from config.request_id import set_request_id
+
+    request_id = getattr(task.request, REQUEST_ID_HEADER, None) if task else None
+    set_request_id(request_id if request_id and request_id != "-" else None)

@@ -1,0 +1,134 @@
+"""One error format for everything a client can hit: ``{"error": {"code", "message", "details"}}``.
+
+DRF views go through :func:`api_exception_handler`; plain Django views (webhooks, health) through
+:class:`JsonExceptionMiddleware` and the ``handler4xx/500`` views, which keep the admin's HTML pages.
+"""
+
+import logging
+from typing import Any
+
+from django.core.exceptions import PermissionDenied, RequestDataTooBig, SuspiciousOperation
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.views import defaults
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+
+from config.exceptions import DomainError
+
+logger = logging.getLogger(__name__)
+
+JSON_PATH_PREFIXES = ("/api/", "/webhooks/", "/healthz", "/readyz")
+
+
+def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
+    return {"error": {"code": code, "message": message, "details": details if details is not None else {}}}
+
+
+def error_response(status_code: int, code: str, message: str, details: Any = None) -> JsonResponse:
+    return JsonResponse(error_body(code, message, details), status=status_code)
+
+
+def wants_json(request: HttpRequest) -> bool:
+    if request.path.startswith(JSON_PATH_PREFIXES):
+        return True
+    accept = request.headers.get("Accept", "")
+    return "application/json" in accept and "text/html" not in accept
+
+
+def _first_code(codes: Any) -> str | None:
+    if isinstance(codes, str):
+        return codes
+    if isinstance(codes, list) and codes:
+        return _first_code(codes[0])
+    if isinstance(codes, dict) and codes:
+        return _first_code(next(iter(codes.values())))
+    return None
+
+
+def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
+    """DRF's exception handler: every exception, expected or not, leaves in the one format."""
+    headers: dict[str, str] = {}
+    if isinstance(exc, DomainError):
+        return Response(error_body(exc.code, exc.message, exc.details), status=exc.status)
+    if isinstance(exc, Http404):
+        exc = exceptions.NotFound()
+    elif isinstance(exc, PermissionDenied):
+        exc = exceptions.PermissionDenied()
+    elif isinstance(exc, RequestDataTooBig):
+        return Response(
+            error_body("payload_too_large", "The request body is too large."),
+            status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+        )
+    elif isinstance(exc, SuspiciousOperation):
+        exc = exceptions.ParseError(str(exc))
+
+    if not isinstance(exc, exceptions.APIException):
+        request = context.get("request")
+        logger.exception("Unhandled error in %s %s", getattr(request, "method", "?"), getattr(request, "path", "?"))
+        return Response(
+            error_body("internal_error", "An unexpected error occurred. It has been logged."),
+            status=status.HTTP_500_INTERNAL_SERVER_ERROR,
+        )
+
+    if isinstance(exc, exceptions.ValidationError):
+        details = exc.detail if isinstance(exc.detail, dict) else {"non_field_errors": exc.detail}
+        body = error_body("invalid", "The request has invalid fields.", details)
+    else:
+        code = _first_code(exc.get_codes()) or exc.default_code
+        body = error_body(code, str(exc.detail))
+    if isinstance(exc, exceptions.Throttled) and exc.wait is not None:
+        headers["Retry-After"] = str(int(exc.wait))
+        body["error"]["details"] = {"retry_after_seconds": int(exc.wait)}
+    if getattr(exc, "auth_header", None):
+        headers["WWW-Authenticate"] = exc.auth_header
+    return Response(body, status=exc.status_code, headers=headers)
+
+
+class JsonExceptionMiddleware:
+    """Unexpected exceptions in plain Django views under JSON paths: log, answer a 500 without internals."""
+
+    def __init__(self, get_response) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        return self.get_response(request)
+
+    def process_exception(self, request: HttpRequest, exc: Exception) -> HttpResponse | None:
+        if not wants_json(request):
+            return None
+        if isinstance(exc, DomainError):
+            return error_response(exc.status, exc.code, exc.message, exc.details)
+        if isinstance(exc, Http404):
+            return error_response(404, "not_found", "Not found.")
+        if isinstance(exc, PermissionDenied):
+            return error_response(403, "permission_denied", "You do not have permission to perform this action.")
+        if isinstance(exc, RequestDataTooBig):
+            return error_response(413, "payload_too_large", "The request body is too large.")
+        if isinstance(exc, SuspiciousOperation):
+            return error_response(400, "bad_request", "The request was rejected.")
+        logger.exception("Unhandled error in %s %s", request.method, request.path)
+        return error_response(500, "internal_error", "An unexpected error occurred. It has been logged.")
+
+
+def bad_request(request: HttpRequest, exception: Exception, template_name: str = "400.html") -> HttpResponse:
+    if wants_json(request):
+        return error_response(400, "bad_request", "The request was rejected.")
+    return defaults.bad_request(request, exception, template_name)
+
+
+def permission_denied(request: HttpRequest, exception: Exception, template_name: str = "403.html") -> HttpResponse:
+    if wants_json(request):
+        return error_response(403, "permission_denied", "You do not have permission to perform this action.")
+    return defaults.permission_denied(request, exception, template_name)
+
+
+def page_not_found(request: HttpRequest, exception: Exception, template_name: str = "404.html") -> HttpResponse:
+    if wants_json(request):
+        return error_response(404, "not_found", "Not found.")
+    return defaults.page_not_found(request, exception, template_name)
+
+
+def server_error(request: HttpRequest, template_name: str = "500.html") -> HttpResponse:
+    if wants_json(request):
+        return error_response(500, "internal_error", "An unexpected error occurred. It has been logged.")
+    return defaults.server_error(request, template_name)

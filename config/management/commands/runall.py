@@ -1,0 +1,67 @@
+"""Run the whole product in the foreground: ASGI web server, a Celery worker and beat; Ctrl-C stops all."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from django.conf import settings
+from django.core.management.base import BaseCommand
+
+
+class Command(BaseCommand):
+    help = "Start web (uvicorn), a Celery worker and Celery beat together; stop them all on Ctrl-C."
+
+    def add_arguments(self, parser) -> None:
+        parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
+        parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
+        parser.add_argument("--concurrency", type=int, default=int(os.environ.get("WORKER_CONCURRENCY", "2")))
+
+    def handle(self, *args, host: str, port: int, concurrency: int, **options) -> None:
+        python = sys.executable
+        commands = {
+            "web": [python, "-m", "uvicorn", "config.asgi:application", "--host", host, "--port", str(port)],
+            "worker": [python, "-m", "celery", "-A", "config", "worker", "-l", "info", "-c", str(concurrency)],
+            "beat": [python, "-m", "celery", "-A", "config", "beat", "-l", "info"],
+        }
+        processes = {name: subprocess.Popen(cmd) for name, cmd in commands.items()}  # noqa: S603
+        base = f"http://{host}:{port}"
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"\n  Ponte is starting ({settings.DJANGO_ENV}; database {settings.DATABASES['default']['ENGINE']},"
+                f" broker {settings.CELERY_BROKER_URL.split('://')[0]})\n"
+                f"  Admin     {base}/admin/\n"
+                f"  API docs  {base}/api/docs/\n"
+                f"  Health    {base}/healthz  {base}/readyz\n"
+                f"  Demo login and API key: printed above by load_demo. Ctrl-C stops everything.\n"
+            )
+        )
+        stopping = False
+
+        def stop(*_: object) -> None:
+            nonlocal stopping
+            stopping = True
+
+        signal.signal(signal.SIGINT, stop)
+        signal.signal(signal.SIGTERM, stop)
+        exit_code = 0
+        try:
+            while not stopping:
+                for name, process in processes.items():
+                    if process.poll() is not None:
+                        self.stderr.write(f"{name} exited with code {process.returncode}; stopping the others.")
+                        exit_code, stopping = process.returncode or 1, True
+                        break
+                time.sleep(0.5)
+        finally:
+            for process in processes.values():
+                if process.poll() is None:
+                    process.send_signal(signal.SIGTERM)
+            deadline = time.monotonic() + 15
+            for process in processes.values():
+                try:
+                    process.wait(timeout=max(0.1, deadline - time.monotonic()))
+                except subprocess.TimeoutExpired:
+                    process.kill()
+        sys.exit(exit_code)

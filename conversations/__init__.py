@@ -1,0 +1,1 @@
+"""Contacts, sessions, messages and the webhooks that bring WhatsApp and Chatwoot traffic in."""

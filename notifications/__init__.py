@@ -1,0 +1,1 @@
+"""Notices ISP systems ask for (billing, contract events, SMS, campaigns) and the ERP adapters."""

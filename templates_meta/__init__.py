@@ -1,0 +1,1 @@
+"""Meta message templates: the admin panel, sync with Meta, and template sending."""

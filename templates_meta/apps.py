@@ -1,0 +1,5 @@
+from django.apps import AppConfig
+
+
+class TemplatesMetaConfig(AppConfig):
+    name = "templates_meta"
