@@ -42,11 +42,21 @@ class SecretsModelSerializer(StrictSerializerMixin, serializers.ModelSerializer)
         """Run the model's own rules (cross-field checks, conditional unique constraints)."""
         model = self.Meta.model
         candidate = model(**{**self._current_values(), **attrs, **self._context_values()})
+        candidate._state.adding = self.instance is None  # so a row is not compared with itself
         try:
             candidate.clean()
-            candidate.validate_constraints()
         except DjangoValidationError as exc:
             raise _as_drf_error(exc) from exc
+        errors: dict[str, list[str]] = {}
+        for constraint in model._meta.constraints:
+            try:
+                constraint.validate(model, candidate)
+            except DjangoValidationError as exc:
+                # Conditional constraints report as non-field errors; name the field they guard.
+                fields = getattr(constraint, "fields", ())
+                errors.setdefault(fields[0] if len(fields) == 1 else "non_field_errors", []).extend(exc.messages)
+        if errors:
+            raise serializers.ValidationError(errors)
         return attrs
 
     def _current_values(self) -> dict[str, Any]:

@@ -1,0 +1,91 @@
+import pytest
+from django.core.cache import cache as django_cache
+
+from companies import cache, services
+from companies.models import Channel
+from tests.factories import CloudChannelFactory, CompanyFactory, EvolutionChannelFactory
+
+
+@pytest.mark.django_db
+def test_company_lookup_is_served_from_the_cache(django_assert_num_queries):
+    company = CompanyFactory()
+    assert cache.get_company_by_contract(company.contract).pk == company.pk
+    with django_assert_num_queries(0):
+        assert cache.get_company_by_contract(str(company.contract).upper()).pk == company.pk
+
+
+@pytest.mark.django_db
+def test_a_changed_company_is_seen_at_once(django_capture_on_commit_callbacks):
+    company = CompanyFactory(name="Old name", support_phone="1111")
+    channel = CloudChannelFactory(company=company)
+    assert cache.get_company_by_contract(company.contract).name == "Old name"
+    assert cache.get_channel_by_phone_number_id(channel.phone_number_id).company.name == "Old name"
+
+    with django_capture_on_commit_callbacks(execute=True):
+        services.update_company(company=company, data={"name": "New name", "support_phone": "2222"})
+
+    fresh = cache.get_company_by_contract(company.contract)
+    assert (fresh.name, fresh.support_phone) == ("New name", "2222")
+    assert cache.get_channel_by_phone_number_id(channel.phone_number_id).company.name == "New name"
+
+
+@pytest.mark.django_db
+def test_a_changed_company_is_seen_at_once_through_the_api(staff_client):
+    company = CompanyFactory(status="active")
+    assert cache.get_company_by_contract(company.contract).is_active
+    response = staff_client.patch(f"/api/v1/companies/{company.contract}/", {"status": "inactive"}, format="json")
+    assert response.status_code == 200
+    assert not cache.get_company_by_contract(company.contract).is_active
+
+
+@pytest.mark.django_db
+def test_a_moved_phone_number_id_stops_resolving_to_the_old_value():
+    channel = CloudChannelFactory(phone_number_id="111")
+    assert cache.get_channel_by_phone_number_id("111").pk == channel.pk
+    services.update_channel(channel=channel, data={"phone_number_id": "222"})
+    assert cache.get_channel_by_phone_number_id("111") is None
+    assert cache.get_channel_by_phone_number_id("222").pk == channel.pk
+
+
+@pytest.mark.django_db
+def test_a_new_company_replaces_a_cached_miss():
+    contract = "0b9d6a8e-3f1c-4c5e-9d2a-6a1e2b3c4d5e"
+    assert cache.get_company_by_contract(contract) is None
+    company = CompanyFactory(contract=contract)
+    assert cache.get_company_by_contract(contract).pk == company.pk
+
+
+@pytest.mark.django_db
+def test_deleted_company_and_channels_stop_resolving():
+    channel = EvolutionChannelFactory(instance_name="acme")
+    contract = channel.company.contract
+    assert cache.get_channel_by_instance("acme").pk == channel.pk
+    assert cache.get_company_by_contract(contract) is not None
+    services.delete_company(company=channel.company)
+    assert cache.get_channel_by_instance("acme") is None
+    assert cache.get_company_by_contract(contract) is None
+
+
+@pytest.mark.django_db
+def test_instance_lookup_only_finds_evolution_channels():
+    CloudChannelFactory(instance_name="shared-name")
+    assert cache.get_channel_by_instance("shared-name") is None
+    channel = EvolutionChannelFactory(instance_name="shared-name")
+    assert cache.get_channel_by_instance("shared-name").kind == Channel.Kind.EVOLUTION
+    assert cache.get_channel_by_instance("shared-name").pk == channel.pk
+
+
+@pytest.mark.django_db
+def test_cached_entries_do_not_hold_secrets_in_plaintext():
+    channel = CloudChannelFactory(access_token="EAAGplaintextNeverInRedis")
+    cache.get_channel_by_phone_number_id(channel.phone_number_id)
+    blob = django_cache.get(cache.phone_number_id_key(channel.phone_number_id))
+    assert isinstance(blob, bytes)
+    assert b"EAAGplaintextNeverInRedis" not in blob
+    assert cache.get_channel_by_phone_number_id(channel.phone_number_id).access_token == "EAAGplaintextNeverInRedis"
+
+
+@pytest.mark.django_db
+def test_a_value_that_is_not_a_uuid_finds_nothing(django_assert_num_queries):
+    with django_assert_num_queries(0):
+        assert cache.get_company_by_contract("not-a-uuid") is None
