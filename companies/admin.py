@@ -1,11 +1,13 @@
 """The operators' panel for companies, channels and keys."""
 
 from django.contrib import admin, messages
+from django.db import models
 from django.db.models import Count, Q, QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
 
 from companies import services
 from companies.forms import SecretFieldsForm, secret_formfield
@@ -33,6 +35,8 @@ class SecretAwareMixin:
     """Renders encrypted fields as write-only boxes (see ``companies.forms``)."""
 
     form = SecretFieldsForm
+    # Django 6.0's default, stated so 5.2 (used on Python 3.11) behaves the same.
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
 
     def formfield_for_dbfield(self, db_field, request, **kwargs):
         if isinstance(db_field, EncryptedTextField):
@@ -185,7 +189,7 @@ class CompanyAdmin(SecretAwareMixin, admin.ModelAdmin):
             ("Evolution", f"{base}/webhooks/evolution/{obj.contract}/"),
             ("Chatwoot", f"{base}/webhooks/chatwoot/{obj.contract}/<webhook secret>/"),
         ]
-        return format_html_join(format_html("<br>"), "<strong>{}</strong>: <code>{}</code>", rows)
+        return format_html_join(mark_safe("<br>"), "<strong>{}</strong>: <code>{}</code>", rows)
 
     def save_model(self, request, obj: Company, form, change: bool) -> None:
         services.save_company(company=obj)

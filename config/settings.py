@@ -60,6 +60,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
+    "django.forms",
     "rest_framework",
     "drf_spectacular",
     "drf_spectacular_sidecar",
@@ -107,6 +108,9 @@ TEMPLATES = [
         },
     },
 ]
+
+# Widgets render with the project's templates (the admin's secret box lives in templates/).
+FORM_RENDERER = "django.forms.renderers.TemplatesSetting"
 
 # ------------------------------------------------------------------------------ database
 DATABASES = {
