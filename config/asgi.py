@@ -1,8 +1,13 @@
 """ASGI entry point: HTTP goes to Django, WebSockets to the Channels router (live dashboards)."""
 
 import os
+import warnings
 
 from django.core.asgi import get_asgi_application
+
+# WhiteNoise serves static files with a synchronous iterator; under ASGI Django warns on every file.
+# The admin's static files are small and cached by browsers, so the cost does not matter.
+warnings.filterwarnings("ignore", message="StreamingHttpResponse must consume synchronous iterators")
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 django_asgi_app = get_asgi_application()

@@ -262,7 +262,10 @@ CORS_ALLOW_HEADERS = (
 )
 CORS_EXPOSE_HEADERS = ("x-request-id",)
 
-COMPANY_CACHE_TIMEOUT = env.int("COMPANY_CACHE_TIMEOUT", default=300)
+# A local-memory cache lives in one process: the web server's invalidation cannot reach the worker's
+# copy, so without Redis cached company lookups expire quickly instead.
+COMPANY_CACHE_TIMEOUT = env.int("COMPANY_CACHE_TIMEOUT", default=300 if REDIS_URL else 5)
+CACHE_IS_SHARED = bool(REDIS_URL)
 META_GRAPH_API_VERSION = env.str("META_GRAPH_API_VERSION", default="v25.0")
 API_KEY_LAST_USED_RESOLUTION_SECONDS = 60
 
@@ -309,5 +312,7 @@ LOGGING = {
     "loggers": {
         "django.server": {"level": "WARNING"},
         "django.db.backends": {"level": "WARNING"},
+        # The filesystem broker has no host; kombu warns about it on every connection.
+        "kombu.connection": {"level": "ERROR" if CELERY_BROKER_URL.startswith("filesystem://") else "WARNING"},
     },
 }

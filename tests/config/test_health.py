@@ -47,8 +47,11 @@ def test_readyz_fails_when_the_broker_is_unreachable(client, monkeypatch):
 
 
 @pytest.mark.django_db
-def test_readyz_reports_the_last_worker_heartbeat(client):
+def test_readyz_reports_the_last_worker_heartbeat_on_a_shared_cache(client, settings):
     from config.tasks import heartbeat
 
+    settings.CACHE_IS_SHARED = True
     written = heartbeat()
     assert client.get("/readyz").json()["worker_last_heartbeat"] == written
+    settings.CACHE_IS_SHARED = False
+    assert "worker_last_heartbeat" not in client.get("/readyz").json()
