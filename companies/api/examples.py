@@ -97,41 +97,48 @@ API_KEY_CREATED = OpenApiExample(
         "key": "pnt_Xk3v9Qa1...(43 characters, shown once)",
     },
 )
+CHANNEL_RESPONSE = OpenApiExample(
+    "Channel",
+    response_only=True,
+    value={
+        "id": 1,
+        "kind": "cloud",
+        "name": "Atendimento",
+        "display_number": "+55 44 3030-0000",
+        "is_active": True,
+        "receives_inbound": True,
+        "sends_notices": True,
+        "api_base_url": "",
+        "phone_number_id": "106540352242922",
+        "waba_id": "102290129340398",
+        "api_version": "v25.0",
+        "instance_name": "",
+        "throughput_mps": 80,
+        "send_delay_ms": 5000,
+        "connection_state": "unknown",
+        "connection_state_changed_at": None,
+        "configured_secrets": ["access_token"],
+        "created_at": "2026-11-25T10:00:00-03:00",
+        "updated_at": "2026-11-25T10:00:00-03:00",
+    },
+)
+API_KEY_RESPONSE = OpenApiExample(
+    "API key",
+    response_only=True,
+    value={
+        "id": 7,
+        "name": "ERP IXC",
+        "prefix": "pnt_Xk3v9Qa1",
+        "created_at": "2026-11-25T10:00:00-03:00",
+        "last_used_at": "2026-11-25T10:05:00-03:00",
+        "revoked_at": None,
+    },
+)
+API_KEY_REVOKED = OpenApiExample(
+    "Revoked key", response_only=True, value={**API_KEY_RESPONSE.value, "revoked_at": "2026-11-25T11:00:00-03:00"}
+)
 ME_RESPONSE = OpenApiExample(
     "Me",
     response_only=True,
-    value={
-        "company": COMPANY_RESPONSE.value,
-        "channels": [
-            {
-                "id": 1,
-                "kind": "cloud",
-                "name": "Atendimento",
-                "display_number": "+55 44 3030-0000",
-                "is_active": True,
-                "receives_inbound": True,
-                "sends_notices": True,
-                "api_base_url": "",
-                "phone_number_id": "106540352242922",
-                "waba_id": "102290129340398",
-                "api_version": "v25.0",
-                "instance_name": "",
-                "throughput_mps": 80,
-                "send_delay_ms": 5000,
-                "connection_state": "unknown",
-                "connection_state_changed_at": None,
-                "configured_secrets": ["access_token"],
-                "created_at": "2026-11-25T10:00:00-03:00",
-                "updated_at": "2026-11-25T10:00:00-03:00",
-            }
-        ],
-        "api_key": {
-            "id": 7,
-            "name": "ERP IXC",
-            "prefix": "pnt_Xk3v9Qa1",
-            "created_at": "2026-11-25T10:00:00-03:00",
-            "last_used_at": "2026-11-25T10:05:00-03:00",
-            "revoked_at": None,
-        },
-    },
+    value={"company": COMPANY_RESPONSE.value, "channels": [CHANNEL_RESPONSE.value], "api_key": API_KEY_RESPONSE.value},
 )

@@ -50,10 +50,14 @@ class CompanyScopedMixin:
 
 
 @extend_schema_view(
-    list=extend_schema(summary="List companies", responses={200: CompanySerializer(many=True), **ERROR_RESPONSES}),
+    list=extend_schema(
+        summary="List companies (a company key sees only its own)",
+        examples=[examples.COMPANY_RESPONSE],
+        responses={200: CompanySerializer(many=True), **ERROR_RESPONSES},
+    ),
     create=extend_schema(
         summary="Create a company",
-        examples=[examples.COMPANY_CREATE],
+        examples=[examples.COMPANY_CREATE, examples.COMPANY_RESPONSE],
         responses={201: CompanySerializer, **ERROR_RESPONSES},
     ),
     retrieve=extend_schema(
@@ -62,11 +66,16 @@ class CompanyScopedMixin:
         examples=[examples.COMPANY_RESPONSE],
         responses={200: CompanySerializer, **ERROR_RESPONSES},
     ),
-    update=extend_schema(summary="Replace a company's settings", parameters=[CONTRACT_PARAMETER]),
+    update=extend_schema(
+        summary="Replace a company's settings",
+        parameters=[CONTRACT_PARAMETER],
+        examples=[examples.COMPANY_CREATE, examples.COMPANY_RESPONSE],
+        responses={200: CompanySerializer, **ERROR_RESPONSES},
+    ),
     partial_update=extend_schema(
         summary="Change some of a company's settings",
         parameters=[CONTRACT_PARAMETER],
-        examples=[examples.COMPANY_PATCH],
+        examples=[examples.COMPANY_PATCH, examples.COMPANY_RESPONSE],
         responses={200: CompanySerializer, **ERROR_RESPONSES},
     ),
     destroy=extend_schema(
@@ -102,21 +111,39 @@ class CompanyViewSet(RateLimitedMixin, CompanyScopedMixin, viewsets.ModelViewSet
 
 
 @extend_schema_view(
-    list=extend_schema(summary="List a company's channels", parameters=[CONTRACT_PARAMETER]),
+    list=extend_schema(
+        summary="List a company's channels",
+        parameters=[CONTRACT_PARAMETER],
+        examples=[examples.CHANNEL_RESPONSE],
+        responses={200: ChannelSerializer(many=True), **ERROR_RESPONSES},
+    ),
     create=extend_schema(
         summary="Add a channel (WhatsApp number) to a company",
         parameters=[CONTRACT_PARAMETER],
-        examples=[examples.CHANNEL_CREATE_CLOUD, examples.CHANNEL_CREATE_EVOLUTION],
+        examples=[examples.CHANNEL_CREATE_CLOUD, examples.CHANNEL_CREATE_EVOLUTION, examples.CHANNEL_RESPONSE],
         responses={201: ChannelSerializer, **ERROR_RESPONSES},
     ),
-    retrieve=extend_schema(summary="Get a channel", parameters=[CONTRACT_PARAMETER]),
-    update=extend_schema(summary="Replace a channel's settings", parameters=[CONTRACT_PARAMETER]),
+    retrieve=extend_schema(
+        summary="Get a channel",
+        parameters=[CONTRACT_PARAMETER],
+        examples=[examples.CHANNEL_RESPONSE],
+        responses={200: ChannelSerializer, **ERROR_RESPONSES},
+    ),
+    update=extend_schema(
+        summary="Replace a channel's settings",
+        parameters=[CONTRACT_PARAMETER],
+        examples=[examples.CHANNEL_CREATE_CLOUD, examples.CHANNEL_RESPONSE],
+        responses={200: ChannelSerializer, **ERROR_RESPONSES},
+    ),
     partial_update=extend_schema(
         summary="Change some of a channel's settings",
         parameters=[CONTRACT_PARAMETER],
-        examples=[examples.CHANNEL_PATCH],
+        examples=[examples.CHANNEL_PATCH, examples.CHANNEL_RESPONSE],
+        responses={200: ChannelSerializer, **ERROR_RESPONSES},
     ),
-    destroy=extend_schema(summary="Delete a channel", parameters=[CONTRACT_PARAMETER]),
+    destroy=extend_schema(
+        summary="Delete a channel", parameters=[CONTRACT_PARAMETER], responses={204: None, **ERROR_RESPONSES}
+    ),
 )
 class ChannelViewSet(RateLimitedMixin, CompanyScopedMixin, viewsets.ModelViewSet):
     serializer_class = ChannelSerializer
@@ -142,7 +169,12 @@ class ChannelViewSet(RateLimitedMixin, CompanyScopedMixin, viewsets.ModelViewSet
 
 
 @extend_schema_view(
-    list=extend_schema(summary="List a company's API keys (prefixes only)", parameters=[CONTRACT_PARAMETER]),
+    list=extend_schema(
+        summary="List a company's API keys (prefixes only)",
+        parameters=[CONTRACT_PARAMETER],
+        examples=[examples.API_KEY_RESPONSE],
+        responses={200: ApiKeySerializer(many=True), **ERROR_RESPONSES},
+    ),
     create=extend_schema(
         summary="Create an API key; the key is in this response only",
         parameters=[CONTRACT_PARAMETER],
@@ -154,6 +186,7 @@ class ChannelViewSet(RateLimitedMixin, CompanyScopedMixin, viewsets.ModelViewSet
         summary="Revoke an API key at once",
         parameters=[CONTRACT_PARAMETER],
         request=None,
+        examples=[examples.API_KEY_REVOKED],
         responses={200: ApiKeySerializer, **ERROR_RESPONSES},
     ),
 )

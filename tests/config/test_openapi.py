@@ -69,3 +69,15 @@ def test_swagger_ui_is_served_without_any_cdn(client):
         assert b"SwaggerUIBundle" in b"".join(asset.streaming_content)
     finally:
         asset.close()
+
+
+@pytest.mark.django_db
+def test_every_operation_has_an_example(schema):
+    for path, item in schema["paths"].items():
+        for method, operation in item.items():
+            if not isinstance(operation, dict):
+                continue
+            bodies = [operation.get("requestBody", {}), *operation["responses"].values()]
+            has_example = any(media.get("examples") for body in bodies for media in body.get("content", {}).values())
+            if method != "delete":
+                assert has_example, f"{method.upper()} {path} has no example"
