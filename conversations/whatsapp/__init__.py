@@ -1,0 +1,1 @@
+"""WhatsApp providers: one interface (``base``), one module per provider (cloud, evolution, console)."""
