@@ -30,6 +30,8 @@ class Command(BaseCommand):
         admin = user_model.objects.filter(username=username).first()
         if admin is None:
             admin = user_model.objects.create_superuser(username=username, email="admin@example.com", password=password)
+        elif not admin.check_password(password):
+            password = "(changed since it was created)"
 
         company = Company.objects.filter(contract=DEMO_CONTRACT).first() or services.create_company(
             data={
