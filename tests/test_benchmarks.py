@@ -7,7 +7,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_lookup_benchmark_prints_one_json_object_last():
-    result = subprocess.run(  # noqa: S603
+    result = subprocess.run(
         [sys.executable, "-m", "benchmarks", "lookup", "--quick"],
         cwd=ROOT,
         capture_output=True,

@@ -31,7 +31,7 @@ class Command(BaseCommand):
         if admin is None:
             admin = user_model.objects.create_superuser(username=username, email="admin@example.com", password=password)
         elif not admin.check_password(password):
-            password = "(changed since it was created)"
+            password = "(changed since it was created)"  # noqa: S105  (a note, not a password)
 
         company = Company.objects.filter(contract=DEMO_CONTRACT).first() or services.create_company(
             data={
