@@ -22,6 +22,9 @@ def throwaway_database() -> Iterator[None]:
 
     setup_test_environment()
     old_name = connection.settings_dict["NAME"]
+    if connection.vendor != "sqlite":
+        # Its own name, so a benchmark never collides with a test run's test_<name> database.
+        connection.settings_dict["TEST"]["NAME"] = f"ponte_bench_{os.getpid()}"
     connection.creation.create_test_db(verbosity=0, autoclobber=True, keepdb=False)
     try:
         yield

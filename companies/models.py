@@ -160,6 +160,11 @@ class Channel(models.Model):
 
     connection_state = models.CharField(max_length=16, choices=ConnectionState.choices, default=ConnectionState.UNKNOWN)
     connection_state_changed_at = models.DateTimeField(null=True, blank=True)
+    connection_reason = models.CharField(
+        max_length=120, blank=True, help_text="Why it last changed, as Evolution said."
+    )
+    qr_code = models.TextField(blank=True, help_text="The latest pairing QR (Evolution), as a data URL.")
+    qr_code_updated_at = models.DateTimeField(null=True, blank=True)
 
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)

@@ -30,6 +30,18 @@ PERIODIC_TASKS: list[PeriodicTask] = [
         every_seconds=30,
         why="Proves that beat, the broker and a worker all work; /readyz reports the last beat seen.",
     ),
+    PeriodicTask(
+        name="requeue-stale-webhook-events",
+        task="conversations.tasks.requeue_stale_webhook_events",
+        every_seconds=60,
+        why="A webhook stored while the broker was down is enqueued again, so nothing accepted is lost.",
+    ),
+    PeriodicTask(
+        name="purge-webhook-events",
+        task="conversations.tasks.purge_webhook_events",
+        every_seconds=6 * 3600,
+        why="Processed webhook events are kept WEBHOOK_EVENT_RETENTION_DAYS days for replay, then purged.",
+    ),
 ]
 
 

@@ -8,6 +8,7 @@ import logging
 from typing import Any
 
 from django.core.exceptions import PermissionDenied, RequestDataTooBig, SuspiciousOperation
+from django.db import DatabaseError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.views import defaults
 from rest_framework import exceptions, status
@@ -106,6 +107,12 @@ class JsonExceptionMiddleware:
             return error_response(413, "payload_too_large", "The request body is too large.")
         if isinstance(exc, SuspiciousOperation):
             return error_response(400, "bad_request", "The request was rejected.")
+        if isinstance(exc, DatabaseError):
+            # Providers deliver again on a 5xx: nothing is acknowledged that was not stored.
+            logger.exception("Database unavailable in %s %s", request.method, request.path)
+            response = error_response(503, "unavailable", "Temporarily unavailable; try again.")
+            response["Retry-After"] = "5"
+            return response
         logger.exception("Unhandled error in %s %s", request.method, request.path)
         return error_response(500, "internal_error", "An unexpected error occurred. It has been logged.")
 

@@ -265,6 +265,7 @@ CORS_EXPOSE_HEADERS = ("x-request-id",)
 
 # A local-memory cache lives in one process: the web server's invalidation cannot reach the worker's
 # copy, so without Redis cached company lookups expire quickly instead.
+WEBHOOK_EVENT_RETENTION_DAYS = env.int("WEBHOOK_EVENT_RETENTION_DAYS", default=7)
 COMPANY_CACHE_TIMEOUT = env.int("COMPANY_CACHE_TIMEOUT", default=300 if REDIS_URL else 5)
 CACHE_IS_SHARED = bool(REDIS_URL)
 META_GRAPH_API_VERSION = env.str("META_GRAPH_API_VERSION", default="v25.0")

@@ -6,6 +6,7 @@ from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
 from config import health
+from conversations import webhooks
 
 handler400 = "config.errors.bad_request"
 handler403 = "config.errors.permission_denied"
@@ -21,4 +22,7 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="api-redoc"),
     path("api/v1/", include("companies.api.urls")),
+    path("webhooks/meta/", webhooks.meta, name="webhook-meta"),
+    path("webhooks/evolution/<str:contract>/", webhooks.evolution, name="webhook-evolution"),
+    path("webhooks/chatwoot/<str:contract>/<str:secret>/", webhooks.chatwoot, name="webhook-chatwoot"),
 ]

@@ -1,6 +1,10 @@
 """Shared fixtures: isolated cache per test, companies, keys and authenticated API clients."""
 
+import hashlib
+import hmac
+import ipaddress
 import json
+import socket
 import uuid
 from pathlib import Path
 
@@ -25,6 +29,51 @@ def isolated_cache(settings):
     settings.CACHES = {
         name: {**config, "KEY_PREFIX": f"test-{uuid.uuid4().hex[:12]}"} for name, config in settings.CACHES.items()
     }
+
+
+_LOOPBACK_NAMES = {"localhost", "127.0.0.1", "::1", "testserver"}
+
+
+def _is_loopback(host: object) -> bool:
+    if not isinstance(host, str):
+        return True  # unix sockets
+    try:
+        return ipaddress.ip_address(host.split("%")[0]).is_loopback
+    except ValueError:
+        return host in _LOOPBACK_NAMES
+
+
+@pytest.fixture(autouse=True)
+def no_external_network(monkeypatch):
+    """Tests may only talk to loopback addresses: anything else fails loudly instead of reaching out."""
+    real_getaddrinfo, real_connect = socket.getaddrinfo, socket.socket.connect
+
+    def getaddrinfo(host, *args, **kwargs):
+        if host is not None and not _is_loopback(host):
+            raise socket.gaierror(f"tests may not resolve {host!r}")
+        return real_getaddrinfo(host, *args, **kwargs)
+
+    def connect(self, address):
+        if isinstance(address, tuple) and not _is_loopback(address[0]):
+            raise OSError(f"tests may not connect to {address[0]!r}")
+        return real_connect(self, address)
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    monkeypatch.setattr(socket.socket, "connect", connect)
+
+
+@pytest.fixture(autouse=True)
+def eager_celery(request):
+    """Tasks run in-process, except in integration tests, which start a real worker."""
+    from config.celery import app
+
+    if request.node.get_closest_marker("integration"):
+        yield
+        return
+    previous = app.conf.task_always_eager
+    app.conf.task_always_eager = True
+    yield
+    app.conf.task_always_eager = previous
 
 
 @pytest.fixture(autouse=True)
@@ -91,3 +140,26 @@ def staff_client(platform_token) -> APIClient:
 @pytest.fixture
 def anon_client() -> APIClient:
     return APIClient()
+
+
+def sign(body: bytes, secret: str) -> str:
+    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def post_meta(client, company, payload, *, secret: str | None = None, contract=None):
+    """POST a Meta webhook signed with the company's app secret (or ``secret``)."""
+    body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+    return client.post(
+        f"/webhooks/meta/?contract={contract or company.contract}",
+        data=body,
+        content_type="application/json",
+        HTTP_X_HUB_SIGNATURE_256=sign(body, secret if secret is not None else company.meta_app_secret),
+    )
+
+
+def post_evolution(client, company, payload, *, apikey: str | None = None):
+    body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+    headers = {"HTTP_APIKEY": apikey} if apikey is not None else {}
+    return client.post(
+        f"/webhooks/evolution/{company.contract}/", data=body, content_type="application/json", **headers
+    )

@@ -164,6 +164,7 @@ class InboundMessage:
     data: dict[str, Any] = field(default_factory=dict)  # structured content per type
     channel_ref: str = ""  # phone_number_id (Cloud) or instance name (Evolution)
     raw: dict[str, Any] = field(default_factory=dict)
+    from_me: bool = False  # typed by the business on its own phone (Evolution), not by a customer
 
 
 @dataclass(frozen=True)
@@ -214,7 +215,15 @@ class Unsupported:
     raw: dict[str, Any] = field(default_factory=dict)
 
 
-Event = InboundMessage | StatusUpdate | ConnectionUpdate | QrCodeUpdate | AccountEvent | Unsupported
+@dataclass(frozen=True)
+class Ignored:
+    """A part we understood and deliberately skip (groups, broadcasts, presence, echoes of our sends)."""
+
+    reason: str
+    channel_ref: str = ""
+
+
+Event = InboundMessage | StatusUpdate | ConnectionUpdate | QrCodeUpdate | AccountEvent | Unsupported | Ignored
 
 
 # ------------------------------------------------------------------------------ the interface

@@ -1,0 +1,213 @@
+"""Contacts, messages with their status history, and the webhook events they came from."""
+
+import datetime as dt
+
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+from companies.models import Channel, Company
+
+CUSTOMER_SERVICE_WINDOW = dt.timedelta(hours=24)
+
+
+class Contact(models.Model):
+    """One WhatsApp user as seen by one company: keyed on the phone or, failing that, the user id."""
+
+    company = models.ForeignKey(Company, on_delete=models.CASCADE, related_name="contacts")
+    phone = models.CharField(max_length=20, blank=True, help_text="E.164 digits; Brazilian mobiles with the 9th digit.")
+    wa_id = models.CharField(max_length=64, blank=True, help_text="The id the provider last used for this user.")
+    user_id = models.CharField(max_length=128, blank=True, help_text="Meta business-scoped user id, or a LID.")
+    name = models.CharField(max_length=200, blank=True)
+    username = models.CharField(max_length=100, blank=True)
+    last_inbound_at = models.DateTimeField(null=True, blank=True, help_text="Opens the 24 h window.")
+    chatwoot_contact_id = models.PositiveBigIntegerField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["company", "phone"], condition=~Q(phone=""), name="contact_unique_phone"),
+            models.UniqueConstraint(
+                fields=["company", "user_id"], condition=~Q(user_id=""), name="contact_unique_user_id"
+            ),
+            models.CheckConstraint(condition=~Q(phone="", user_id=""), name="contact_has_phone_or_user_id"),
+        ]
+        indexes = [models.Index(fields=["company", "-last_inbound_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.name or '?'} ({self.phone or self.user_id})"
+
+    @property
+    def window_open(self) -> bool:
+        """Whether free-form messages may go out on the Cloud API (24 h after the last inbound one)."""
+        return bool(self.last_inbound_at and timezone.now() - self.last_inbound_at < CUSTOMER_SERVICE_WINDOW)
+
+
+class Message(models.Model):
+    class Direction(models.TextChoices):
+        INBOUND = "in", "Inbound"
+        OUTBOUND = "out", "Outbound"
+
+    class Author(models.TextChoices):
+        CUSTOMER = "customer", "Customer"
+        BOT = "bot", "Bot"
+        AGENT = "agent", "Agent"
+        BUSINESS = "business", "Business"  # typed on the phone / WhatsApp Web, or by an ISP system
+        SYSTEM = "system", "System"
+
+    class Status(models.TextChoices):
+        RECEIVED = "received", "Received"
+        QUEUED = "queued", "Queued"
+        SENDING = "sending", "Sending"
+        SENT = "sent", "Sent"
+        DELIVERED = "delivered", "Delivered"
+        READ = "read", "Read"
+        FAILED = "failed", "Failed"
+        DELETED = "deleted", "Deleted"
+
+    class MediaStatus(models.TextChoices):
+        NONE = "", "No media"
+        PENDING = "pending", "Downloading"
+        STORED = "stored", "Stored"
+        QUARANTINED = "quarantined", "Quarantined"
+        FAILED = "failed", "Download failed"
+
+    company = models.ForeignKey(Company, on_delete=models.CASCADE, related_name="messages")
+    channel = models.ForeignKey(Channel, on_delete=models.SET_NULL, null=True, blank=True, related_name="messages")
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="messages")
+    direction = models.CharField(max_length=3, choices=Direction.choices)
+    author = models.CharField(max_length=10, choices=Author.choices)
+    type = models.CharField(max_length=24, db_index=True)
+    text = models.TextField(blank=True)
+    data = models.JSONField(default=dict, blank=True, help_text="Structured content per type.")
+    raw = models.JSONField(default=dict, blank=True, help_text="The provider's payload for this message.")
+    provider_id = models.CharField(max_length=128, blank=True)
+    reply_to_provider_id = models.CharField(max_length=128, blank=True)
+    provider_timestamp = models.DateTimeField(null=True, blank=True)
+
+    status = models.CharField(max_length=10, choices=Status.choices, db_index=True)
+    status_at = models.DateTimeField(null=True, blank=True)
+    error_code = models.CharField(max_length=32, blank=True)
+    error_reason = models.CharField(max_length=255, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    idempotency_key = models.CharField(max_length=128, blank=True)
+    pricing_category = models.CharField(max_length=32, blank=True)
+    pricing = models.JSONField(null=True, blank=True)
+
+    media = models.JSONField(null=True, blank=True, help_text="The provider's reference to the attachment.")
+    media_status = models.CharField(max_length=12, choices=MediaStatus.choices, blank=True, default="")
+    media_file = models.FileField(upload_to="media/%Y/%m/%d/", blank=True)
+    media_mime = models.CharField(max_length=100, blank=True, help_text="Detected from the bytes.")
+    media_size = models.PositiveBigIntegerField(null=True, blank=True)
+    media_sha256 = models.CharField(max_length=64, blank=True)
+    media_rejection = models.CharField(max_length=40, blank=True, help_text="Why the attachment was quarantined.")
+
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            # Providers retry webhooks: the same message id must never make a second row.
+            models.UniqueConstraint(
+                fields=["company", "provider_id"], condition=~Q(provider_id=""), name="message_unique_provider_id"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["contact", "-created_at"]),
+            models.Index(fields=["company", "-created_at"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_direction_display()} {self.type} {self.provider_id or self.pk}"
+
+
+class MessageStatusChange(models.Model):
+    """One entry of a message's status history, in the order it was learnt."""
+
+    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="status_changes")
+    status = models.CharField(max_length=10, choices=Message.Status.choices)
+    at = models.DateTimeField(help_text="When the provider says it happened.")
+    error_code = models.CharField(max_length=32, blank=True)
+    error_title = models.CharField(max_length=255, blank=True)
+    applied = models.BooleanField(default=True, help_text="False when it arrived late and did not move the status.")
+    raw = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at", "pk"]
+
+    def __str__(self) -> str:
+        return f"{self.status} at {self.at:%Y-%m-%d %H:%M:%S}"
+
+
+class PendingStatus(models.Model):
+    """A status for a message we do not know (yet): applied when it appears, never dropped."""
+
+    company = models.ForeignKey(Company, on_delete=models.CASCADE, related_name="pending_statuses")
+    channel = models.ForeignKey(Channel, on_delete=models.SET_NULL, null=True, blank=True)
+    provider_id = models.CharField(max_length=128, db_index=True)
+    status = models.CharField(max_length=10, choices=Message.Status.choices)
+    at = models.DateTimeField()
+    error_code = models.CharField(max_length=32, blank=True)
+    error_title = models.CharField(max_length=255, blank=True)
+    pricing = models.JSONField(null=True, blank=True)
+    raw = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name_plural = "pending statuses"
+
+    def __str__(self) -> str:
+        return f"{self.status} for {self.provider_id}"
+
+
+class WebhookEvent(models.Model):
+    """A webhook request that passed authentication, stored as it came before the 200 was sent."""
+
+    class Source(models.TextChoices):
+        META = "meta", "Meta Cloud API"
+        EVOLUTION = "evolution", "Evolution API"
+        CHATWOOT = "chatwoot", "Chatwoot"
+
+    class State(models.TextChoices):
+        PENDING = "pending", "Pending"
+        PROCESSED = "processed", "Processed"
+        FAILED = "failed", "Failed"
+
+    source = models.CharField(max_length=10, choices=Source.choices)
+    company = models.ForeignKey(Company, on_delete=models.CASCADE, related_name="webhook_events")
+    body = models.TextField(help_text="The request body exactly as received.")
+    headers = models.JSONField(default=dict, blank=True)
+    state = models.CharField(max_length=10, choices=State.choices, default=State.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True)
+    summary = models.CharField(max_length=255, blank=True, help_text="What processing found, for operators.")
+    received_at = models.DateTimeField(default=timezone.now, db_index=True)
+    processed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["state", "received_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.get_source_display()} #{self.pk}"
+
+
+class AccountNotice(models.Model):
+    """Account-level notices from Meta (templates, quality, account updates) and Evolution contact updates.
+
+    Stored for operators and routed to the handler registered for their ``field``; the template
+    panel (templates_meta) consumes the template ones.
+    """
+
+    company = models.ForeignKey(Company, on_delete=models.CASCADE, related_name="account_notices")
+    channel = models.ForeignKey(Channel, on_delete=models.SET_NULL, null=True, blank=True)
+    webhook_event = models.ForeignKey(WebhookEvent, on_delete=models.SET_NULL, null=True, blank=True)
+    field = models.CharField(max_length=64, db_index=True)
+    value = models.JSONField(default=dict)
+    handled = models.BooleanField(default=False)
+    received_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    def __str__(self) -> str:
+        return f"{self.field} ({self.company})"

@@ -1,0 +1,1 @@
+"""Writes of the conversations app, one module per flow."""

@@ -1,0 +1,82 @@
+"""Attachments: downloaded by a task, checked by content, stored or quarantined, never forwarded unchecked."""
+
+import logging
+
+from django.core.files.base import ContentFile
+from django.db import transaction
+
+from conversations.media_safety import inspect_media
+from conversations.models import Message
+from conversations.whatsapp.base import MediaRef, SendError, provider_for
+
+logger = logging.getLogger(__name__)
+
+
+class RetryableMediaError(Exception):
+    """The download failed in a way that trying again later can fix."""
+
+
+def _media_ref(message: Message) -> MediaRef:
+    stored = message.media or {}
+    inline = ""
+    if stored.get("inline"):
+        inline = str((message.raw.get("message") or {}).get("base64", ""))
+    return MediaRef(
+        media_id=stored.get("media_id", ""),
+        url=stored.get("url", ""),
+        mime_type=stored.get("mime_type", ""),
+        sha256=stored.get("sha256", ""),
+        filename=stored.get("filename", ""),
+        size=stored.get("size"),
+        base64=inline,
+    )
+
+
+def download_and_inspect(*, message_id: int) -> Message | None:
+    """Fetch the message's attachment, inspect its bytes and store it, or quarantine it; idempotent."""
+    message = Message.objects.select_related("channel").filter(pk=message_id).first()
+    if message is None or message.media_status != Message.MediaStatus.PENDING or message.channel is None:
+        return message
+    ref = _media_ref(message)
+    try:
+        fetched = provider_for(message.channel).fetch_media(media=ref)
+    except SendError as exc:
+        if exc.retryable:
+            raise RetryableMediaError(str(exc)) from exc
+        _finish(message, status=Message.MediaStatus.FAILED, rejection=f"download: {exc.code or exc.kind}"[:40])
+        return message
+    verdict = inspect_media(
+        fetched.content, message_type=message.type, declared_mime=ref.mime_type, filename=ref.filename
+    )
+    message.media_mime, message.media_size, message.media_sha256 = (
+        verdict.detected_mime[:100],
+        verdict.size,
+        verdict.sha256,
+    )
+    if not verdict.allowed:
+        logger.warning(
+            "Quarantined %s attachment of message %s: %s (%s)", message.type, message.pk, verdict.reason, verdict.detail
+        )
+        # The bytes are not kept: nothing can forward or open them later.
+        _finish(message, status=Message.MediaStatus.QUARANTINED, rejection=verdict.reason)
+        return message
+    name = f"{message.company_id}/{verdict.sha256[:2]}/{verdict.sha256}.{verdict.extension or 'bin'}"
+    message.media_file.save(name, ContentFile(fetched.content), save=False)
+    _finish(message, status=Message.MediaStatus.STORED, rejection="")
+    return message
+
+
+def _finish(message: Message, *, status: str, rejection: str) -> None:
+    message.media_status, message.media_rejection = status, rejection
+    with transaction.atomic():
+        message.save(
+            update_fields=[
+                "media_status",
+                "media_rejection",
+                "media_file",
+                "media_mime",
+                "media_size",
+                "media_sha256",
+                "updated_at",
+            ]
+        )

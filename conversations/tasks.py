@@ -1,0 +1,43 @@
+"""Conversations tasks: take ids, call one service, decide about retries."""
+
+import datetime as dt
+import logging
+
+from celery import shared_task
+from django.conf import settings
+from django.db import DatabaseError
+
+from conversations.locks import LockTimeout
+from conversations.services import media, webhook_events
+
+logger = logging.getLogger(__name__)
+
+
+@shared_task(bind=True, acks_late=True, max_retries=8)
+def process_webhook_event(self, event_id: int) -> None:
+    try:
+        webhook_events.process_webhook_event(event_id=event_id)
+    except (DatabaseError, LockTimeout) as exc:
+        # Transient: the row stays pending and is retried with backoff.
+        raise self.retry(exc=exc, countdown=min(300, 2**self.request.retries)) from exc
+    except Exception as exc:
+        logger.exception("Webhook event %s failed", event_id)
+        webhook_events.mark_failed(event_id=event_id, error=f"{type(exc).__name__}: {exc}")
+
+
+@shared_task(bind=True, acks_late=True, max_retries=5)
+def download_media(self, message_id: int) -> None:
+    try:
+        media.download_and_inspect(message_id=message_id)
+    except media.RetryableMediaError as exc:
+        raise self.retry(exc=exc, countdown=min(600, 5 * 2**self.request.retries)) from exc
+
+
+@shared_task
+def requeue_stale_webhook_events() -> int:
+    return webhook_events.requeue_stale(older_than=dt.timedelta(minutes=2))
+
+
+@shared_task
+def purge_webhook_events() -> int:
+    return webhook_events.purge_processed(older_than=dt.timedelta(days=settings.WEBHOOK_EVENT_RETENTION_DAYS))

@@ -1,0 +1,171 @@
+"""Webhook endpoints: authenticate, store the request as it came, answer 200 at once.
+
+Processing happens in a Celery task (``conversations.tasks.process_webhook_event``). If the request
+cannot be stored (the database is down) the answer is a 5xx, so the provider delivers it again: a
+request is never acknowledged and then lost.
+"""
+
+import hashlib
+import hmac
+import json
+import uuid
+from typing import Any
+
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_http_methods, require_POST
+
+from companies import cache as company_cache
+from companies.models import Channel, Company
+from config.errors import error_response
+from conversations.models import WebhookEvent
+from conversations.services.webhook_events import store_webhook
+from conversations.whatsapp import cloud_webhook
+
+ACCEPTED = {"status": "accepted"}
+
+
+class Rejected(Exception):
+    def __init__(self, status: int, code: str, message: str, details: Any = None) -> None:
+        super().__init__(message)
+        self.response = error_response(status, code, message, details)
+
+
+def _company(contract: str | None) -> Company:
+    if not contract:
+        raise Rejected(400, "invalid", "The contract is missing.", {"contract": ["This parameter is required."]})
+    try:
+        uuid.UUID(contract)
+    except ValueError:
+        raise Rejected(400, "invalid", "The contract is not a UUID.", {"contract": ["Must be a valid UUID."]}) from None
+    company = company_cache.get_company_by_contract(contract)
+    if company is None:
+        raise Rejected(404, "unknown_contract", "No company has this contract.")
+    return company
+
+
+def _json(body: bytes) -> tuple[dict[str, Any], str]:
+    """The parsed body and its text (stored as received)."""
+    try:
+        text = body.decode("utf-8")
+        payload = json.loads(text)
+    except (ValueError, UnicodeDecodeError):
+        raise Rejected(400, "parse_error", "The body is not valid UTF-8 JSON.") from None
+    if not isinstance(payload, dict):
+        raise Rejected(400, "parse_error", "The body must be a JSON object.")
+    return payload, text
+
+
+def _same(given: str, expected: str) -> bool:
+    return bool(expected) and hmac.compare_digest(given.encode(), expected.encode())
+
+
+def _rejecting(view):
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        try:
+            return view(request, *args, **kwargs)
+        except Rejected as rejected:
+            return rejected.response
+
+    wrapper.__name__ = view.__name__
+    return wrapper
+
+
+# ------------------------------------------------------------------------------ Meta
+
+
+def _verify_meta_signature(request: HttpRequest, company: Company) -> None:
+    """X-Hub-Signature-256 is HMAC-SHA256 of the raw body with the app secret (Meta's webhook docs)."""
+    header = request.headers.get("X-Hub-Signature-256", "")
+    if not header:
+        raise Rejected(401, "missing_signature", "The X-Hub-Signature-256 header is missing.")
+    if not company.meta_app_secret:
+        raise Rejected(403, "not_configured", "This company has no Meta app secret configured.")
+    expected = "sha256=" + hmac.new(company.meta_app_secret.encode(), request.body, hashlib.sha256).hexdigest()
+    if not hmac.compare_digest(header.strip().lower().encode(), expected.encode()):
+        raise Rejected(403, "invalid_signature", "The signature does not match the body.")
+
+
+def _check_meta_ownership(company: Company, payload: dict[str, Any]) -> None:
+    """Every change must concern one of the company's numbers (or, for account notices, its WABAs)."""
+    waba_ids: set[str] | None = None
+    for waba_id, _field, value in cloud_webhook.changes(payload):
+        phone_number_id = cloud_webhook.phone_number_id_of(value)
+        if phone_number_id:
+            channel = company_cache.get_channel_by_phone_number_id(phone_number_id)
+            if channel is None or channel.company_id != company.pk:
+                raise Rejected(
+                    403,
+                    "foreign_phone_number",
+                    "A change concerns a phone number of another company.",
+                    {"phone_number_id": phone_number_id},
+                )
+            continue
+        if waba_ids is None:
+            waba_ids = set(
+                company.channels.filter(kind=Channel.Kind.CLOUD).exclude(waba_id="").values_list("waba_id", flat=True)
+            )
+        if waba_id not in waba_ids:
+            raise Rejected(
+                403, "foreign_account", "A change concerns a WhatsApp account of another company.", {"waba_id": waba_id}
+            )
+
+
+@csrf_exempt
+@require_http_methods(["GET", "POST"])
+@_rejecting
+def meta(request: HttpRequest) -> HttpResponse:
+    company = _company(request.GET.get("contract"))
+    if request.method == "GET":
+        # Verification handshake: echo hub.challenge only for the company's verify token.
+        if request.GET.get("hub.mode") != "subscribe" or not _same(
+            request.GET.get("hub.verify_token", ""), company.meta_verify_token
+        ):
+            raise Rejected(403, "invalid_verify_token", "The verify token does not match.")
+        return HttpResponse(request.GET.get("hub.challenge", ""), content_type="text/plain")
+    _verify_meta_signature(request, company)
+    payload, text = _json(request.body)
+    if payload.get("object") != "whatsapp_business_account":
+        raise Rejected(
+            400, "invalid", "Not a WhatsApp Business Account webhook.", {"object": [str(payload.get("object"))]}
+        )
+    _check_meta_ownership(company, payload)
+    store_webhook(company=company, source=WebhookEvent.Source.META, body=text, headers=request.headers)
+    return JsonResponse(ACCEPTED)
+
+
+# ------------------------------------------------------------------------------ Evolution
+
+
+@csrf_exempt
+@require_POST
+@_rejecting
+def evolution(request: HttpRequest, contract: str) -> HttpResponse:
+    company = _company(contract)
+    payload, text = _json(request.body)
+    key = request.headers.get("apikey") or str(payload.get("apikey") or "")
+    if not key:
+        raise Rejected(401, "missing_api_key", "The apikey header (or body field) is missing.")
+    instance = str(payload.get("instance") or "")
+    channel = company_cache.get_channel_by_instance(instance)
+    if channel is None or channel.company_id != company.pk:
+        raise Rejected(403, "foreign_instance", "The instance does not belong to this company.", {"instance": instance})
+    if not _same(key, channel.api_key):
+        raise Rejected(403, "invalid_api_key", "The apikey does not match the instance's key.")
+    store_webhook(company=company, source=WebhookEvent.Source.EVOLUTION, body=text, headers=request.headers)
+    return JsonResponse(ACCEPTED)
+
+
+# ------------------------------------------------------------------------------ Chatwoot
+
+
+@csrf_exempt
+@require_POST
+@_rejecting
+def chatwoot(request: HttpRequest, contract: str, secret: str) -> HttpResponse:
+    company = _company(contract)
+    if not _same(secret, company.chatwoot_webhook_secret):
+        raise Rejected(403, "invalid_secret", "The webhook secret does not match.")
+    _, text = _json(request.body)
+    store_webhook(company=company, source=WebhookEvent.Source.CHATWOOT, body=text, headers=request.headers)
+    return JsonResponse(ACCEPTED)

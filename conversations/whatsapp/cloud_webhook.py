@@ -1,0 +1,188 @@
+"""Meta Cloud API webhooks → normalised events.
+
+One POST may carry up to 1,000 updates across ``entry[]`` and ``changes[]``; every one becomes an
+event. Shapes: https://developers.facebook.com/docs/whatsapp/cloud-api/webhooks/components and
+``shared/notes/meta_cloud_api.md`` §2-4. Anything not understood becomes ``Unsupported``.
+"""
+
+import datetime as dt
+from collections.abc import Iterator
+from typing import Any
+
+from django.utils import timezone
+
+from conversations.whatsapp.base import (
+    AccountEvent,
+    Event,
+    InboundContact,
+    InboundMessage,
+    MediaRef,
+    StatusUpdate,
+    Unsupported,
+)
+
+MEDIA_TYPES = ("image", "audio", "video", "document", "sticker")
+
+
+def maps_link(latitude: Any, longitude: Any) -> str:
+    return f"https://maps.google.com/?q={latitude},{longitude}"
+
+
+def parse_timestamp(value: Any) -> dt.datetime:
+    """Unix seconds as Meta sends them (a string); documentation placeholders fall back to now."""
+    try:
+        return dt.datetime.fromtimestamp(int(value), tz=dt.UTC)
+    except (TypeError, ValueError, OverflowError, OSError):
+        return timezone.now()
+
+
+def changes(payload: dict[str, Any]) -> Iterator[tuple[str, str, dict[str, Any]]]:
+    """(waba id, field, value) for every change of the payload; tolerant of missing keys."""
+    for entry in payload.get("entry") or []:
+        if not isinstance(entry, dict):
+            continue
+        for change in entry.get("changes") or []:
+            if isinstance(change, dict):
+                yield str(entry.get("id", "")), str(change.get("field", "")), change.get("value") or {}
+
+
+def phone_number_id_of(value: dict[str, Any]) -> str:
+    metadata = value.get("metadata")
+    return str(metadata.get("phone_number_id", "")) if isinstance(metadata, dict) else ""
+
+
+def _contacts_by_id(value: dict[str, Any]) -> dict[str, InboundContact]:
+    found: dict[str, InboundContact] = {}
+    for item in value.get("contacts") or []:
+        profile = item.get("profile") or {}
+        contact = InboundContact(
+            wa_id=str(item.get("wa_id", "")),
+            user_id=str(item.get("user_id", "")),
+            name=str(profile.get("name", "")),
+            username=str(profile.get("username", "")),
+        )
+        for key in (contact.wa_id, contact.user_id):
+            if key:
+                found[key] = contact
+    return found
+
+
+def _text_and_data(message: dict[str, Any]) -> tuple[str, dict[str, Any], MediaRef | None]:
+    """The readable text, the structured data and the media reference of one message."""
+    kind = message.get("type", "")
+    body = message.get(kind) if isinstance(message.get(kind), dict) else {}
+    if kind == "text":
+        return body.get("body", ""), {}, None
+    if kind in MEDIA_TYPES:
+        media = MediaRef(
+            media_id=str(body.get("id", "")),
+            url=str(body.get("url", "")),
+            mime_type=str(body.get("mime_type", "")),
+            sha256=str(body.get("sha256", "")),
+            filename=str(body.get("filename", "")),
+        )
+        data = {k: body[k] for k in ("voice", "animated") if k in body}
+        return body.get("caption", ""), data, media
+    if kind == "location":
+        link = maps_link(body.get("latitude"), body.get("longitude"))
+        label = ", ".join(str(body[k]) for k in ("name", "address") if body.get(k))
+        return (f"{label}\n{link}" if label else link), dict(body, maps_url=link), None
+    if kind == "contacts":
+        names = [c.get("name", {}).get("formatted_name", "") for c in message.get("contacts") or []]
+        return ", ".join(n for n in names if n), {"contacts": message.get("contacts") or []}, None
+    if kind == "interactive":
+        reply_type = body.get("type", "")
+        reply = body.get(reply_type) or {}
+        if reply_type == "nfm_reply":  # a WhatsApp Flow's answer: response_json is a JSON string
+            return reply.get("body", ""), {"reply_type": reply_type, **reply}, None
+        return reply.get("title", ""), {"reply_type": reply_type, **reply}, None
+    if kind == "button":  # quick reply on a template
+        return body.get("text", ""), dict(body), None
+    if kind == "reaction":
+        return body.get("emoji", ""), dict(body), None
+    if kind == "order":
+        return body.get("text", ""), dict(body), None
+    if kind == "system":
+        return body.get("body", ""), dict(body), None
+    if kind in ("edit", "revoke"):
+        return _edited_text(body), dict(body), None
+    # unsupported, request_welcome, and types Meta adds later: keep what came.
+    data = {"errors": message.get("errors") or []}
+    if kind:
+        data[kind] = body
+    return "", data, None
+
+
+def _edited_text(body: dict[str, Any]) -> str:
+    edited = body.get("message") or {}
+    inner = edited.get(edited.get("type", "")) or {}
+    return inner.get("body") or inner.get("caption") or ""
+
+
+def _inbound(message: dict[str, Any], contacts: dict[str, InboundContact], channel_ref: str) -> InboundMessage:
+    sender = str(message.get("from", ""))
+    sender_user_id = str(message.get("from_user_id", ""))
+    contact = contacts.get(sender) or contacts.get(sender_user_id) or InboundContact()
+    contact = InboundContact(
+        wa_id=sender or contact.wa_id,
+        user_id=sender_user_id or contact.user_id,
+        name=contact.name,
+        username=contact.username,
+    )
+    text, data, media = _text_and_data(message)
+    if message.get("referral"):  # click-to-WhatsApp ad that started the chat
+        data = dict(data, referral=message["referral"])
+    if message.get("errors") and "errors" not in data:
+        data = dict(data, errors=message["errors"])
+    return InboundMessage(
+        provider_id=str(message.get("id", "")),
+        contact=contact,
+        timestamp=parse_timestamp(message.get("timestamp")),
+        type=str(message.get("type") or "unsupported"),
+        text=str(text or ""),
+        media=media,
+        reply_to=str((message.get("context") or {}).get("id", "")),
+        data=data,
+        channel_ref=channel_ref,
+        raw=message,
+    )
+
+
+def _status(status: dict[str, Any], channel_ref: str) -> StatusUpdate:
+    error = (status.get("errors") or [{}])[0]
+    return StatusUpdate(
+        provider_id=str(status.get("id", "")),
+        status=str(status.get("status", "")),
+        timestamp=parse_timestamp(status.get("timestamp")),
+        recipient=str(status.get("recipient_id") or status.get("recipient_user_id") or ""),
+        error_code=str(error.get("code", "")),
+        error_title=str(error.get("title") or error.get("message") or ""),
+        pricing=status.get("pricing"),
+        conversation=status.get("conversation"),
+        channel_ref=channel_ref,
+        raw=status,
+    )
+
+
+def parse(payload: dict[str, Any]) -> list[Event]:
+    """Every event in a Meta webhook body, in the order Meta listed them."""
+    events: list[Event] = []
+    if payload.get("object") != "whatsapp_business_account":
+        return [Unsupported(reason=f"object {payload.get('object')!r}", raw=payload)]
+    for waba_id, field, value in changes(payload):
+        channel_ref = phone_number_id_of(value)
+        if field != "messages":
+            events.append(AccountEvent(field=field, value={**value, "waba_id": waba_id}, channel_ref=channel_ref))
+            continue
+        contacts = _contacts_by_id(value)
+        for message in value.get("messages") or []:
+            events.append(_inbound(message, contacts, channel_ref))
+        for status in value.get("statuses") or []:
+            events.append(_status(status, channel_ref))
+        for error in value.get("errors") or []:  # value-level errors: not tied to one message
+            events.append(
+                AccountEvent(field="messages.errors", value={**error, "waba_id": waba_id}, channel_ref=channel_ref)
+            )
+        if not any(value.get(k) for k in ("messages", "statuses", "errors")):
+            events.append(Unsupported(reason="messages change without content", channel_ref=channel_ref, raw=value))
+    return events
