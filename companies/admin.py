@@ -254,6 +254,8 @@ class ChannelAdmin(SecretAwareMixin, admin.ModelAdmin):
                     "api_base_url",
                     ("throughput_mps", "send_delay_ms"),
                     ("connection_state", "connection_state_changed_at"),
+                    "connection_reason",
+                    "qr_code_image",
                 ]
             },
         ),
@@ -263,6 +265,16 @@ class ChannelAdmin(SecretAwareMixin, admin.ModelAdmin):
     @admin.display(description="connection", ordering="connection_state")
     def state_pill(self, obj: Channel) -> str:
         return connection_pill(obj)
+
+    @admin.display(description="pairing QR code")
+    def qr_code_image(self, obj: Channel) -> str:
+        if obj.connection_state == Channel.ConnectionState.OPEN or not obj.qr_code.startswith("data:image/"):
+            return "—"
+        return format_html(
+            '<img src="{}" alt="Scan with WhatsApp" width="240" height="240"><br><small>updated {}</small>',
+            obj.qr_code,
+            obj.qr_code_updated_at,
+        )
 
     def save_model(self, request, obj: Channel, form, change: bool) -> None:
         services.save_channel(channel=obj)

@@ -1,0 +1,191 @@
+"""Operators' views of the inbound pipeline: webhook events (with replay), messages, contacts, notices."""
+
+import json
+
+from django.contrib import admin, messages
+from django.core.paginator import Paginator
+from django.db.models import QuerySet
+from django.http import HttpRequest
+from django.utils.functional import cached_property
+from django.utils.html import format_html
+
+from conversations.models import AccountNotice, Contact, Message, MessageStatusChange, PendingStatus, WebhookEvent
+from conversations.services import webhook_events
+
+STATE_PILLS = {
+    "processed": "pill-ok",
+    "stored": "pill-ok",
+    "read": "pill-ok",
+    "delivered": "pill-ok",
+    "pending": "pill-warn",
+    "queued": "pill-warn",
+    "sending": "pill-warn",
+    "failed": "pill-bad",
+    "quarantined": "pill-bad",
+}
+
+
+def pill(value: str, label: str | None = None) -> str:
+    return format_html('<span class="pill {}">{}</span>', STATE_PILLS.get(value, "pill-muted"), label or value or "—")
+
+
+class NoCountPaginator(Paginator):
+    """Big tables: count at most 10,000 rows (a LIMITed subquery), never the whole table."""
+
+    CAP = 10_000
+
+    @cached_property
+    def count(self) -> int:
+        return self.object_list[: self.CAP].count()
+
+
+class BigTableAdmin(admin.ModelAdmin):
+    paginator = NoCountPaginator
+    show_full_result_count = False
+    list_per_page = 50
+
+
+@admin.register(WebhookEvent)
+class WebhookEventAdmin(BigTableAdmin):
+    list_display = ["id", "source", "company", "state_pill", "summary", "attempts", "received_at", "processed_at"]
+    list_filter = ["source", "state", "received_at", "company"]
+    list_select_related = ["company"]
+    search_fields = ["=id", "summary", "error"]
+    date_hierarchy = "received_at"
+    actions = ["replay"]
+    readonly_fields = [
+        "source",
+        "company",
+        "state",
+        "attempts",
+        "summary",
+        "error",
+        "received_at",
+        "processed_at",
+        "headers",
+        "pretty_body",
+    ]
+    exclude = ["body"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    @admin.display(description="state", ordering="state")
+    def state_pill(self, obj: WebhookEvent) -> str:
+        return pill(obj.state)
+
+    @admin.display(description="body")
+    def pretty_body(self, obj: WebhookEvent) -> str:
+        try:
+            text = json.dumps(json.loads(obj.body), indent=2, ensure_ascii=False)
+        except ValueError:
+            text = obj.body
+        return format_html('<pre style="white-space: pre-wrap; max-height: 40em; overflow: auto">{}</pre>', text)
+
+    @admin.action(description="Replay the selected events (idempotent)")
+    def replay(self, request: HttpRequest, queryset: QuerySet[WebhookEvent]) -> None:
+        count = webhook_events.replay(events=queryset)
+        self.message_user(request, f"{count} events scheduled for processing.", messages.SUCCESS)
+
+
+class StatusChangeInline(admin.TabularInline):
+    model = MessageStatusChange
+    extra = 0
+    can_delete = False
+    fields = ["status", "at", "applied", "error_code", "error_title", "created_at"]
+    readonly_fields = fields
+
+    def has_add_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+
+class FailedRecentlyFilter(admin.SimpleListFilter):
+    title = "attention"
+    parameter_name = "attention"
+
+    def lookups(self, request, model_admin):
+        return [("failed", "Failed"), ("quarantined", "Quarantined attachment")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "failed":
+            return queryset.filter(status=Message.Status.FAILED)
+        if self.value() == "quarantined":
+            return queryset.filter(media_status=Message.MediaStatus.QUARANTINED)
+        return queryset
+
+
+@admin.register(Message)
+class MessageAdmin(BigTableAdmin):
+    list_display = [
+        "id",
+        "created_at",
+        "company",
+        "contact",
+        "direction",
+        "type",
+        "short_text",
+        "status_pill",
+        "media_pill",
+    ]
+    list_filter = [FailedRecentlyFilter, "direction", "status", "type", "media_status", "company"]
+    list_select_related = ["company", "contact"]
+    search_fields = ["=provider_id", "text", "contact__phone", "contact__name"]
+    date_hierarchy = "created_at"
+    inlines = [StatusChangeInline]
+    raw_id_fields = ["contact", "channel"]
+    readonly_fields = [f.name for f in Message._meta.fields if f.name != "id"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    @admin.display(description="text")
+    def short_text(self, obj: Message) -> str:
+        return (obj.text[:80] + "…") if len(obj.text) > 80 else obj.text
+
+    @admin.display(description="status", ordering="status")
+    def status_pill(self, obj: Message) -> str:
+        return pill(obj.status, obj.get_status_display())
+
+    @admin.display(description="attachment", ordering="media_status")
+    def media_pill(self, obj: Message) -> str:
+        if not obj.media_status:
+            return "—"
+        return pill(obj.media_status, f"{obj.get_media_status_display()} {obj.media_rejection}".strip())
+
+
+@admin.register(Contact)
+class ContactAdmin(BigTableAdmin):
+    list_display = ["__str__", "company", "phone", "user_id", "last_inbound_at", "window"]
+    list_filter = ["company"]
+    list_select_related = ["company"]
+    search_fields = ["phone", "wa_id", "user_id", "name", "username"]
+    readonly_fields = ["created_at", "updated_at", "last_inbound_at"]
+
+    @admin.display(description="24 h window", boolean=True)
+    def window(self, obj: Contact) -> bool:
+        return obj.window_open
+
+
+@admin.register(PendingStatus)
+class PendingStatusAdmin(BigTableAdmin):
+    list_display = ["provider_id", "status", "at", "company", "error_code", "created_at"]
+    list_filter = ["status", "company"]
+    search_fields = ["=provider_id"]
+    readonly_fields = [f.name for f in PendingStatus._meta.fields]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+
+@admin.register(AccountNotice)
+class AccountNoticeAdmin(BigTableAdmin):
+    list_display = ["field", "company", "channel", "handled", "received_at"]
+    list_filter = ["field", "handled", "company"]
+    list_select_related = ["company", "channel"]
+    readonly_fields = [f.name for f in AccountNotice._meta.fields]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False

@@ -1,0 +1,302 @@
+"""The Meta WhatsApp Cloud API provider: sends through the Graph API and maps Meta's error codes once."""
+
+import email.utils
+import logging
+import time
+from typing import TYPE_CHECKING, Any
+
+import requests
+
+from config import http
+from config.masking import mask_text
+from conversations.whatsapp.base import (
+    Button,
+    ErrorKind,
+    Event,
+    FetchedMedia,
+    ListRow,
+    ListSection,
+    Location,
+    MediaRef,
+    OutgoingMedia,
+    SendError,
+    Sent,
+    TemplateCall,
+)
+
+if TYPE_CHECKING:
+    from companies.models import Channel
+
+logger = logging.getLogger(__name__)
+
+MAX_MEDIA_BYTES = 100 * 1024 * 1024  # Meta's largest media (documents); inbound media above it never arrives
+MEDIA_KINDS = frozenset({"image", "audio", "video", "document", "sticker"})
+ERROR_CODES_URL = "https://developers.facebook.com/docs/whatsapp/cloud-api/support/error-codes"
+
+# Meta's error codes, mapped once. Source for every line: ERROR_CODES_URL (read through the copies
+# listed in shared/notes/meta_cloud_api.md §6). Codes not listed fall back on the HTTP status.
+META_ERRORS: dict[int, ErrorKind] = {
+    # 1 API unknown, 2 service temporarily down, 131000 something went wrong, 131016 service
+    # unavailable, 133004 server temporarily unavailable: transient on Meta's side. 131057 account
+    # in maintenance (a throughput upgrade, about a minute). 131048 spam rate limit and 133016
+    # register/deregister rate limit clear after hours: retryable only with the long RETRY_AFTER.
+    **dict.fromkeys((1, 2, 131000, 131016, 133004, 131057, 131048, 133016), ErrorKind.RETRYABLE),
+    # 4 app call rate limit, 80007 WABA rate limit, 130429 messages per second of the number.
+    **dict.fromkeys((4, 80007, 130429), ErrorKind.THROUGHPUT),
+    # 131056 too many messages to the same user: back off for that user only (4^X seconds).
+    131056: ErrorKind.PAIR_RATE_LIMIT,
+    # 131047 more than 24 h since the user last wrote: only a template can reach them now.
+    131047: ErrorKind.WINDOW_CLOSED,
+    # 131026 undeliverable (not on WhatsApp, old app, terms not accepted), 131021 recipient is the
+    # sender, 131030 not in the allowed list (test numbers), 131062 a BSUID cannot receive this
+    # message (resend to the phone number): all about whom we addressed, not what we sent.
+    **dict.fromkeys((131026, 131021, 131030, 131062), ErrorKind.INVALID_RECIPIENT),
+    # 132000 parameter count, 132001 missing in that language, 132005 text too long, 132007 policy,
+    # 132008 parameter value, 132012 parameter format, 132015 paused, 132016 disabled, 132018
+    # component parameters (v23+): the template or its filling must change.
+    **dict.fromkeys((132000, 132001, 132005, 132007, 132008, 132012, 132015, 132016, 132018), ErrorKind.TEMPLATE),
+    # 0 and 190 token expired or invalidated; 3, 10 and 200-299 capability or permission missing;
+    # 131005 access denied; 131031 business account locked: an operator must act on the channel.
+    **dict.fromkeys((0, 190, 3, 10, 131005, 131031, *range(200, 300)), ErrorKind.AUTH),
+    # Permanent although Meta may answer them with a 5xx or 403 that would otherwise read as
+    # retryable or auth: 131049 per-user marketing limit (each retry extends the block, so we do not
+    # retry), 131050 user stopped marketing messages, 131045 certificate (re-register), 368 policy
+    # block, 133010 number not registered on Cloud API.
+    **dict.fromkeys((131049, 131050, 131045, 368, 133010), ErrorKind.PERMANENT),
+}
+# Seconds to wait when Meta sends no Retry-After: "about 60 s" for maintenance, "hours" for the
+# spam and registration limits (an hour, then the task's backoff takes over).
+RETRY_AFTER: dict[int, float] = {131057: 60, 131048: 3600, 133016: 3600}
+
+
+def classify(code: int | None, http_status: int) -> ErrorKind:
+    """The kind of a Meta error: its code if we know it, else what its HTTP status implies."""
+    if code in META_ERRORS:
+        return META_ERRORS[code]
+    if http_status >= 500:
+        return ErrorKind.RETRYABLE
+    if http_status == 429:
+        return ErrorKind.THROUGHPUT
+    if code is None and http_status in (401, 403):
+        return ErrorKind.AUTH
+    return ErrorKind.PERMANENT
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """Seconds from a Retry-After header (delta-seconds or an HTTP date), or None."""
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        return max(0.0, email.utils.parsedate_to_datetime(value).timestamp() - time.time())
+    except (TypeError, ValueError):
+        return None
+
+
+def read_capped(response: requests.Response, max_bytes: int) -> bytes:
+    """The body of a streamed response, refusing anything past ``max_bytes`` without reading it all."""
+    declared = response.headers.get("Content-Length", "")
+    too_large = declared.isdigit() and int(declared) > max_bytes
+    chunks, size = [], 0
+    if not too_large:  # a declared size can lie (or be absent): count what actually arrives too
+        for chunk in response.iter_content(chunk_size=64 * 1024):
+            size += len(chunk)
+            if size > max_bytes:
+                too_large = True
+                break
+            chunks.append(chunk)
+    response.close()
+    if too_large:
+        raise SendError(f"Media is larger than {max_bytes} bytes", kind=ErrorKind.PERMANENT, code="media_too_large")
+    return b"".join(chunks)
+
+
+def transport_error(exc: requests.RequestException) -> SendError:
+    """A SendError for a request that got no HTTP answer: network trouble is worth retrying."""
+    if isinstance(exc, requests.Timeout):
+        return SendError(f"Timed out: {mask_text(str(exc))}", kind=ErrorKind.RETRYABLE, code="timeout")
+    if isinstance(exc, requests.ConnectionError | requests.exceptions.ChunkedEncodingError):
+        return SendError(f"Connection failed: {mask_text(str(exc))}", kind=ErrorKind.RETRYABLE, code="connection_error")
+    # Invalid URL, missing schema...: the channel's base URL is wrong; retrying will not fix it.
+    return SendError(f"Request failed: {mask_text(str(exc))}", kind=ErrorKind.PERMANENT, code="request_error")
+
+
+def _description(row: ListRow) -> dict[str, str]:
+    return {"description": row.description} if row.description else {}
+
+
+class CloudProvider:
+    """One Cloud API phone number (``channel.phone_number_id``) reached with the channel's token."""
+
+    def __init__(self, channel: "Channel", *, max_media_bytes: int = MAX_MEDIA_BYTES) -> None:
+        self.channel = channel
+        self.max_media_bytes = max_media_bytes
+        self._http = http.session()
+        self._api = f"{channel.base_url}/{channel.api_version}"
+
+    # -------------------------------------------------------------------------- sending
+
+    def send_text(self, *, to: str, text: str, reply_to: str = "") -> Sent:
+        preview = "http://" in text or "https://" in text  # previews help boleto links; noise otherwise
+        return self._send(to, "text", {"body": text, "preview_url": preview}, reply_to=reply_to)
+
+    def send_media(self, *, to: str, media: OutgoingMedia, reply_to: str = "") -> Sent:
+        if media.kind not in MEDIA_KINDS:
+            raise SendError(f"Unknown media kind {media.kind!r}", kind=ErrorKind.PERMANENT, code="bad_media_kind")
+        # An uploaded id is preferred: Meta fetches links on every send (cached 10 min) and it costs throughput.
+        obj: dict[str, Any] = {"id": media.media_id} if media.media_id else {"link": media.url}
+        if media.caption and media.kind not in ("audio", "sticker"):  # Meta rejects captions on these
+            obj["caption"] = media.caption
+        if media.filename and media.kind == "document":
+            obj["filename"] = media.filename
+        return self._send(to, media.kind, obj, reply_to=reply_to)
+
+    def send_location(self, *, to: str, location: Location) -> Sent:
+        obj: dict[str, Any] = {"latitude": location.latitude, "longitude": location.longitude}
+        obj.update({k: v for k, v in (("name", location.name), ("address", location.address)) if v})
+        return self._send(to, "location", obj)
+
+    def send_buttons(self, *, to: str, body: str, buttons: tuple[Button, ...], footer: str = "") -> Sent:
+        # Meta's limits (≤ 3 buttons, titles ≤ 20 chars): failing here names the problem, Meta's 131009 does not.
+        if not 1 <= len(buttons) <= 3 or any(len(b.title) > 20 for b in buttons):
+            raise SendError("1 to 3 buttons, titles ≤ 20 characters", kind=ErrorKind.PERMANENT, code="bad_buttons")
+        action = {"buttons": [{"type": "reply", "reply": {"id": b.id, "title": b.title}} for b in buttons]}
+        return self._send(to, "interactive", self._interactive("button", body, action, footer))
+
+    def send_list(
+        self, *, to: str, body: str, button: str, sections: tuple[ListSection, ...], footer: str = ""
+    ) -> Sent:
+        rows = [row for section in sections for row in section.rows]
+        if not 1 <= len(rows) <= 10 or any(len(row.title) > 24 for row in rows):
+            raise SendError("1 to 10 rows, titles ≤ 24 characters", kind=ErrorKind.PERMANENT, code="bad_list")
+        action = {
+            "button": button,
+            "sections": [
+                {"title": s.title, "rows": [{"id": r.id, "title": r.title} | _description(r) for r in s.rows]}
+                for s in sections
+            ],
+        }
+        return self._send(to, "interactive", self._interactive("list", body, action, footer))
+
+    def send_template(self, *, to: str, template: TemplateCall) -> Sent:
+        obj: dict[str, Any] = {"name": template.name, "language": {"code": template.language}}
+        if template.components:
+            obj["components"] = list(template.components)
+        return self._send(to, "template", obj)
+
+    def mark_read(self, *, message_id: str, remote: str = "") -> None:
+        body = {"messaging_product": "whatsapp", "status": "read", "message_id": message_id}
+        data = self._request("POST", f"{self._api}/{self.channel.phone_number_id}/messages", json=body)
+        if data.get("success") is not True:
+            raise self._bad_response(200, data)
+
+    def fetch_media(self, *, media: MediaRef) -> FetchedMedia:
+        declared_mime, url = media.mime_type, media.url
+        if media.media_id:  # the id is authoritative; a webhook url may have expired (valid 5 minutes)
+            info = self._request(
+                "GET", f"{self._api}/{media.media_id}", params={"phone_number_id": self.channel.phone_number_id}
+            )
+            url, declared_mime = info.get("url", ""), info.get("mime_type", declared_mime)
+            if not url:
+                raise self._bad_response(200, info)
+        if not url:
+            raise SendError("Media has neither an id nor a URL", kind=ErrorKind.PERMANENT, code="no_media")
+        try:  # Meta requires the Bearer token on the download itself.
+            response = self._http.get(url, headers=self._auth(), stream=True)
+        except requests.RequestException as exc:
+            raise transport_error(exc) from None
+        if not response.ok:
+            raise self._error(response)
+        content = read_capped(response, self.max_media_bytes)
+        mime = response.headers.get("Content-Type", "").split(";")[0].strip() or declared_mime
+        return FetchedMedia(content=content, mime_type=mime)
+
+    def parse_webhook(self, payload: dict) -> list[Event]:
+        # Imported here so this module loads even where the webhook parser is not needed.
+        from conversations.whatsapp import cloud_webhook
+
+        return cloud_webhook.parse(payload)
+
+    # -------------------------------------------------------------------------- plumbing
+
+    @staticmethod
+    def _interactive(kind: str, body: str, action: dict[str, Any], footer: str) -> dict[str, Any]:
+        obj: dict[str, Any] = {"type": kind, "body": {"text": body}, "action": action}
+        if footer:
+            obj["footer"] = {"text": footer}
+        return obj
+
+    def _send(self, to: str, kind: str, obj: dict[str, Any], *, reply_to: str = "") -> Sent:
+        body: dict[str, Any] = {"messaging_product": "whatsapp", "recipient_type": "individual", "to": to}
+        if reply_to:
+            body["context"] = {"message_id": reply_to}
+        body.update({"type": kind, kind: obj})
+        data = self._request("POST", f"{self._api}/{self.channel.phone_number_id}/messages", json=body)
+        try:
+            message = data["messages"][0]
+            provider_id = message["id"]
+        except (KeyError, IndexError, TypeError):
+            raise self._bad_response(200, data) from None
+        wa_id = (data.get("contacts") or [{}])[0].get("wa_id", "")
+        return Sent(provider_id=provider_id, wa_id=wa_id, status=message.get("message_status") or "accepted")
+
+    def _auth(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.channel.access_token}"}
+
+    def _request(self, method: str, url: str, **kwargs: Any) -> dict[str, Any]:
+        try:
+            response = self._http.request(method, url, headers=self._auth(), **kwargs)
+        except requests.RequestException as exc:
+            raise transport_error(exc) from None
+        if not response.ok:
+            raise self._error(response)
+        try:
+            data = response.json()
+        except ValueError:
+            raise self._bad_response(response.status_code, response.text) from None
+        if not isinstance(data, dict):
+            raise self._bad_response(response.status_code, data)
+        return data
+
+    def _scrub(self, text: str) -> str:
+        # Only our own secret is cut from provider text kept in errors: mask_text would also eat the
+        # word after "token:" in messages operators need to read. Logged text is masked as well.
+        token = self.channel.access_token
+        return text.replace(token, "***") if token else text
+
+    def _bad_response(self, status: int, body: object) -> SendError:
+        logger.warning("Meta answered %s with an unexpected body: %s", status, mask_text(self._scrub(str(body)))[:1000])
+        return SendError(f"Unexpected reply from Meta (HTTP {status})", kind=ErrorKind.PERMANENT, code="bad_response")
+
+    def _error(self, response: requests.Response) -> SendError:
+        try:
+            body = response.json()
+        except ValueError:
+            body = None  # an HTML page from a proxy, or nothing: the HTTP status decides
+        error = body.get("error") if isinstance(body, dict) else None
+        error = error if isinstance(error, dict) else {}
+        code = error.get("code") if isinstance(error.get("code"), int) else None
+        details = {
+            "http_status": response.status_code,
+            "message": self._scrub(str(error.get("message", ""))),
+            "details": self._scrub(str((error.get("error_data") or {}).get("details", ""))),
+            "fbtrace_id": error.get("fbtrace_id", ""),
+            "docs": ERROR_CODES_URL,
+        }
+        retry_after = parse_retry_after(response.headers.get("Retry-After"))
+        if retry_after is None and code is not None:
+            retry_after = RETRY_AFTER.get(code)
+        label = code if code is not None else f"HTTP {response.status_code}"
+        message = f"Meta error {label}: {details['message'] or response.reason}"
+        if details["details"]:
+            message += f" ({details['details']})"
+        return SendError(
+            message,
+            kind=classify(code, response.status_code),
+            code=str(code) if code is not None else f"http_{response.status_code}",
+            retry_after=retry_after,
+            details=details,
+        )
