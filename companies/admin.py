@@ -233,7 +233,14 @@ class ChannelAdmin(SecretAwareMixin, admin.ModelAdmin):
     search_fields = ["name", "display_number", "phone_number_id", "waba_id", "instance_name", "company__name"]
     list_select_related = ["company"]
     autocomplete_fields = ["company"]
-    readonly_fields = ["connection_state", "connection_state_changed_at", "created_at", "updated_at"]
+    readonly_fields = [
+        "connection_state",
+        "connection_state_changed_at",
+        "connection_reason",
+        "qr_code_image",
+        "created_at",
+        "updated_at",
+    ]
     fieldsets = [
         (
             None,

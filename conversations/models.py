@@ -98,7 +98,7 @@ class Message(models.Model):
 
     media = models.JSONField(null=True, blank=True, help_text="The provider's reference to the attachment.")
     media_status = models.CharField(max_length=12, choices=MediaStatus.choices, blank=True, default="")
-    media_file = models.FileField(upload_to="media/%Y/%m/%d/", blank=True)
+    media_file = models.FileField(upload_to="attachments/", blank=True)
     media_mime = models.CharField(max_length=100, blank=True, help_text="Detected from the bytes.")
     media_size = models.PositiveBigIntegerField(null=True, blank=True)
     media_sha256 = models.CharField(max_length=64, blank=True)

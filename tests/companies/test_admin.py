@@ -196,3 +196,16 @@ def test_platform_token_created_for_staff_only(admin_client, admin_user):
     assert response.status_code == 200
     assert response.context["plaintext"].startswith("pnts_")
     assert PlatformToken.objects.filter(user=admin_user).count() == 1
+
+
+@pytest.mark.django_db
+def test_a_disconnected_evolution_channel_shows_its_pairing_qr(admin_client):
+    channel = EvolutionChannelFactory(
+        connection_state="close", qr_code="data:image/png;base64,iVBORw0KGgo=", connection_reason="401"
+    )
+    html = admin_client.get(reverse("admin:companies_channel_change", args=[channel.pk])).content.decode()
+    assert '<img src="data:image/png;base64,iVBORw0KGgo="' in html
+    channel.connection_state = "open"
+    channel.save()
+    html = admin_client.get(reverse("admin:companies_channel_change", args=[channel.pk])).content.decode()
+    assert "data:image/png;base64" not in html
