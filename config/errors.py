@@ -4,6 +4,7 @@ DRF views go through :func:`api_exception_handler`; plain Django views (webhooks
 :class:`JsonExceptionMiddleware` and the ``handler4xx/500`` views, which keep the admin's HTML pages.
 """
 
+import functools
 import logging
 from typing import Any
 
@@ -139,3 +140,22 @@ def server_error(request: HttpRequest, template_name: str = "500.html") -> HttpR
     if wants_json(request):
         return error_response(500, "internal_error", "An unexpected error occurred. It has been logged.")
     return defaults.server_error(request, template_name)
+
+
+def require_methods(*methods: str):
+    """Like Django's ``require_http_methods``, but the 405 is in the error format (with ``Allow``)."""
+
+    def decorator(view):
+        @functools.wraps(view)
+        def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+            if request.method not in methods:
+                response = error_response(
+                    405, "method_not_allowed", f'Method "{request.method}" not allowed.', {"allowed": list(methods)}
+                )
+                response["Allow"] = ", ".join(methods)
+                return response
+            return view(request, *args, **kwargs)
+
+        return wrapper
+
+    return decorator

@@ -9,10 +9,9 @@ from django.core.cache import cache
 from django.db import connection
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET
 
 from config.celery import app as celery_app
-from config.errors import error_response
+from config.errors import error_response, require_methods
 from config.tasks import HEARTBEAT_CACHE_KEY
 
 CHECK_TIMEOUT_SECONDS = 3
@@ -49,13 +48,13 @@ CHECKS: dict[str, Callable[[], None]] = {
 
 
 @never_cache
-@require_GET
+@require_methods("GET", "HEAD")
 def healthz(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"status": "ok"})
 
 
 @never_cache
-@require_GET
+@require_methods("GET", "HEAD")
 def readyz(request: HttpRequest) -> JsonResponse:
     results: dict[str, str] = {}
     for name, check in CHECKS.items():

@@ -13,11 +13,10 @@ from typing import Any
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_http_methods, require_POST
 
 from companies import cache as company_cache
 from companies.models import Channel, Company
-from config.errors import error_response
+from config.errors import error_response, require_methods
 from conversations.models import WebhookEvent
 from conversations.services.webhook_events import store_webhook
 from conversations.whatsapp import cloud_webhook
@@ -112,7 +111,7 @@ def _check_meta_ownership(company: Company, payload: dict[str, Any]) -> None:
 
 
 @csrf_exempt
-@require_http_methods(["GET", "POST"])
+@require_methods("GET", "POST")
 @_rejecting
 def meta(request: HttpRequest) -> HttpResponse:
     company = _company(request.GET.get("contract"))
@@ -138,7 +137,7 @@ def meta(request: HttpRequest) -> HttpResponse:
 
 
 @csrf_exempt
-@require_POST
+@require_methods("POST")
 @_rejecting
 def evolution(request: HttpRequest, contract: str) -> HttpResponse:
     company = _company(contract)
@@ -160,7 +159,7 @@ def evolution(request: HttpRequest, contract: str) -> HttpResponse:
 
 
 @csrf_exempt
-@require_POST
+@require_methods("POST")
 @_rejecting
 def chatwoot(request: HttpRequest, contract: str, secret: str) -> HttpResponse:
     company = _company(contract)

@@ -73,6 +73,7 @@ def test_admin_404_stays_html(admin_client):
     assert response["Content-Type"].startswith("text/html")
 
 
-def test_health_method_not_allowed_is_405(client):
+def test_health_method_not_allowed_is_405_in_the_error_format(client):
     response = client.post("/healthz")
     assert response.status_code == 405
+    assert response.json()["error"]["code"] == "method_not_allowed"

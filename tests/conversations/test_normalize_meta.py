@@ -237,3 +237,54 @@ def test_fixture_files_are_copied_verbatim_from_shared():
     if shared.exists():  # beside the checkout on developer machines and in CI
         for name in META_FIXTURES:
             assert (shared / name).read_bytes() == (FIXTURES / "meta" / name).read_bytes(), name
+
+
+@pytest.mark.django_db
+def test_an_unknown_message_type_is_kept_as_it_came(client, django_capture_on_commit_callbacks):
+    payload = load_fixture("meta/message_text.json")
+    message = payload["entry"][0]["changes"][0]["value"]["messages"][0]
+    message.pop("text")
+    message.update({"type": "hologram", "hologram": {"frames": 3}})
+    company = company_for(payload)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert post_meta(client, company, payload).status_code == 200
+    stored = Message.objects.get(company=company)
+    assert (stored.type, stored.data["hologram"]) == ("hologram", {"frames": 3})
+
+
+def test_flow_replies_and_ad_referrals_are_understood():
+    payload = load_fixture("meta/message_text.json")
+    message = payload["entry"][0]["changes"][0]["value"]["messages"][0]
+    message.pop("text")
+    message.update(
+        {
+            "type": "interactive",
+            "interactive": {
+                "type": "nfm_reply",
+                "nfm_reply": {"name": "flow", "body": "Sent", "response_json": '{"cpf": "52998224725"}'},
+            },
+            "referral": {"source_url": "https://fb.me/ad", "source_type": "ad", "headline": "Fibra 500"},
+        }
+    )
+    (event,) = cloud_webhook.parse(payload)
+    assert event.text == "Sent"
+    assert event.data["reply_type"] == "nfm_reply"
+    assert event.data["response_json"] == '{"cpf": "52998224725"}'
+    assert event.data["referral"]["headline"] == "Fibra 500"
+
+
+@pytest.mark.django_db
+def test_processed_events_are_purged_after_the_retention(client, settings, django_capture_on_commit_callbacks):
+    import datetime as dt
+
+    from conversations import tasks
+
+    settings.WEBHOOK_EVENT_RETENTION_DAYS = 7
+    _, old = deliver(client, "message_text.json", django_capture_on_commit_callbacks)
+    WebhookEvent.objects.filter(pk=old.pk).update(received_at=old.received_at - dt.timedelta(days=8))
+    failed = WebhookEvent.objects.create(company=old.company, source="meta", body="{}", state="failed")
+    WebhookEvent.objects.filter(pk=failed.pk).update(received_at=old.received_at - dt.timedelta(days=30))
+    recent = WebhookEvent.objects.create(company=old.company, source="meta", body="{}", state="processed")
+    assert tasks.purge_webhook_events() == 1
+    assert set(WebhookEvent.objects.values_list("pk", flat=True)) == {failed.pk, recent.pk}
+    assert Message.objects.count() == 1  # the messages stay
