@@ -106,6 +106,7 @@ class Company(models.Model):
     class Meta:
         ordering = ["name"]
         verbose_name_plural = "companies"
+        permissions = [("manage_platform", "Can manage every company through the API (platform admin)")]
 
     def __str__(self) -> str:
         return self.name

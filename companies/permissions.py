@@ -12,9 +12,16 @@ def company_of(request: Request):
     return user.company if isinstance(user, CompanyPrincipal) else None
 
 
+PLATFORM_PERMISSION = "companies.manage_platform"
+
+
 def is_platform_admin(request: Request) -> bool:
+    """A superuser, or a staff member granted ``manage_platform``: being staff alone is not enough,
+    since an ISP's own admins get staff accounts for the admin panel."""
     user = request.user
-    return bool(user and user.is_authenticated and user.is_staff and not isinstance(user, CompanyPrincipal))
+    if not user or not user.is_authenticated or isinstance(user, CompanyPrincipal):
+        return False
+    return bool(user.is_staff and (user.is_superuser or user.has_perm(PLATFORM_PERMISSION)))
 
 
 class IsPlatformAdmin(BasePermission):

@@ -2,7 +2,8 @@
 
 from typing import Any
 
-from rest_framework import serializers
+from rest_framework import parsers, serializers
+from rest_framework.exceptions import ParseError
 from rest_framework.request import Request
 
 from config.ratelimit import enforce_ip_limit, enforce_key_limit
@@ -26,3 +27,13 @@ class StrictSerializerMixin:
             if unknown:
                 raise serializers.ValidationError({name: ["Unknown field."] for name in unknown})
         return super().to_internal_value(data)
+
+
+class JSONParser(parsers.JSONParser):
+    """DRF's parser, with absurdly nested bodies refused as 400 instead of crashing the request."""
+
+    def parse(self, stream: Any, media_type: str | None = None, parser_context: dict | None = None) -> Any:
+        try:
+            return super().parse(stream, media_type, parser_context)
+        except RecursionError:
+            raise ParseError("JSON parse error - the document is nested too deeply.") from None

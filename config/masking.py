@@ -25,6 +25,8 @@ _SECRET_PATTERNS = [
     ),
     re.compile(r"(?i)(?P<key>\b(?:bearer|basic)\s+)(?P<quote>)(?P<value>[A-Za-z0-9._~+/=-]{8,})"),
 ]
+# The Chatwoot webhook carries its secret as the last part of its path.
+_CHATWOOT_PATH = re.compile(r"(/webhooks/chatwoot/[^/\s]+/)[^/\s?]+")
 # Values recognisable on their own: our API keys and Meta's long-lived access tokens.
 _BARE_SECRETS = re.compile(r"\b(?:pnt|pnts)_[A-Za-z0-9_-]{16,}|\bEAA[A-Za-z0-9]{20,}")
 
@@ -54,4 +56,5 @@ def mask_text(text: str) -> str:
     text = _BARE_DOCUMENT.sub(_mask_document, text)
     for pattern in _SECRET_PATTERNS:
         text = pattern.sub(lambda m: f"{m.group('key')}{m.group('quote')}{MASK}", text)
+    text = _CHATWOOT_PATH.sub(lambda m: f"{m.group(1)}{MASK}", text)
     return _BARE_SECRETS.sub(MASK, text)

@@ -9,6 +9,7 @@ from django.http import HttpRequest
 from django.utils.functional import cached_property
 from django.utils.html import format_html
 
+from config.masking import mask_text
 from conversations.models import AccountNotice, Contact, Message, MessageStatusChange, PendingStatus, WebhookEvent
 from conversations.services import webhook_events
 
@@ -83,6 +84,7 @@ class WebhookEventAdmin(BigTableAdmin):
             text = json.dumps(json.loads(obj.body), indent=2, ensure_ascii=False)
         except ValueError:
             text = obj.body
+        text = mask_text(text)
         return format_html('<pre style="white-space: pre-wrap; max-height: 40em; overflow: auto">{}</pre>', text)
 
     @admin.action(description="Replay the selected events (idempotent)")

@@ -1,39 +1,42 @@
-"""Short exclusive locks across worker processes: Redis when the cache is shared, file locks otherwise.
+"""Short exclusive locks across worker processes: Redis when configured, file locks otherwise.
 
-Used so one contact's messages are handled one at a time. With embedded defaults the cache lives in
-each process, so the fallback locks a file under ``var/locks`` (every process runs on one machine).
+Used so one contact's messages are handled one at a time. With embedded defaults there is no Redis,
+so the fallback locks a file under ``var/locks`` (every process then runs on one machine).
 """
 
 import contextlib
 import fcntl
+import functools
 import hashlib
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import redis
 from django.conf import settings
-from django.core.cache import cache
 
 
 class LockTimeout(Exception):
     """The lock stayed taken longer than the caller was willing to wait."""
 
 
+@functools.cache
+def _redis() -> redis.Redis:
+    return redis.Redis.from_url(settings.REDIS_URL)
+
+
 @contextlib.contextmanager
-def _cache_lock(name: str, *, ttl: float, wait: float) -> Iterator[None]:
-    key, token = f"lock:{name}", uuid.uuid4().hex
-    deadline = time.monotonic() + wait
-    # SET NX with an expiry: a holder that dies releases the lock after ``ttl``.
-    while not cache.add(key, token, timeout=ttl):
-        if time.monotonic() > deadline:
-            raise LockTimeout(name)
-        time.sleep(0.01)
+def _redis_lock(name: str, *, ttl: float, wait: float) -> Iterator[None]:
+    # redis-py's Lock: SET NX PX to take it, a Lua compare-and-delete to release it, so a holder whose
+    # lease expired can never release the next holder's lock. The lease frees it if the holder dies.
+    lock = _redis().lock(f"{settings.CACHE_KEY_PREFIX}:lock:{name}", timeout=ttl, blocking_timeout=wait, sleep=0.01)
+    if not lock.acquire():
+        raise LockTimeout(name)
     try:
         yield
     finally:
-        if cache.get(key) == token:
-            cache.delete(key)
+        with contextlib.suppress(redis.exceptions.LockError):
+            lock.release()
 
 
 @contextlib.contextmanager
@@ -59,6 +62,6 @@ def _file_lock(name: str, *, wait: float) -> Iterator[None]:
 
 def exclusive(name: str, *, ttl: float = 60, wait: float = 30) -> contextlib.AbstractContextManager[None]:
     """Hold ``name`` exclusively across processes; raises LockTimeout after ``wait`` seconds."""
-    if settings.CACHE_IS_SHARED:
-        return _cache_lock(name, ttl=ttl, wait=wait)
+    if settings.REDIS_URL:
+        return _redis_lock(name, ttl=ttl, wait=wait)
     return _file_lock(name, wait=wait)

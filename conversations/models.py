@@ -137,6 +137,10 @@ class MessageStatusChange(models.Model):
 
     class Meta:
         ordering = ["created_at", "pk"]
+        constraints = [
+            # A receipt delivered twice (provider retry, replay) is one history entry.
+            models.UniqueConstraint(fields=["message", "status", "at"], name="status_change_unique_receipt"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.status} at {self.at:%Y-%m-%d %H:%M:%S}"
@@ -158,6 +162,11 @@ class PendingStatus(models.Model):
 
     class Meta:
         verbose_name_plural = "pending statuses"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["company", "provider_id", "status", "at"], name="pending_status_unique_receipt"
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.status} for {self.provider_id}"
@@ -173,6 +182,7 @@ class WebhookEvent(models.Model):
 
     class State(models.TextChoices):
         PENDING = "pending", "Pending"
+        PROCESSING = "processing", "Processing"
         PROCESSED = "processed", "Processed"
         FAILED = "failed", "Failed"
 
@@ -185,6 +195,7 @@ class WebhookEvent(models.Model):
     error = models.TextField(blank=True)
     summary = models.CharField(max_length=255, blank=True, help_text="What processing found, for operators.")
     received_at = models.DateTimeField(default=timezone.now, db_index=True)
+    claimed_at = models.DateTimeField(null=True, blank=True, help_text="When a worker took it (a lease).")
     processed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
@@ -203,11 +214,22 @@ class AccountNotice(models.Model):
 
     company = models.ForeignKey(Company, on_delete=models.CASCADE, related_name="account_notices")
     channel = models.ForeignKey(Channel, on_delete=models.SET_NULL, null=True, blank=True)
-    webhook_event = models.ForeignKey(WebhookEvent, on_delete=models.SET_NULL, null=True, blank=True)
+    # DO_NOTHING without a database constraint lets the retention purge delete events in bulk; the
+    # purge clears these references first.
+    webhook_event = models.ForeignKey(
+        WebhookEvent, on_delete=models.DO_NOTHING, db_constraint=False, null=True, blank=True
+    )
+    position = models.PositiveIntegerField(default=0, help_text="Which event of the webhook it was.")
     field = models.CharField(max_length=64, db_index=True)
     value = models.JSONField(default=dict)
     handled = models.BooleanField(default=False)
     received_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        constraints = [
+            # Replaying a webhook stores (and handles) each of its notices once.
+            models.UniqueConstraint(fields=["webhook_event", "position"], name="notice_unique_per_event_position"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.field} ({self.company})"

@@ -5,21 +5,29 @@ import logging
 
 from celery import shared_task
 from django.conf import settings
-from django.db import DatabaseError
+from django.db import DataError, IntegrityError, InterfaceError, OperationalError
 
 from conversations.locks import LockTimeout
 from conversations.services import media, webhook_events
 
 logger = logging.getLogger(__name__)
 
+# Worth another try later: the database or a lock was unavailable. Data and integrity errors are not:
+# they would fail the same way every time.
+TRANSIENT_ERRORS = (OperationalError, InterfaceError, LockTimeout)
 
-@shared_task(bind=True, acks_late=True, max_retries=8)
+
+# Attempts are counted on the event itself (webhook_events.MAX_ATTEMPTS); Celery need not stop first.
+@shared_task(bind=True, acks_late=True, max_retries=None)
 def process_webhook_event(self, event_id: int) -> None:
     try:
         webhook_events.process_webhook_event(event_id=event_id)
-    except (DatabaseError, LockTimeout) as exc:
-        # Transient: the row stays pending and is retried with backoff.
-        raise self.retry(exc=exc, countdown=min(300, 2**self.request.retries)) from exc
+    except TRANSIENT_ERRORS as exc:
+        if webhook_events.release_for_retry(event_id=event_id, error=f"{type(exc).__name__}: {exc}"):
+            raise self.retry(exc=exc, countdown=min(300, 2**self.request.retries)) from exc
+    except (DataError, IntegrityError, ValueError, TypeError) as exc:
+        logger.exception("Webhook event %s cannot be processed", event_id)
+        webhook_events.mark_failed(event_id=event_id, error=f"{type(exc).__name__}: {exc}")
     except Exception as exc:
         logger.exception("Webhook event %s failed", event_id)
         webhook_events.mark_failed(event_id=event_id, error=f"{type(exc).__name__}: {exc}")

@@ -48,7 +48,7 @@ def _json(body: bytes) -> tuple[dict[str, Any], str]:
     try:
         text = body.decode("utf-8")
         payload = json.loads(text)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         raise Rejected(400, "parse_error", "The body is not valid UTF-8 JSON.") from None
     if not isinstance(payload, dict):
         raise Rejected(400, "parse_error", "The body must be a JSON object.")
@@ -151,7 +151,9 @@ def evolution(request: HttpRequest, contract: str) -> HttpResponse:
         raise Rejected(403, "foreign_instance", "The instance does not belong to this company.", {"instance": instance})
     if not _same(key, channel.api_key):
         raise Rejected(403, "invalid_api_key", "The apikey does not match the instance's key.")
-    store_webhook(company=company, source=WebhookEvent.Source.EVOLUTION, body=text, headers=request.headers)
+    # Evolution echoes the instance key in every body: the stored copy must not keep it.
+    stored = text.replace(json.dumps(key)[1:-1], "***") if payload.get("apikey") else text
+    store_webhook(company=company, source=WebhookEvent.Source.EVOLUTION, body=stored, headers=request.headers)
     return JsonResponse(ACCEPTED)
 
 

@@ -68,9 +68,13 @@ def download_and_inspect(*, message_id: int) -> Message | None:
 
 def _finish(message: Message, *, status: str, rejection: str) -> None:
     message.media_status, message.media_rejection = status, rejection
+    # Inline bytes (Evolution base64) leave the payload once judged: stored as a file, or dropped.
+    if isinstance(message.raw.get("message"), dict):
+        message.raw["message"].pop("base64", None)
     with transaction.atomic():
         message.save(
             update_fields=[
+                "raw",
                 "media_status",
                 "media_rejection",
                 "media_file",

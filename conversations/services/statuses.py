@@ -5,6 +5,8 @@ and sometimes before we know the message. Every receipt is kept in the history; 
 moves ``Message.status``. A receipt for an unknown message waits as a PendingStatus.
 """
 
+import datetime as dt
+
 from django.db import transaction
 
 from companies.models import Channel, Company
@@ -38,7 +40,7 @@ def apply_status(
     *,
     message: Message,
     status: str,
-    at,
+    at: dt.datetime,
     error_code: str = "",
     error_title: str = "",
     pricing: dict | None = None,
@@ -47,12 +49,14 @@ def apply_status(
     """Add the receipt to the message's history and move its status if it is progress; returns whether it moved."""
     with transaction.atomic():
         locked = Message.objects.select_for_update().get(pk=message.pk)
+        if MessageStatusChange.objects.filter(message=locked, status=status, at=at).exists():
+            return False  # the same receipt again (provider retry, replay)
         applied = moves_forward(locked.status, status)
         MessageStatusChange.objects.create(
             message=locked,
             status=status,
             at=at,
-            error_code=error_code,
+            error_code=error_code[:32],
             error_title=error_title[:255],
             applied=applied,
             raw=raw or {},
@@ -80,17 +84,24 @@ def record_status(*, company: Company, channel: Channel | None, update: StatusUp
         return "unsupported"
     message = Message.objects.filter(company=company, provider_id=update.provider_id).first()
     if message is None:
-        PendingStatus.objects.create(
+        PendingStatus.objects.get_or_create(
             company=company,
-            channel=channel,
-            provider_id=update.provider_id,
+            provider_id=update.provider_id[:128],
             status=status,
             at=update.timestamp,
-            error_code=update.error_code[:32],
-            error_title=update.error_title[:255],
-            pricing=update.pricing,
-            raw=update.raw,
+            defaults={
+                "channel": channel,
+                "error_code": update.error_code[:32],
+                "error_title": update.error_title[:255],
+                "pricing": update.pricing,
+                "raw": update.raw,
+            },
         )
+        # The message may have been stored while this receipt was being written: apply it now then.
+        message = Message.objects.filter(company=company, provider_id=update.provider_id).first()
+        if message is not None:
+            apply_pending(message)
+            return "status"
         return "pending_status"
     apply_status(
         message=message,

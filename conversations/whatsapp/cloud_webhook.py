@@ -6,10 +6,10 @@ event. Shapes: https://developers.facebook.com/docs/whatsapp/cloud-api/webhooks/
 """
 
 import datetime as dt
+import functools
+import logging
 from collections.abc import Iterator
 from typing import Any
-
-from django.utils import timezone
 
 from conversations.whatsapp.base import (
     AccountEvent,
@@ -20,7 +20,9 @@ from conversations.whatsapp.base import (
     StatusUpdate,
     Unsupported,
 )
+from conversations.whatsapp.payloads import as_dict, as_list, clean, from_unix
 
+logger = logging.getLogger(__name__)
 MEDIA_TYPES = ("image", "audio", "video", "document", "sticker")
 
 
@@ -29,32 +31,30 @@ def maps_link(latitude: Any, longitude: Any) -> str:
 
 
 def parse_timestamp(value: Any) -> dt.datetime:
-    """Unix seconds as Meta sends them (a string); documentation placeholders fall back to now."""
-    try:
-        return dt.datetime.fromtimestamp(int(value), tz=dt.UTC)
-    except (TypeError, ValueError, OverflowError, OSError):
-        return timezone.now()
+    """Unix seconds as Meta sends them (a string); placeholders and future times become now."""
+    return from_unix(value)
 
 
 def changes(payload: dict[str, Any]) -> Iterator[tuple[str, str, dict[str, Any]]]:
-    """(waba id, field, value) for every change of the payload; tolerant of missing keys."""
-    for entry in payload.get("entry") or []:
+    """(waba id, field, value) for every change of the payload; anything not shaped like one is skipped."""
+    for entry in as_list(payload.get("entry")):
         if not isinstance(entry, dict):
             continue
-        for change in entry.get("changes") or []:
+        for change in as_list(entry.get("changes")):
             if isinstance(change, dict):
-                yield str(entry.get("id", "")), str(change.get("field", "")), change.get("value") or {}
+                yield str(entry.get("id", "")), str(change.get("field", "")), as_dict(change.get("value"))
 
 
 def phone_number_id_of(value: dict[str, Any]) -> str:
-    metadata = value.get("metadata")
-    return str(metadata.get("phone_number_id", "")) if isinstance(metadata, dict) else ""
+    return str(as_dict(value.get("metadata")).get("phone_number_id", ""))
 
 
 def _contacts_by_id(value: dict[str, Any]) -> dict[str, InboundContact]:
     found: dict[str, InboundContact] = {}
-    for item in value.get("contacts") or []:
-        profile = item.get("profile") or {}
+    for item in as_list(value.get("contacts")):
+        if not isinstance(item, dict):
+            continue
+        profile = as_dict(item.get("profile"))
         contact = InboundContact(
             wa_id=str(item.get("wa_id", "")),
             user_id=str(item.get("user_id", "")),
@@ -69,8 +69,8 @@ def _contacts_by_id(value: dict[str, Any]) -> dict[str, InboundContact]:
 
 def _text_and_data(message: dict[str, Any]) -> tuple[str, dict[str, Any], MediaRef | None]:
     """The readable text, the structured data and the media reference of one message."""
-    kind = message.get("type", "")
-    body = message.get(kind) if isinstance(message.get(kind), dict) else {}
+    kind = str(message.get("type", ""))
+    body = as_dict(message.get(kind))
     if kind == "text":
         return body.get("body", ""), {}, None
     if kind in MEDIA_TYPES:
@@ -88,11 +88,12 @@ def _text_and_data(message: dict[str, Any]) -> tuple[str, dict[str, Any], MediaR
         label = ", ".join(str(body[k]) for k in ("name", "address") if body.get(k))
         return (f"{label}\n{link}" if label else link), dict(body, maps_url=link), None
     if kind == "contacts":
-        names = [c.get("name", {}).get("formatted_name", "") for c in message.get("contacts") or []]
-        return ", ".join(n for n in names if n), {"contacts": message.get("contacts") or []}, None
+        cards = [c for c in as_list(message.get("contacts")) if isinstance(c, dict)]
+        names = [str(as_dict(c.get("name")).get("formatted_name", "")) for c in cards]
+        return ", ".join(n for n in names if n), {"contacts": cards}, None
     if kind == "interactive":
-        reply_type = body.get("type", "")
-        reply = body.get(reply_type) or {}
+        reply_type = str(body.get("type", ""))
+        reply = as_dict(body.get(reply_type))
         if reply_type == "nfm_reply":  # a WhatsApp Flow's answer: response_json is a JSON string
             return reply.get("body", ""), {"reply_type": reply_type, **reply}, None
         return reply.get("title", ""), {"reply_type": reply_type, **reply}, None
@@ -114,9 +115,9 @@ def _text_and_data(message: dict[str, Any]) -> tuple[str, dict[str, Any], MediaR
 
 
 def _edited_text(body: dict[str, Any]) -> str:
-    edited = body.get("message") or {}
-    inner = edited.get(edited.get("type", "")) or {}
-    return inner.get("body") or inner.get("caption") or ""
+    edited = as_dict(body.get("message"))
+    inner = as_dict(edited.get(str(edited.get("type", ""))))
+    return str(inner.get("body") or inner.get("caption") or "")
 
 
 def _inbound(message: dict[str, Any], contacts: dict[str, InboundContact], channel_ref: str) -> InboundMessage:
@@ -141,7 +142,7 @@ def _inbound(message: dict[str, Any], contacts: dict[str, InboundContact], chann
         type=str(message.get("type") or "unsupported"),
         text=str(text or ""),
         media=media,
-        reply_to=str((message.get("context") or {}).get("id", "")),
+        reply_to=str(as_dict(message.get("context")).get("id", "")),
         data=data,
         channel_ref=channel_ref,
         raw=message,
@@ -149,7 +150,7 @@ def _inbound(message: dict[str, Any], contacts: dict[str, InboundContact], chann
 
 
 def _status(status: dict[str, Any], channel_ref: str) -> StatusUpdate:
-    error = (status.get("errors") or [{}])[0]
+    error = next((e for e in as_list(status.get("errors")) if isinstance(e, dict)), {})
     return StatusUpdate(
         provider_id=str(status.get("id", "")),
         status=str(status.get("status", "")),
@@ -157,15 +158,27 @@ def _status(status: dict[str, Any], channel_ref: str) -> StatusUpdate:
         recipient=str(status.get("recipient_id") or status.get("recipient_user_id") or ""),
         error_code=str(error.get("code", "")),
         error_title=str(error.get("title") or error.get("message") or ""),
-        pricing=status.get("pricing"),
-        conversation=status.get("conversation"),
+        pricing=status.get("pricing") if isinstance(status.get("pricing"), dict) else None,
+        conversation=status.get("conversation") if isinstance(status.get("conversation"), dict) else None,
         channel_ref=channel_ref,
         raw=status,
     )
 
 
+def _guarded(build, item: Any, channel_ref: str, what: str) -> Event:
+    """One item's event; an item we cannot read becomes Unsupported instead of failing its neighbours."""
+    if not isinstance(item, dict):
+        return Unsupported(reason=f"{what} is not an object", channel_ref=channel_ref, raw={"item": item})
+    try:
+        return build(item)
+    except Exception as exc:  # a malformed item must not cost the other 999 in the same POST
+        logger.warning("Unreadable Meta %s: %s", what, type(exc).__name__)
+        return Unsupported(reason=f"unreadable {what}: {type(exc).__name__}", channel_ref=channel_ref, raw=item)
+
+
 def parse(payload: dict[str, Any]) -> list[Event]:
     """Every event in a Meta webhook body, in the order Meta listed them."""
+    payload = clean(payload)
     events: list[Event] = []
     if payload.get("object") != "whatsapp_business_account":
         return [Unsupported(reason=f"object {payload.get('object')!r}", raw=payload)]
@@ -175,14 +188,17 @@ def parse(payload: dict[str, Any]) -> list[Event]:
             events.append(AccountEvent(field=field, value={**value, "waba_id": waba_id}, channel_ref=channel_ref))
             continue
         contacts = _contacts_by_id(value)
-        for message in value.get("messages") or []:
-            events.append(_inbound(message, contacts, channel_ref))
-        for status in value.get("statuses") or []:
-            events.append(_status(status, channel_ref))
-        for error in value.get("errors") or []:  # value-level errors: not tied to one message
+        for message in as_list(value.get("messages")):
+            read = functools.partial(_inbound, contacts=contacts, channel_ref=channel_ref)
+            events.append(_guarded(read, message, channel_ref, "message"))
+        for status in as_list(value.get("statuses")):
+            events.append(_guarded(functools.partial(_status, channel_ref=channel_ref), status, channel_ref, "status"))
+        for error in as_list(value.get("errors")):  # value-level errors: not tied to one message
             events.append(
-                AccountEvent(field="messages.errors", value={**error, "waba_id": waba_id}, channel_ref=channel_ref)
+                AccountEvent(
+                    field="messages.errors", value={"error": error, "waba_id": waba_id}, channel_ref=channel_ref
+                )
             )
-        if not any(value.get(k) for k in ("messages", "statuses", "errors")):
+        if not any(as_list(value.get(k)) for k in ("messages", "statuses", "errors")):
             events.append(Unsupported(reason="messages change without content", channel_ref=channel_ref, raw=value))
     return events

@@ -6,9 +6,11 @@ request. Shapes from Evolution 2.3.x (``shared/notes/chatwoot_evolution.md`` Par
 
 import datetime as dt
 import json
+import logging
 from typing import Any
 
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 
 from conversations.whatsapp.base import (
     AccountEvent,
@@ -23,6 +25,9 @@ from conversations.whatsapp.base import (
     Unsupported,
 )
 from conversations.whatsapp.cloud_webhook import maps_link
+from conversations.whatsapp.payloads import as_dict, believable, clean, from_unix
+
+logger = logging.getLogger(__name__)
 
 # src/utils/renderStatus.ts: numeric (legacy) and named statuses → ours.
 STATUSES = {
@@ -54,13 +59,15 @@ IGNORED_EVENTS = ("presence.update", "chats.upsert", "chats.update", "chats.dele
 
 
 def _timestamp(value: Any) -> dt.datetime:
-    try:
-        seconds = int(value)
-    except (TypeError, ValueError):
+    return from_unix(value)
+
+
+def _envelope_time(payload: dict[str, Any]) -> dt.datetime:
+    """When Evolution sent the webhook (receipts carry no time of their own)."""
+    parsed = parse_datetime(str(payload.get("date_time") or ""))
+    if parsed is None or parsed.tzinfo is None:
         return timezone.now()
-    if seconds > 10**11:  # milliseconds
-        seconds //= 1000
-    return dt.datetime.fromtimestamp(seconds, tz=dt.UTC)
+    return believable(parsed)
 
 
 def _jid_user(jid: str) -> str:
@@ -72,7 +79,7 @@ def _unwrap(message: dict[str, Any]) -> dict[str, Any]:
         wrapper = next((w for w in WRAPPERS if isinstance(message.get(w), dict)), None)
         if wrapper is None:
             break
-        message = message[wrapper].get("message") or {}
+        message = as_dict(message[wrapper].get("message"))
     return message
 
 
@@ -83,7 +90,7 @@ def _content(message: dict[str, Any], key_id: str) -> tuple[str, str, dict[str, 
             continue
         if kind == "conversation":
             return "text", str(body), {}, None, ""
-        context = body.get("contextInfo") or {}
+        context = as_dict(body.get("contextInfo"))
         reply_to = str(context.get("stanzaId", ""))
         if kind == "extendedTextMessage":
             return "text", body.get("text", ""), {}, None, reply_to
@@ -139,7 +146,7 @@ def _content(message: dict[str, Any], key_id: str) -> tuple[str, str, dict[str, 
 
 
 def _upsert(data: dict[str, Any], instance: str) -> Event:
-    key = data.get("key") or {}
+    key = as_dict(data.get("key"))
     remote = str(key.get("remoteJid", ""))
     if remote.endswith("@g.us"):
         return Ignored("group message", channel_ref=instance)
@@ -174,16 +181,16 @@ def _upsert(data: dict[str, Any], instance: str) -> Event:
     )
 
 
-def _updates(data: Any, instance: str) -> list[Event]:
+def _updates(data: Any, instance: str, at: dt.datetime) -> list[Event]:
     items = data if isinstance(data, list) else [data]
     events: list[Event] = []
     for item in items:
         if not isinstance(item, dict):
             continue
-        key = item.get("key") or {}
+        key = as_dict(item.get("key"))
         provider_id = item.get("keyId") or key.get("id") or ""
-        raw_status = item.get("status", (item.get("update") or {}).get("status", "DELETED"))
-        status = STATUSES.get(raw_status)
+        raw_status = item.get("status", as_dict(item.get("update")).get("status", "DELETED"))
+        status = STATUSES.get(raw_status) if isinstance(raw_status, str | int) else None
         if not provider_id or status is None:
             events.append(Unsupported(reason=f"messages.update status {raw_status!r}", channel_ref=instance, raw=item))
             continue
@@ -191,7 +198,7 @@ def _updates(data: Any, instance: str) -> list[Event]:
             StatusUpdate(
                 provider_id=str(provider_id),
                 status=status,
-                timestamp=timezone.now(),
+                timestamp=at,
                 recipient=_jid_user(str(item.get("remoteJid") or key.get("remoteJid") or "")),
                 error_code="evolution_error" if status == "failed" else "",
                 error_title="WhatsApp reported an error for this message" if status == "failed" else "",
@@ -203,8 +210,8 @@ def _updates(data: Any, instance: str) -> list[Event]:
 
 
 def _edited(data: dict[str, Any], instance: str) -> Event:
-    key = data.get("key") or {}
-    edited = data.get("editedMessage") or {}
+    key = as_dict(data.get("key"))
+    edited = as_dict(data.get("editedMessage"))
     kind, text, _, _, _ = _content(_unwrap(edited), str(key.get("id", "")))
     stamp = str(data.get("timestampMs", ""))
     if data.get("type") == 0:  # REVOKE goes through the same event
@@ -230,20 +237,29 @@ def _edited(data: dict[str, Any], instance: str) -> Event:
 
 def parse(payload: dict[str, Any]) -> list[Event]:
     """The events of one Evolution webhook (one event per request, sometimes a list of updates)."""
+    payload = clean(payload)
     event = str(payload.get("event", "")).lower().replace("_", ".")
     instance = str(payload.get("instance", ""))
+    try:
+        return _parse_event(event, instance, payload)
+    except Exception as exc:  # malformed content is kept as Unsupported, never a failed event
+        logger.warning("Unreadable Evolution %s: %s", event, type(exc).__name__)
+        return [Unsupported(reason=f"unreadable {event}: {type(exc).__name__}", channel_ref=instance, raw=payload)]
+
+
+def _parse_event(event: str, instance: str, payload: dict[str, Any]) -> list[Event]:
     data = payload.get("data")
     if event == "messages.upsert" and isinstance(data, dict):
         return [_upsert(data, instance)]
     if event == "messages.update":
-        return _updates(data, instance)
+        return _updates(data, instance, _envelope_time(payload))
     if event == "messages.delete" and isinstance(data, dict):
-        key = data.get("key") or data
+        key = as_dict(data.get("key")) or data
         return [
             StatusUpdate(
                 provider_id=str(key.get("id", "")),
                 status="deleted",
-                timestamp=timezone.now(),
+                timestamp=_envelope_time(payload),
                 channel_ref=instance,
                 raw=data,
             )

@@ -114,3 +114,20 @@ def test_a_platform_token_cannot_use_company_endpoints(staff_client):
     response = staff_client.get("/api/v1/me")
     assert response.status_code == 403
     assert response.json()["error"]["message"] == "This endpoint needs a company API key."
+
+
+@pytest.mark.django_db
+def test_staff_without_the_platform_permission_is_not_a_platform_admin(company):
+    from django.contrib.auth.models import Permission
+
+    from tests.factories import StaffUserFactory
+
+    isp_admin = StaffUserFactory(is_superuser=False)
+    _, token = services.create_platform_token(user=isp_admin, name="isp")
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
+    assert client.get("/api/v1/companies/").status_code == 403
+    isp_admin.user_permissions.add(Permission.objects.get(codename="manage_platform"))
+    client_again = APIClient()
+    client_again.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
+    assert client_again.get("/api/v1/companies/").status_code == 200

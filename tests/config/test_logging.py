@@ -104,3 +104,8 @@ def test_a_log_line_written_during_a_request_has_its_id(client, caplog):
     record = next(r for r in caplog.records if r.name == "django.request")
     RequestIdFilter().filter(record)
     assert record.request_id == "trace-0001-abcd"
+
+
+def test_the_chatwoot_webhook_secret_is_masked_in_paths():
+    line = "POST /webhooks/chatwoot/1220f3e9-f792-40cd-937a-f9fc6f79395f/s3cretToken/ 403"
+    assert mask_text(line) == "POST /webhooks/chatwoot/1220f3e9-f792-40cd-937a-f9fc6f79395f/***/ 403"

@@ -213,7 +213,7 @@ def test_value_level_errors_are_stored_as_notices(client, django_capture_on_comm
     company, _ = deliver(client, "errors.json", django_capture_on_commit_callbacks)
     notice = AccountNotice.objects.get(company=company)
     assert notice.field == "messages.errors"
-    assert notice.value["code"] == 130429
+    assert notice.value["error"]["code"] == 130429
 
 
 @pytest.mark.django_db

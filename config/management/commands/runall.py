@@ -21,7 +21,19 @@ class Command(BaseCommand):
     def handle(self, *args, host: str, port: int, concurrency: int, **options) -> None:
         python = sys.executable
         commands = {
-            "web": [python, "-m", "uvicorn", "config.asgi:application", "--host", host, "--port", str(port)],
+            # No access log: uvicorn writes it outside our masking filter (webhook URLs carry secrets);
+            # Django still logs every 4xx/5xx through it.
+            "web": [
+                python,
+                "-m",
+                "uvicorn",
+                "config.asgi:application",
+                "--host",
+                host,
+                "--port",
+                str(port),
+                "--no-access-log",
+            ],
             "worker": [python, "-m", "celery", "-A", "config", "worker", "-l", "info", "-c", str(concurrency)],
             "beat": [python, "-m", "celery", "-A", "config", "beat", "-l", "info"],
         }
