@@ -161,6 +161,14 @@ class Channel(models.Model):
 
     connection_state = models.CharField(max_length=16, choices=ConnectionState.choices, default=ConnectionState.UNKNOWN)
     connection_state_changed_at = models.DateTimeField(null=True, blank=True)
+    health = models.CharField(
+        max_length=16,
+        choices=[("ok", "OK"), ("auth_failed", "Credentials refused")],
+        default="ok",
+        help_text="Sending stops while the provider refuses the credentials; saving new ones resets it.",
+    )
+    health_reason = models.CharField(max_length=255, blank=True)
+    health_changed_at = models.DateTimeField(null=True, blank=True)
     connection_reason = models.CharField(
         max_length=120, blank=True, help_text="Why it last changed, as Evolution said."
     )
@@ -250,3 +258,35 @@ class PlatformToken(HashedKey):
 
     class Meta(HashedKey.Meta):
         verbose_name = "platform token"
+
+
+class JobLock(models.Model):
+    """A lease on a periodic job's name, so a job never runs twice at the same time across workers.
+
+    Lives here, in the bottom app, because jobs of every app take it (see ``companies.joblocks``).
+    """
+
+    name = models.CharField(max_length=100, primary_key=True)
+    holder = models.CharField(max_length=100, blank=True)
+    acquired_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.name} (held by {self.holder or 'nobody'})"
+
+
+class IdempotencyRecord(models.Model):
+    """The answer given to a request sent with an ``Idempotency-Key``, replayed for the same key and body."""
+
+    company = models.ForeignKey(Company, on_delete=models.CASCADE, related_name="idempotency_records")
+    key = models.CharField(max_length=128)
+    request_hash = models.CharField(max_length=64)
+    status_code = models.PositiveSmallIntegerField()
+    response = models.JSONField()
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["company", "key"], name="idempotency_unique_key")]
+
+    def __str__(self) -> str:
+        return f"{self.key} ({self.company})"

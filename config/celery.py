@@ -37,6 +37,18 @@ PERIODIC_TASKS: list[PeriodicTask] = [
         why="A webhook stored while the broker was down is enqueued again, so nothing accepted is lost.",
     ),
     PeriodicTask(
+        name="dispatch-outbox",
+        task="conversations.tasks.dispatch_outbox",
+        every_seconds=5,
+        why="Queued messages are sent even if the wake-up after queuing was lost (broker down, deploy).",
+    ),
+    PeriodicTask(
+        name="recover-stuck-sends",
+        task="conversations.tasks.recover_stuck_sends",
+        every_seconds=60,
+        why="Messages left 'sending' by a worker that died are failed as outcome_unknown, never resent blindly.",
+    ),
+    PeriodicTask(
         name="purge-webhook-events",
         task="conversations.tasks.purge_webhook_events",
         every_seconds=6 * 3600,

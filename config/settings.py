@@ -265,6 +265,10 @@ CORS_EXPOSE_HEADERS = ("x-request-id",)
 
 # A local-memory cache lives in one process: the web server's invalidation cannot reach the worker's
 # copy, so without Redis cached company lookups expire quickly instead.
+# Sending engine: how many dispatchers may run at once (across all workers), and for how long each
+# runs before handing over to a fresh task.
+OUTBOX_DISPATCHERS = env.int("OUTBOX_DISPATCHERS", default=2)
+OUTBOX_RUN_SECONDS = env.int("OUTBOX_RUN_SECONDS", default=20)
 WEBHOOK_EVENT_RETENTION_DAYS = env.int("WEBHOOK_EVENT_RETENTION_DAYS", default=7)
 COMPANY_CACHE_TIMEOUT = env.int("COMPANY_CACHE_TIMEOUT", default=300 if REDIS_URL else 5)
 CACHE_IS_SHARED = bool(REDIS_URL)

@@ -64,6 +64,7 @@ class Message(models.Model):
         DELIVERED = "delivered", "Delivered"
         READ = "read", "Read"
         FAILED = "failed", "Failed"
+        CANCELLED = "cancelled", "Cancelled"
         DELETED = "deleted", "Deleted"
 
     class MediaStatus(models.TextChoices):
@@ -117,6 +118,18 @@ class Message(models.Model):
         indexes = [
             models.Index(fields=["contact", "-created_at"]),
             models.Index(fields=["company", "-created_at"]),
+            # The outbox: what each channel has due, oldest first (partial, so it stays small).
+            models.Index(
+                fields=["channel", "next_attempt_at", "id"],
+                condition=Q(status="queued"),
+                name="message_outbox_due",
+            ),
+            models.Index(
+                fields=["contact", "channel", "id"],
+                condition=Q(status__in=["queued", "sending"]),
+                name="message_outbox_contact",
+            ),
+            models.Index(fields=["status", "status_at"], condition=Q(status="sending"), name="message_sending"),
         ]
 
     def __str__(self) -> str:

@@ -7,7 +7,10 @@ from celery import shared_task
 from django.conf import settings
 from django.db import DataError, IntegrityError, InterfaceError, OperationalError
 
+from companies.joblocks import exclusive_job
+from conversations import locks
 from conversations.locks import LockTimeout
+from conversations.sending import engine
 from conversations.services import media, webhook_events
 
 logger = logging.getLogger(__name__)
@@ -42,10 +45,45 @@ def download_media(self, message_id: int) -> None:
 
 
 @shared_task
+@exclusive_job(lease=dt.timedelta(minutes=5))
 def requeue_stale_webhook_events() -> int:
     return webhook_events.requeue_stale(older_than=dt.timedelta(minutes=2))
 
 
 @shared_task
+@exclusive_job(lease=dt.timedelta(hours=2))
 def purge_webhook_events() -> int:
     return webhook_events.purge_processed(older_than=dt.timedelta(days=settings.WEBHOOK_EVENT_RETENTION_DAYS))
+
+
+_dispatcher: engine.Dispatcher | None = None
+
+
+def _worker_dispatcher() -> engine.Dispatcher:
+    # One per worker process: its send threads and HTTP sessions are reused from run to run.
+    global _dispatcher
+    if _dispatcher is None:
+        _dispatcher = engine.Dispatcher()
+    return _dispatcher
+
+
+@shared_task(ignore_result=True)
+def dispatch_outbox() -> int:
+    """Send what is due. At most OUTBOX_DISPATCHERS run at once; each runs for a bounded time and
+    hands over to a fresh task while work remains, so a deploy or a crash never loses the loop."""
+    for slot in range(settings.OUTBOX_DISPATCHERS):
+        try:
+            with locks.exclusive(f"outbox-dispatcher-{slot}", ttl=settings.OUTBOX_RUN_SECONDS + 60, wait=0):
+                handled = _worker_dispatcher().run(budget_seconds=settings.OUTBOX_RUN_SECONDS)
+        except LockTimeout:
+            continue
+        if engine.due_channels():
+            dispatch_outbox.apply_async(retry=False)
+        return handled
+    return 0
+
+
+@shared_task
+@exclusive_job(lease=dt.timedelta(minutes=5))
+def recover_stuck_sends() -> int:
+    return engine.recover_stuck()

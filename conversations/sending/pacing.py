@@ -1,0 +1,144 @@
+"""Per-channel pacing shared by every worker: send slots from a GCRA schedule.
+
+Each channel has a "theoretical arrival time" (TAT): the moment its next message may go. A worker
+reserves a run of slots ``interval`` apart, at most ``HORIZON`` ahead, and sends each message no
+earlier than its slot. Because all workers draw from the same TAT (in Redis, or in a file under
+``var/pacing`` on embedded defaults), sends of a channel are evenly spaced whatever the number of
+workers: a Cloud number set to 80 mps gets a slot every 1/80 s, an Evolution number one per delay.
+"""
+
+import contextlib
+import fcntl
+import functools
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import redis
+from django.conf import settings
+
+from companies.models import Channel
+
+# Cloud channels run a hair under their limit: a send may start a few ms after its slot, and that
+# jitter must never put more than the limit into any one-second window.
+CLOUD_SAFETY = 0.97
+# How far ahead a worker may reserve: long enough to batch, short enough to stay fair.
+HORIZON_SECONDS = 0.25
+
+_RESERVE = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
+local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
+local interval = tonumber(ARGV[1])
+local horizon = tonumber(ARGV[2])
+local wanted = tonumber(ARGV[3])
+if tat < now then tat = now end
+if tat > now + horizon then return {tostring(now), tostring(tat), 0} end
+local granted = math.min(wanted, math.floor((now + horizon - tat) / interval) + 1)
+redis.call('SET', KEYS[1], tostring(tat + granted * interval), 'PX', 3600000)
+return {tostring(now), tostring(tat), granted}
+"""
+
+
+_REFUND = """
+local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
+if math.abs(tat - tonumber(ARGV[1])) < tonumber(ARGV[3]) then
+  redis.call('SET', KEYS[1], tostring(tonumber(ARGV[2])), 'PX', 3600000)
+  return 1
+end
+return 0
+"""
+
+
+def interval_seconds(channel: Channel) -> float:
+    if channel.kind == Channel.Kind.EVOLUTION:
+        return max(channel.send_delay_ms, 1) / 1000
+    return 1 / (max(channel.throughput_mps, 1) * CLOUD_SAFETY)
+
+
+@functools.cache
+def _redis() -> redis.Redis:
+    return redis.Redis.from_url(settings.REDIS_URL)
+
+
+@functools.cache
+def _script(source: str) -> "redis.commands.core.Script":
+    return _redis().register_script(source)
+
+
+def _key(channel: Channel) -> str:
+    return f"{settings.CACHE_KEY_PREFIX}:pace:{channel.pk}"
+
+
+@contextlib.contextmanager
+def _locked_state(channel: Channel) -> Iterator[Path]:
+    folder = Path(settings.VAR_DIR) / "pacing"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{channel.pk}.json"
+    with (folder / f"{channel.pk}.lock").open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield path
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _reserve_file(channel: Channel, wanted: int, interval: float) -> tuple[float, int]:
+    with _locked_state(channel) as path:
+        now = time.time()
+        try:
+            tat = float(json.loads(path.read_text())["tat"])
+        except (FileNotFoundError, ValueError, KeyError):
+            tat = 0.0
+        tat = max(tat, now)
+        if tat > now + HORIZON_SECONDS:
+            return tat, 0
+        granted = min(wanted, int((now + HORIZON_SECONDS - tat) / interval) + 1)
+        path.write_text(json.dumps({"tat": tat + granted * interval}))
+        return tat, granted
+
+
+class Slots(list):
+    """Send times (epoch seconds), with what is needed to give unused ones back."""
+
+    def __init__(self, times: list[float], *, channel: Channel, interval: float, redis_first_ms: float = 0) -> None:
+        super().__init__(times)
+        self.channel, self.interval, self.redis_first_ms = channel, interval, redis_first_ms
+
+
+def reserve(channel: Channel, wanted: int) -> Slots:
+    """Up to ``wanted`` send times for ``channel``, evenly spaced from its next free slot; empty when it must wait."""
+    interval = interval_seconds(channel)
+    if wanted <= 0:
+        return Slots([], channel=channel, interval=interval)
+    if settings.REDIS_URL:
+        now_ms, first_ms, granted = _script(_RESERVE)(
+            keys=[_key(channel)], args=[interval * 1000, HORIZON_SECONDS * 1000, wanted]
+        )
+        # Slots come in Redis's clock; translate them to ours so workers on other machines agree.
+        first = float(first_ms) / 1000 + (time.time() - float(now_ms) / 1000)
+        times = [first + i * interval for i in range(int(granted))]
+        return Slots(times, channel=channel, interval=interval, redis_first_ms=float(first_ms))
+    first, granted = _reserve_file(channel, wanted, interval)
+    return Slots([first + i * interval for i in range(granted)], channel=channel, interval=interval)
+
+
+def refund(slots: Slots, used: int) -> None:
+    """Give back the slots after the first ``used``, if nobody reserved after them meanwhile."""
+    unused = len(slots) - used
+    if unused <= 0:
+        return
+    if settings.REDIS_URL:
+        end_ms = slots.redis_first_ms + len(slots) * slots.interval * 1000
+        tolerance = slots.interval * 500  # half a slot: a later reservation moves the TAT by a whole one
+        _script(_REFUND)(keys=[_key(slots.channel)], args=[end_ms, end_ms - unused * slots.interval * 1000, tolerance])
+        return
+    with _locked_state(slots.channel) as path:
+        try:
+            tat = float(json.loads(path.read_text())["tat"])
+        except (FileNotFoundError, ValueError, KeyError):
+            return
+        end = slots[0] + len(slots) * slots.interval
+        if abs(tat - end) < slots.interval / 2:
+            path.write_text(json.dumps({"tat": end - unused * slots.interval}))
