@@ -1,0 +1,357 @@
+"""The sending engine: outbox claims, error handling, window rules, fairness, pacing, recovery."""
+
+import datetime as dt
+import json
+import re
+import threading
+import time
+
+import pytest
+import responses
+from django.utils import timezone
+
+from conversations.models import Contact, Message
+from conversations.sending import content, engine, pacing
+from conversations.services import outbound
+from conversations.whatsapp import console
+from tests.conftest import load_fixture
+from tests.factories import CloudChannelFactory, CompanyFactory, EvolutionChannelFactory
+
+GRAPH = re.compile(r"https://graph\.facebook\.com/v\d+\.\d+/\d+/messages")
+
+
+@pytest.fixture(autouse=True)
+def _isolated(settings, tmp_path, monkeypatch):
+    settings.VAR_DIR = tmp_path  # file-based pacing state per test
+    settings.REDIS_URL = ""
+    console.reset_outbox()
+    # Queuing and sending are exercised separately here: no dispatcher runs on commit.
+    monkeypatch.setattr(outbound, "kick_outbox", lambda: None)
+    yield
+    console.reset_outbox()
+
+
+@pytest.fixture
+def dispatcher():
+    instance = engine.Dispatcher(threads=4)
+    yield instance
+    instance.close()
+
+
+def _contact(company, phone="5544998887777", *, window_open=True) -> Contact:
+    last = timezone.now() - (dt.timedelta(minutes=5) if window_open else dt.timedelta(days=2))
+    return Contact.objects.create(company=company, phone=phone, wa_id=phone, last_inbound_at=last)
+
+
+def _console_channel(company=None, **kwargs):
+    from companies.models import Channel
+
+    company = company or CompanyFactory()
+    return Channel.objects.create(company=company, kind="console", name="console", **kwargs)
+
+
+def _queue(channel, contact, body="Olá", **kwargs) -> Message:
+    return outbound.queue_message(
+        company=channel.company, contact=contact, channel=channel, content=content.text(body), **kwargs
+    )
+
+
+def _graph_answer(name: str):
+    fixture = load_fixture(f"meta_api/{name}.json")
+    return {"status": fixture["http_status"], "json": fixture["body"]}
+
+
+@pytest.mark.django_db
+def test_a_queued_message_is_sent_once_with_its_history(dispatcher):
+    channel = _console_channel()
+    message = _queue(channel, _contact(channel.company))
+    assert message.status == "queued"
+    assert dispatcher.run(budget_seconds=5) == 1
+    message.refresh_from_db()
+    assert (message.status, message.attempts) == ("sent", 1)
+    assert message.provider_id == console.outbox[0].provider_id
+    assert list(message.status_changes.values_list("status", flat=True)) == ["queued", "sent"]
+    assert dispatcher.run(budget_seconds=1) == 0
+    assert len(console.outbox) == 1
+
+
+@pytest.mark.django_db
+@responses.activate
+def test_cloud_send_posts_to_the_graph_api_and_records_the_wamid(dispatcher):
+    channel = CloudChannelFactory()
+    responses.post(GRAPH, **_graph_answer("send_text_success"))
+    message = _queue(channel, _contact(channel.company), body="Sua fatura vence amanhã")
+    dispatcher.run(budget_seconds=5)
+    message.refresh_from_db()
+    sent = json.loads(responses.calls[0].request.body)
+    assert sent["text"]["body"] == "Sua fatura vence amanhã"
+    assert sent["to"] == "5544998887777"
+    assert message.status == "sent"
+    assert message.provider_id == load_fixture("meta_api/send_text_success.json")["body"]["messages"][0]["id"]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("fixture", "status", "code", "requeued"),
+    [
+        ("error_130429_throughput", "queued", "130429", True),
+        ("error_131056_pair_rate_limit", "queued", "131056", True),
+        ("error_131000_generic", "queued", "131000", True),
+        ("error_131026_undeliverable", "failed", "131026", False),
+        ("error_131047_reengagement", "failed", "131047", False),
+        ("error_132001_template_missing", "failed", "132001", False),
+        ("error_132000_param_count", "failed", "132000", False),
+        ("error_132015_template_paused", "failed", "132015", False),
+        ("error_100_invalid_parameter", "failed", "100", False),
+    ],
+)
+@responses.activate
+def test_provider_errors_retry_or_fail_at_once(dispatcher, fixture, status, code, requeued):
+    channel = CloudChannelFactory()
+    responses.post(GRAPH, **_graph_answer(fixture))
+    message = _queue(channel, _contact(channel.company))
+    before = timezone.now()
+    dispatcher.run_round()
+    message.refresh_from_db()
+    assert message.status == status
+    assert message.error_code == code
+    assert message.attempts == 1
+    if requeued:
+        assert message.next_attempt_at > before
+    else:
+        assert message.status_changes.filter(status="failed").exists()
+
+
+@pytest.mark.django_db
+@responses.activate
+def test_window_closed_from_meta_is_our_window_closed_reason(dispatcher):
+    channel = CloudChannelFactory()
+    responses.post(GRAPH, **_graph_answer("error_131047_reengagement"))
+    message = _queue(channel, _contact(channel.company))
+    dispatcher.run_round()
+    message.refresh_from_db()
+    assert message.error_reason.startswith("window_closed")
+
+
+@pytest.mark.django_db
+@responses.activate
+def test_retryable_failures_give_up_after_the_limit(dispatcher):
+    channel = CloudChannelFactory()
+    responses.post(GRAPH, status=503, json={"error": {"code": 2, "message": "Service temporarily unavailable"}})
+    message = _queue(channel, _contact(channel.company))
+    for _ in range(engine.MAX_ATTEMPTS):
+        Message.objects.filter(pk=message.pk).update(next_attempt_at=timezone.now())
+        dispatcher.run_round()
+    message.refresh_from_db()
+    assert (message.status, message.attempts) == ("failed", engine.MAX_ATTEMPTS)
+    assert len(responses.calls) == engine.MAX_ATTEMPTS
+
+
+@pytest.mark.django_db
+@responses.activate
+def test_an_expired_token_stops_the_channel_not_the_queue(dispatcher):
+    channel = CloudChannelFactory()
+    responses.post(GRAPH, **_graph_answer("error_190_token_expired"))
+    contact = _contact(channel.company)
+    first, second = _queue(channel, contact), _queue(channel, _contact(channel.company, "5544998880000"))
+    dispatcher.run(budget_seconds=2)
+    channel.refresh_from_db()
+    assert channel.health == "auth_failed"
+    assert "190" in channel.health_reason
+    assert len(responses.calls) == 2  # one round; nothing after the channel stopped
+    for message in (first, second):
+        message.refresh_from_db()
+        assert (message.status, message.attempts) == ("queued", 0)
+    assert dispatcher.run(budget_seconds=1) == 0
+
+
+@pytest.mark.django_db
+def test_the_api_refuses_free_form_outside_the_window_but_templates_go(dispatcher):
+    channel = CloudChannelFactory()
+    contact = _contact(channel.company, window_open=False)
+    with pytest.raises(outbound.WindowClosed):
+        _queue(channel, contact)
+    template = outbound.queue_message(
+        company=channel.company, contact=contact, channel=channel, content=content.template("fatura", "pt_BR")
+    )
+    assert template.status == "queued"
+
+
+@pytest.mark.django_db
+def test_a_window_that_closes_while_queued_fails_without_calling_meta(dispatcher):
+    channel = CloudChannelFactory()
+    contact = _contact(channel.company)
+    message = _queue(channel, contact)
+    Contact.objects.filter(pk=contact.pk).update(last_inbound_at=timezone.now() - dt.timedelta(hours=25))
+    dispatcher.run_round()  # responses is not active: any HTTP call would fail the test's network guard
+    message.refresh_from_db()
+    assert (message.status, message.error_code) == ("failed", "window_closed")
+
+
+@pytest.mark.django_db
+def test_evolution_channels_have_no_window(dispatcher):
+    channel = EvolutionChannelFactory()
+    message = _queue(channel, _contact(channel.company, window_open=False))
+    assert message.status == "queued"
+
+
+@pytest.mark.django_db
+def test_one_companys_backlog_does_not_hold_another_company(dispatcher):
+    busy = _console_channel(throughput_mps=50)
+    quiet = _console_channel()
+    for i in range(200):
+        _queue(busy, _contact(busy.company, f"55449990{i:05d}"), body=f"a{i}")
+    lone = _queue(quiet, _contact(quiet.company))
+    dispatcher.run_round()
+    lone.refresh_from_db()
+    assert lone.status == "sent"  # in the very first round
+    assert Message.objects.filter(channel=busy, status="queued").count() > 150
+
+
+@pytest.mark.django_db
+def test_pacing_never_puts_more_than_the_limit_in_any_second(dispatcher):
+    channel = _console_channel(throughput_mps=20)
+    stamps: list[float] = []
+    real_send_text = console.ConsoleProvider.send_text
+
+    def timed_send_text(self, **kwargs):
+        stamps.append(time.monotonic())
+        return real_send_text(self, **kwargs)
+
+    console.ConsoleProvider.send_text = timed_send_text
+    try:
+        for i in range(50):
+            _queue(channel, _contact(channel.company, f"55449991{i:05d}"))
+        dispatcher.run(budget_seconds=10)
+    finally:
+        console.ConsoleProvider.send_text = real_send_text
+    assert len(stamps) == 50
+    stamps.sort()
+    busiest = max(sum(1 for t in stamps[i:] if t < start + 1.0) for i, start in enumerate(stamps))
+    assert busiest <= 20
+    assert stamps[-1] - stamps[0] >= 49 / 20 * 0.95  # paced, not bursted
+
+
+@pytest.mark.django_db
+def test_evolution_channels_wait_their_delay_between_messages():
+    channel = EvolutionChannelFactory(send_delay_ms=300)
+    first = pacing.reserve(channel, 5)
+    assert len(first) == 1  # only one slot fits in the horizon at a 300 ms delay
+    second = pacing.reserve(channel, 5)
+    assert len(second) == 0 or second[0] - first[0] >= 0.3 - 1e-6
+
+
+@pytest.mark.django_db
+def test_pacing_is_shared_between_concurrent_reservations():
+    channel = CloudChannelFactory(throughput_mps=100)
+    slots: list[float] = []
+    lock = threading.Lock()
+
+    def take() -> None:
+        got = pacing.reserve(channel, 10)
+        with lock:
+            slots.extend(got)
+
+    threads = [threading.Thread(target=take) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    slots.sort()
+    gaps = [b - a for a, b in zip(slots, slots[1:], strict=False)]
+    assert min(gaps) >= pacing.interval_seconds(channel) - 1e-6
+
+
+@pytest.mark.django_db
+def test_a_contacts_messages_go_out_in_order(dispatcher):
+    channel = _console_channel()
+    contact = _contact(channel.company)
+    ids = [_queue(channel, contact, body=f"parte {i}").pk for i in range(3)]
+    dispatcher.run(budget_seconds=5)
+    assert [m.payload["text"] for m in console.outbox] == ["parte 0", "parte 1", "parte 2"]
+    assert list(Message.objects.filter(pk__in=ids).values_list("status", flat=True)) == ["sent"] * 3
+
+
+@pytest.mark.django_db
+def test_claims_never_hand_the_same_message_to_two_workers():
+    channel = _console_channel()
+    for i in range(40):
+        _queue(channel, _contact(channel.company, f"55449992{i:05d}"))
+    first = engine.claim(channel, 25)
+    second = engine.claim(channel, 25)
+    assert len(first) == 25 and len(second) == 15
+    assert not {m.pk for m in first} & {m.pk for m in second}
+    assert Message.objects.filter(status="sending").count() == 40
+
+
+@pytest.mark.django_db
+def test_a_message_left_sending_by_a_dead_worker_is_failed_not_resent(dispatcher):
+    channel = _console_channel()
+    message = _queue(channel, _contact(channel.company))
+    engine.claim(channel, 1)  # the worker took it, then died before recording anything
+    Message.objects.filter(pk=message.pk).update(status_at=timezone.now() - dt.timedelta(minutes=11))
+    assert engine.recover_stuck() == 1
+    message.refresh_from_db()
+    assert (message.status, message.error_code) == ("failed", "outcome_unknown")
+    dispatcher.run(budget_seconds=1)
+    assert console.outbox == []
+
+
+@pytest.mark.django_db
+def test_an_inactive_company_sends_nothing(dispatcher):
+    channel = _console_channel()
+    _queue(channel, _contact(channel.company))
+    channel.company.status = "inactive"
+    channel.company.save()
+    assert dispatcher.run(budget_seconds=1) == 0
+
+
+@pytest.mark.django_db
+def test_retry_and_cancel(dispatcher):
+    channel = _console_channel()
+    message = _queue(channel, _contact(channel.company))
+    assert outbound.cancel_message(message=message)
+    message.refresh_from_db()
+    assert message.status == "cancelled"
+    assert dispatcher.run(budget_seconds=1) == 0
+    assert outbound.retry_message(message=message)
+    dispatcher.run(budget_seconds=5)
+    message.refresh_from_db()
+    assert message.status == "sent"
+    assert not outbound.cancel_message(message=message)  # already sent
+
+
+@pytest.mark.django_db
+def test_replies_go_out_on_the_channel_the_contact_wrote_to():
+    company = CompanyFactory()
+    cloud, evolution = CloudChannelFactory(company=company), EvolutionChannelFactory(company=company)
+    contact = _contact(company)
+    Message.objects.create(
+        company=company,
+        channel=evolution,
+        contact=contact,
+        direction="in",
+        author="customer",
+        type="text",
+        status="received",
+    )
+    assert outbound.reply_channel(company, contact) == evolution
+    assert cloud != evolution
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("policy", "evolution_state", "fallback", "expected"),
+    [
+        ("prefer_evolution", "open", True, "evolution"),
+        ("prefer_evolution", "close", True, "cloud"),
+        ("prefer_evolution", "close", False, "evolution"),
+        ("cloud_only", "open", True, "cloud"),
+        ("evolution_only", "close", True, "evolution"),
+    ],
+)
+def test_active_notices_follow_the_company_policy(policy, evolution_state, fallback, expected):
+    company = CompanyFactory(active_channel_policy=policy, evolution_fallback_to_cloud=fallback)
+    CloudChannelFactory(company=company)
+    EvolutionChannelFactory(company=company, connection_state=evolution_state)
+    assert outbound.notice_channel(company).kind == expected
