@@ -235,6 +235,10 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
     "SCHEMA_PATH_PREFIX": r"/api/v1",
+    "ENUM_NAME_OVERRIDES": {
+        "CompanyStatusEnum": "companies.models.Company.Status",
+        "MessageStatusEnum": "conversations.models.Message.Status",
+    },
 }
 
 # Rates are "<count>/<s|m|h|d>", as django-ratelimit reads them.

@@ -1,6 +1,7 @@
 """The sending engine: outbox claims, error handling, window rules, fairness, pacing, recovery."""
 
 import datetime as dt
+import itertools
 import json
 import re
 import threading
@@ -258,7 +259,7 @@ def test_pacing_is_shared_between_concurrent_reservations():
     for thread in threads:
         thread.join()
     slots.sort()
-    gaps = [b - a for a, b in zip(slots, slots[1:], strict=False)]
+    gaps = [b - a for a, b in itertools.pairwise(slots)]
     assert min(gaps) >= pacing.interval_seconds(channel) - 1e-6
 
 

@@ -1,0 +1,208 @@
+"""Single messages over REST: send one (202, queued in the outbox), read its status history, retry it."""
+
+from django.db.models import Prefetch
+from django.http import Http404
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
+from rest_framework import generics, serializers, status
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from companies.idempotency import respond_once
+from companies.models import Channel
+from companies.permissions import IsCompanyKey
+from config.api import RateLimitedMixin
+from config.exceptions import Conflict
+from config.openapi import ERROR_RESPONSES
+from conversations.api.serializers import MessageSerializer, SendMessageSerializer
+from conversations.models import Message, MessageStatusChange
+from conversations.services import outbound
+from conversations.services.inbound import upsert_contact
+from conversations.whatsapp.base import InboundContact
+
+SEND_EXAMPLES = [
+    OpenApiExample(
+        "Text", request_only=True, value={"to": "5544998887777", "text": "Olá! Sua fatura já está disponível."}
+    ),
+    OpenApiExample(
+        "Document by URL",
+        request_only=True,
+        value={
+            "to": "5544998887777",
+            "media": {"kind": "document", "url": "https://erp.example.com/boleto/90001.pdf", "filename": "boleto.pdf"},
+        },
+    ),
+    OpenApiExample(
+        "Location",
+        request_only=True,
+        value={"to": "5544998887777", "location": {"latitude": -23.4205, "longitude": -51.9331, "name": "Loja Centro"}},
+    ),
+    OpenApiExample(
+        "Template",
+        request_only=True,
+        value={
+            "to": "5544998887777",
+            "template": {"name": "fatura_disponivel", "language": "pt_BR", "parameters": ["Maria", "R$ 99,90"]},
+        },
+    ),
+]
+MESSAGE_EXAMPLE = OpenApiExample(
+    "Queued message",
+    response_only=True,
+    value={
+        "id": 4242,
+        "to": "5544998887777",
+        "channel": 1,
+        "direction": "out",
+        "type": "text",
+        "text": "Olá! Sua fatura já está disponível.",
+        "status": "delivered",
+        "status_at": "2026-11-25T10:00:03-03:00",
+        "error_code": "",
+        "error_reason": "",
+        "attempts": 1,
+        "next_attempt_at": "2026-11-25T10:00:00-03:00",
+        "provider_id": "wamid.HBgLMTY1MDM4Nzk0MzkVAgARGBI5QTNDQTVCM0Q0Q0Q2RTY3RTcA",
+        "pricing_category": "utility",
+        "created_at": "2026-11-25T10:00:00-03:00",
+        "history": [
+            {
+                "status": "queued",
+                "at": "2026-11-25T10:00:00-03:00",
+                "error_code": "",
+                "error_title": "",
+                "applied": True,
+            },
+            {"status": "sent", "at": "2026-11-25T10:00:01-03:00", "error_code": "", "error_title": "", "applied": True},
+            {
+                "status": "delivered",
+                "at": "2026-11-25T10:00:03-03:00",
+                "error_code": "",
+                "error_title": "",
+                "applied": True,
+            },
+        ],
+    },
+)
+
+
+class CompanyInactive(Conflict):
+    code = "company_inactive"
+    message = "The company is inactive: nothing is sent."
+
+
+class NotRetryable(Conflict):
+    code = "not_retryable"
+    message = "Only failed or cancelled messages can be retried."
+
+
+def company_messages(company):
+    history = Prefetch("status_changes", queryset=MessageStatusChange.objects.order_by("created_at", "pk"))
+    return (
+        Message.objects.filter(company=company, direction=Message.Direction.OUTBOUND)
+        .select_related("contact")
+        .prefetch_related(history)
+        .order_by("-pk")
+    )
+
+
+class MessageListCreateView(RateLimitedMixin, generics.ListAPIView):
+    permission_classes = [IsCompanyKey]
+    serializer_class = MessageSerializer
+
+    def get_queryset(self):
+        queryset = company_messages(self.request.user.company)
+        if wanted := self.request.query_params.get("status"):
+            queryset = queryset.filter(status=wanted)
+        return queryset
+
+    @extend_schema(
+        summary="List the company's outbound messages, newest first",
+        parameters=[OpenApiParameter("status", str, description="Only messages in this status.")],
+        examples=[MESSAGE_EXAMPLE],
+        responses={200: MessageSerializer(many=True), **ERROR_RESPONSES},
+    )
+    def get(self, request: Request, *args, **kwargs) -> Response:
+        return super().get(request, *args, **kwargs)
+
+    @extend_schema(
+        summary="Send one message (queued; 202)",
+        description=(
+            "Stores the message in the outbox and answers at once with its id; poll `GET /api/v1/messages/{id}`. "
+            "Send `Idempotency-Key` to make retries safe: the same key and body never send twice, the same key "
+            "with another body is a 409. A free-form message (not a template) to a WhatsApp Cloud contact whose "
+            "last message is older than 24 hours is refused with 409 `window_closed`."
+        ),
+        request=SendMessageSerializer,
+        parameters=[OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER, required=False)],
+        examples=[*SEND_EXAMPLES, MESSAGE_EXAMPLE],
+        responses={202: MessageSerializer, **ERROR_RESPONSES},
+    )
+    def post(self, request: Request, *args, **kwargs) -> Response:
+        company = request.user.company
+        return respond_once(request, company, lambda: self._send(request, company))
+
+    def _send(self, request: Request, company) -> Response:
+        serializer = SendMessageSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        if not company.is_active:
+            raise CompanyInactive
+        channel = self._channel(company, serializer.validated_data.get("channel"))
+        content = serializer.content()
+        if content["kind"] == "template" and channel.kind == Channel.Kind.EVOLUTION:
+            raise Conflict(
+                "Templates are Meta's: send text on an Evolution channel, or choose a Cloud channel.",
+                code="template_on_evolution",
+                details={"channel": channel.pk},
+            )
+        contact = upsert_contact(company=company, incoming=InboundContact(wa_id=serializer.validated_data["to"]))
+        message = outbound.queue_message(company=company, contact=contact, channel=channel, content=content)
+        return Response(
+            MessageSerializer(company_messages(company).get(pk=message.pk)).data, status=status.HTTP_202_ACCEPTED
+        )
+
+    @staticmethod
+    def _channel(company, channel_id: int | None) -> Channel:
+        if channel_id is not None:
+            channel = company.channels.filter(pk=channel_id, is_active=True).first()
+            if channel is None:
+                raise serializers.ValidationError({"channel": ["Not an active channel of this company."]})
+            return channel
+        channel = outbound.notice_channel(company)
+        if channel is None:
+            raise outbound.NoChannel
+        return channel
+
+
+class MessageDetailView(RateLimitedMixin, generics.RetrieveAPIView):
+    permission_classes = [IsCompanyKey]
+    serializer_class = MessageSerializer
+
+    def get_queryset(self):
+        return company_messages(self.request.user.company)
+
+    @extend_schema(
+        summary="A message's status and its history",
+        examples=[MESSAGE_EXAMPLE],
+        responses={200: MessageSerializer, **ERROR_RESPONSES},
+    )
+    def get(self, request: Request, *args, **kwargs) -> Response:
+        return super().get(request, *args, **kwargs)
+
+
+class MessageRetryView(RateLimitedMixin, APIView):
+    permission_classes = [IsCompanyKey]
+
+    @extend_schema(
+        summary="Queue a failed or cancelled message again",
+        request=None,
+        examples=[MESSAGE_EXAMPLE],
+        responses={202: MessageSerializer, **ERROR_RESPONSES},
+    )
+    def post(self, request: Request, pk: int) -> Response:
+        message = company_messages(request.user.company).filter(pk=pk).first()
+        if message is None:
+            raise Http404
+        if not outbound.retry_message(message=message):
+            raise NotRetryable(details={"status": message.status})
+        return Response(MessageSerializer(company_messages(request.user.company).get(pk=pk)).data, status=202)
