@@ -197,8 +197,9 @@ class CompanyAdmin(SecretAwareMixin, admin.ModelAdmin):
     def save_formset(self, request, form, formset, change: bool) -> None:
         if formset.model is not Channel:
             return super().save_formset(request, form, formset, change)
+        changed = {form.instance.pk: frozenset(form.changed_data) for form in formset.forms}
         for channel in formset.save(commit=False):
-            services.save_channel(channel=channel)
+            services.save_channel(channel=channel, changed=changed.get(channel.pk, frozenset()))
         for channel in formset.deleted_objects:
             services.delete_channel(channel=channel)
         return None
@@ -284,7 +285,7 @@ class ChannelAdmin(SecretAwareMixin, admin.ModelAdmin):
         )
 
     def save_model(self, request, obj: Channel, form, change: bool) -> None:
-        services.save_channel(channel=obj)
+        services.save_channel(channel=obj, changed=frozenset(form.changed_data))
 
 
 class KeyAdminBase(admin.ModelAdmin):

@@ -45,10 +45,19 @@ def default_instance_name(company: Company) -> str:
     return str(company.contract)
 
 
-def save_channel(*, channel: Channel) -> Channel:
-    """Store a validated channel; an Evolution channel's instance defaults to the company contract."""
+CREDENTIAL_FIELDS = frozenset({"access_token", "api_key", "api_base_url", "phone_number_id", "instance_name"})
+
+
+def save_channel(*, channel: Channel, changed: set[str] | frozenset[str] = frozenset()) -> Channel:
+    """Store a validated channel; an Evolution channel's instance defaults to the company contract.
+
+    New credentials (``changed`` names the fields that changed) let a channel stopped for refused
+    credentials send again.
+    """
     if channel.kind == Channel.Kind.EVOLUTION and not channel.instance_name:
         channel.instance_name = default_instance_name(channel.company)
+    if changed & CREDENTIAL_FIELDS and channel.health != "ok":
+        channel.health, channel.health_reason, channel.health_changed_at = "ok", "", timezone.now()
     channel.save()
     return channel
 
@@ -57,13 +66,13 @@ def save_channel(*, channel: Channel) -> Channel:
 def create_channel(*, company: Company, data: dict[str, Any]) -> Channel:
     channel = Channel(company=company)
     _assign(channel, data)
-    return save_channel(channel=channel)
+    return save_channel(channel=channel, changed=frozenset(data))
 
 
 @transaction.atomic
 def update_channel(*, channel: Channel, data: dict[str, Any]) -> Channel:
     _assign(channel, data)
-    return save_channel(channel=channel)
+    return save_channel(channel=channel, changed=frozenset(data))
 
 
 def delete_channel(*, channel: Channel) -> None:

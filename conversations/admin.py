@@ -1,17 +1,28 @@
 """Operators' views of the inbound pipeline: webhook events (with replay), messages, contacts, notices."""
 
+import datetime as dt
 import json
 
 from django.contrib import admin, messages
 from django.core.paginator import Paginator
-from django.db.models import QuerySet
+from django.db.models import Count, Min, Q, QuerySet
 from django.http import HttpRequest
+from django.utils import timezone
 from django.utils.functional import cached_property
 from django.utils.html import format_html
+from django.utils.timesince import timesince
 
 from config.masking import mask_text
-from conversations.models import AccountNotice, Contact, Message, MessageStatusChange, PendingStatus, WebhookEvent
-from conversations.services import webhook_events
+from conversations.models import (
+    AccountNotice,
+    Contact,
+    Message,
+    MessageStatusChange,
+    OutboxChannel,
+    PendingStatus,
+    WebhookEvent,
+)
+from conversations.services import outbound, webhook_events
 
 STATE_PILLS = {
     "processed": "pill-ok",
@@ -139,6 +150,17 @@ class MessageAdmin(BigTableAdmin):
     inlines = [StatusChangeInline]
     raw_id_fields = ["contact", "channel"]
     readonly_fields = [f.name for f in Message._meta.fields if f.name != "id"]
+    actions = ["retry", "cancel"]
+
+    @admin.action(description="Retry the selected failed or cancelled messages")
+    def retry(self, request: HttpRequest, queryset: QuerySet[Message]) -> None:
+        done = sum(outbound.retry_message(message=message) for message in queryset)
+        self.message_user(request, f"{done} messages queued again.", messages.SUCCESS)
+
+    @admin.action(description="Cancel the selected queued messages")
+    def cancel(self, request: HttpRequest, queryset: QuerySet[Message]) -> None:
+        done = sum(outbound.cancel_message(message=message) for message in queryset)
+        self.message_user(request, f"{done} messages cancelled.", messages.SUCCESS)
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
@@ -191,3 +213,65 @@ class AccountNoticeAdmin(BigTableAdmin):
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
+
+
+@admin.register(OutboxChannel)
+class OutboxAdmin(admin.ModelAdmin):
+    """Per channel: what waits, what is being sent, what failed in the last hour, how old the oldest is."""
+
+    list_display = ["name", "company", "kind", "health_pill", "queued", "sending", "failed_last_hour", "oldest_age"]
+    list_filter = ["company", "kind", "health"]
+    list_select_related = ["company"]
+    search_fields = ["name", "company__name", "display_number"]
+    actions = ["resume"]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[OutboxChannel]:
+        hour_ago = timezone.now() - dt.timedelta(hours=1)
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(
+                queued_count=Count("messages", filter=Q(messages__status=Message.Status.QUEUED)),
+                sending_count=Count("messages", filter=Q(messages__status=Message.Status.SENDING)),
+                failed_count=Count(
+                    "messages", filter=Q(messages__status=Message.Status.FAILED, messages__status_at__gte=hour_ago)
+                ),
+                oldest_queued=Min("messages__created_at", filter=Q(messages__status=Message.Status.QUEUED)),
+            )
+        )
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    @admin.display(description="queued", ordering="queued_count")
+    def queued(self, obj) -> int:
+        return obj.queued_count
+
+    @admin.display(description="sending", ordering="sending_count")
+    def sending(self, obj) -> int:
+        return obj.sending_count
+
+    @admin.display(description="failed (1 h)", ordering="failed_count")
+    def failed_last_hour(self, obj) -> str:
+        return pill("failed", str(obj.failed_count)) if obj.failed_count else "0"
+
+    @admin.display(description="oldest queued", ordering="oldest_queued")
+    def oldest_age(self, obj) -> str:
+        return timesince(obj.oldest_queued) if obj.oldest_queued else "—"
+
+    @admin.display(description="sending state", ordering="health")
+    def health_pill(self, obj) -> str:
+        if obj.health == "ok":
+            return pill("processed", "sending")
+        return format_html(
+            '<span class="pill pill-bad" title="{}">{}</span>', obj.health_reason, "stopped: credentials"
+        )
+
+    @admin.action(description="Resume sending on the selected channels (after fixing their credentials)")
+    def resume(self, request: HttpRequest, queryset: QuerySet[OutboxChannel]) -> None:
+        done = queryset.exclude(health="ok").update(health="ok", health_reason="", health_changed_at=timezone.now())
+        outbound.kick_outbox()
+        self.message_user(request, f"{done} channels resumed.", messages.SUCCESS)

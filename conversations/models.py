@@ -246,3 +246,12 @@ class AccountNotice(models.Model):
 
     def __str__(self) -> str:
         return f"{self.field} ({self.company})"
+
+
+class OutboxChannel(Channel):
+    """Channels seen as send queues, for the admin's outbox page."""
+
+    class Meta:
+        proxy = True
+        verbose_name = "outbox"
+        verbose_name_plural = "outbox (per channel)"

@@ -37,6 +37,9 @@ BACKOFF_BASE_SECONDS = 2.0
 BACKOFF_CAP_SECONDS = 15 * 60
 STUCK_AFTER = dt.timedelta(minutes=10)
 SEND_THREADS = 32
+# Evolution channels paced at least this slowly show "typing…" for TYPING_MS before each message.
+TYPING_MIN_DELAY_MS = 2000
+TYPING_MS = 1000
 _round_robin = itertools.count()
 
 
@@ -224,7 +227,16 @@ class Dispatcher:
     def _send_job(self, channel: Channel, message: Message) -> Callable[[], Sent]:
         content = message.data["content"]
         to = recipient(message)
-        return lambda: contents.send(self._provider(channel), to=to, content=content)
+        typing_first = channel.kind == Channel.Kind.EVOLUTION and channel.send_delay_ms >= TYPING_MIN_DELAY_MS
+
+        def job() -> Sent:
+            provider = self._provider(channel)
+            if typing_first:
+                # Unofficial numbers look less like robots when "typing…" precedes the message.
+                provider.send_presence(to=to, delay_ms=TYPING_MS)
+            return contents.send(provider, to=to, content=content)
+
+        return job
 
     def run_round(self, batch: int = 500) -> int:
         """One pass over the due channels; returns how many messages were handled."""
