@@ -22,7 +22,7 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="api-redoc"),
     path("api/v1/", include("companies.api.urls")),
-    path("api/v1/", include("conversations.api.urls")),
+    path("api/v1/", include("notifications.api.urls")),
     path("webhooks/meta/", webhooks.meta, name="webhook-meta"),
     path("webhooks/evolution/<str:contract>/", webhooks.evolution, name="webhook-evolution"),
     path("webhooks/chatwoot/<str:contract>/<str:secret>/", webhooks.chatwoot, name="webhook-chatwoot"),

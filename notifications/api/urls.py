@@ -1,6 +1,6 @@
 from django.urls import path
 
-from conversations.api import views
+from notifications.api import views
 
 urlpatterns = [
     path("messages", views.MessageListCreateView.as_view(), name="message-list"),

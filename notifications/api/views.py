@@ -1,4 +1,4 @@
-"""Single messages over REST: send one (202, queued in the outbox), read its status history, retry it."""
+"""Single messages over REST (the notices API of ISP systems): send one (202, queued), read its history, retry."""
 
 from django.db.models import Prefetch
 from django.http import Http404
@@ -14,7 +14,7 @@ from companies.permissions import IsCompanyKey
 from config.api import RateLimitedMixin
 from config.exceptions import Conflict
 from config.openapi import ERROR_RESPONSES
-from conversations.api.serializers import MessageSerializer, SendMessageSerializer
+from notifications.api.serializers import MessageSerializer, SendMessageSerializer
 from conversations.models import Message, MessageStatusChange
 from conversations.services import outbound
 from conversations.services.inbound import upsert_contact
