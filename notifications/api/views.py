@@ -14,11 +14,11 @@ from companies.permissions import IsCompanyKey
 from config.api import RateLimitedMixin
 from config.exceptions import Conflict
 from config.openapi import ERROR_RESPONSES
-from notifications.api.serializers import MessageSerializer, SendMessageSerializer
 from conversations.models import Message, MessageStatusChange
 from conversations.services import outbound
 from conversations.services.inbound import upsert_contact
 from conversations.whatsapp.base import InboundContact
+from notifications.api.serializers import MessageSerializer, SendMessageSerializer
 
 SEND_EXAMPLES = [
     OpenApiExample(
