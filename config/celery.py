@@ -49,6 +49,12 @@ PERIODIC_TASKS: list[PeriodicTask] = [
         why="Messages left 'sending' by a worker that died are failed as outcome_unknown, never resent blindly.",
     ),
     PeriodicTask(
+        name="sync-templates",
+        task="templates_meta.tasks.sync_all_templates",
+        every_seconds=3600,
+        why="Template statuses and quality change at Meta; webhooks can be missed, so resync hourly.",
+    ),
+    PeriodicTask(
         name="purge-webhook-events",
         task="conversations.tasks.purge_webhook_events",
         every_seconds=6 * 3600,

@@ -29,12 +29,19 @@ class LocationSerializer(StrictSerializerMixin, serializers.Serializer):
 class TemplateSerializer(StrictSerializerMixin, serializers.Serializer):
     name = serializers.RegexField(r"^[a-z0-9_]{1,512}$", help_text="The approved template's name.")
     language = serializers.CharField(max_length=15, default="pt_BR")
-    parameters = serializers.ListField(
-        child=serializers.CharField(max_length=1024, allow_blank=False),
+    parameters = serializers.JSONField(
         required=False,
         default=list,
-        help_text="Body variables {{1}}, {{2}}, … in order.",
+        help_text=(
+            'Body values in order (["Maria", "R$ 99,90"]), by name for named templates ({"first_name": "Maria"}), '
+            'or {"header": …, "body": […], "buttons": […]} when the header or buttons take values too.'
+        ),
     )
+
+    def validate_parameters(self, value: Any) -> Any:
+        if not isinstance(value, list | dict):
+            raise serializers.ValidationError("Give a list of values or an object.")
+        return value
 
 
 class SendMessageSerializer(StrictSerializerMixin, serializers.Serializer):
@@ -73,12 +80,12 @@ class SendMessageSerializer(StrictSerializerMixin, serializers.Serializer):
                 where["latitude"], where["longitude"], name=where["name"], address=where["address"]
             )
         template = data["template"]
-        components = (
-            [{"type": "body", "parameters": [{"type": "text", "text": value} for value in template["parameters"]]}]
-            if template["parameters"]
-            else []
-        )
-        return contents.template(template["name"], template["language"], components=components)
+        return {
+            "kind": "template",
+            "name": template["name"],
+            "language": template["language"],
+            "parameters": template["parameters"],
+        }
 
 
 class StatusChangeSerializer(serializers.ModelSerializer):

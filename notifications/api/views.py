@@ -19,6 +19,7 @@ from conversations.services import outbound
 from conversations.services.inbound import upsert_contact
 from conversations.whatsapp.base import InboundContact
 from notifications.api.serializers import MessageSerializer, SendMessageSerializer
+from templates_meta.services import build_content
 
 SEND_EXAMPLES = [
     OpenApiExample(
@@ -149,11 +150,14 @@ class MessageListCreateView(RateLimitedMixin, generics.ListAPIView):
             raise CompanyInactive
         channel = self._channel(company, serializer.validated_data.get("channel"))
         content = serializer.content()
-        if content["kind"] == "template" and channel.kind == Channel.Kind.EVOLUTION:
-            raise Conflict(
-                "Templates are Meta's: send text on an Evolution channel, or choose a Cloud channel.",
-                code="template_on_evolution",
-                details={"channel": channel.pk},
+        if content["kind"] == "template":
+            # Checked against the template panel: approved, and the right values for its variables.
+            content = build_content(
+                company=company,
+                channel=channel,
+                name=content["name"],
+                language=content["language"],
+                parameters=content["parameters"],
             )
         contact = upsert_contact(company=company, incoming=InboundContact(wa_id=serializer.validated_data["to"]))
         message = outbound.queue_message(company=company, contact=contact, channel=channel, content=content)

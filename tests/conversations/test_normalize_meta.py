@@ -221,11 +221,12 @@ def test_template_status_updates_are_stored_for_their_handler(client, django_cap
     from conversations.services import inbound
 
     handled = []
+    previous = inbound.ACCOUNT_NOTICE_HANDLERS.get("message_template_status_update")
     inbound.ACCOUNT_NOTICE_HANDLERS["message_template_status_update"] = handled.append
     try:
         company, _ = deliver(client, "message_template_status_update_rejected.json", django_capture_on_commit_callbacks)
     finally:
-        del inbound.ACCOUNT_NOTICE_HANDLERS["message_template_status_update"]
+        inbound.ACCOUNT_NOTICE_HANDLERS["message_template_status_update"] = previous
     notice = AccountNotice.objects.get(company=company)
     assert notice.handled
     assert handled == [notice]

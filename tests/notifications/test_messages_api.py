@@ -64,9 +64,27 @@ def test_bad_requests_name_the_field(company_client, evolution, payload, fields)
     assert not Message.objects.exists()
 
 
+def _approved_template(company, waba_id, **overrides):
+    from templates_meta.models import Template
+
+    fields = {
+        "company": company,
+        "waba_id": waba_id,
+        "name": "fatura",
+        "language": "pt_BR",
+        "status": "APPROVED",
+        "components": [
+            {"type": "BODY", "text": "Olá {{1}}, sua fatura vence amanhã.", "example": {"body_text": [["Maria"]]}},
+            {"type": "BUTTONS", "buttons": [{"type": "QUICK_REPLY", "text": "Pagar"}]},
+        ],
+    }
+    return Template.objects.create(**{**fields, **overrides})
+
+
 @pytest.mark.django_db
 def test_free_form_outside_the_window_is_refused_with_409(company_client, company):
     channel = CloudChannelFactory(company=company)
+    _approved_template(company, channel.waba_id)
     Contact.objects.create(
         company=company, phone="5544998887777", last_inbound_at=timezone.now() - dt.timedelta(days=2)
     )
@@ -81,6 +99,36 @@ def test_free_form_outside_the_window_is_refused_with_409(company_client, compan
     assert template.status_code == 202
     content = Message.objects.get().data["content"]
     assert content["components"] == [{"type": "body", "parameters": [{"type": "text", "text": "Maria"}]}]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("status", "parameters", "detail"),
+    [
+        ("APPROVED", [], "parameters"),
+        ("APPROVED", ["Maria", "extra"], "parameters"),
+        ("PAUSED", ["Maria"], "template"),
+        ("PENDING", ["Maria"], "template"),
+    ],
+)
+def test_templates_must_be_approved_and_filled_right(company_client, company, status, parameters, detail):
+    channel = CloudChannelFactory(company=company)
+    _approved_template(company, channel.waba_id, status=status)
+    response = _post(
+        company_client,
+        {"to": "5544998887777", "channel": channel.pk, "template": {"name": "fatura", "parameters": parameters}},
+    )
+    assert response.status_code == 422
+    assert response.json()["error"]["code"] == "template_not_usable"
+    assert detail in response.json()["error"]["details"]
+    assert not Message.objects.exists()
+
+
+@pytest.mark.django_db
+def test_an_unknown_template_is_422(company_client, company):
+    channel = CloudChannelFactory(company=company)
+    response = _post(company_client, {"to": "5544998887777", "channel": channel.pk, "template": {"name": "nada"}})
+    assert response.status_code == 422
 
 
 @pytest.mark.django_db
@@ -161,10 +209,12 @@ def test_no_channel_is_409(company_client):
 
 
 @pytest.mark.django_db
-def test_templates_are_not_sent_on_evolution(company_client, evolution):
-    response = _post(company_client, {"to": "5544998887777", "template": {"name": "fatura"}})
-    assert response.status_code == 409
-    assert response.json()["error"]["code"] == "template_on_evolution"
+def test_on_evolution_a_template_goes_as_its_text(company_client, company, evolution):
+    _approved_template(company, "")
+    response = _post(company_client, {"to": "5544998887777", "template": {"name": "fatura", "parameters": ["Maria"]}})
+    assert response.status_code == 202
+    content = Message.objects.get().data["content"]
+    assert content["rendered_text"] == "Olá Maria, sua fatura vence amanhã.\n\n1 - Pagar"
 
 
 @pytest.mark.django_db

@@ -10,6 +10,7 @@ from django.db import transaction
 
 from companies import keys, services
 from companies.models import ApiKey, Channel, Company, PlatformToken
+from templates_meta.services import create_default_drafts
 
 DEMO_CONTRACT = uuid.UUID("1220f3e9-f792-40cd-937a-f9fc6f79395f")  # the seed's example company
 # Fixed so `make run` can print them every time; load_demo refuses to run in production.
@@ -54,6 +55,7 @@ class Command(BaseCommand):
                     "display_number": "+55 44 3030-0000",
                 },
             )
+        create_default_drafts(company=company)
         if not ApiKey.objects.filter(key_hash=keys.hash_key(DEMO_API_KEY)).exists():
             ApiKey.objects.create(
                 company=company,

@@ -1,0 +1,366 @@
+"""Template state changes, Meta's template webhooks, and turning an approved template into a message.
+
+A template is sent as Cloud API ``components`` on Cloud channels and rendered as plain text (buttons
+as numbered options) on Evolution channels, so one notice works on both kinds.
+"""
+
+import re
+from typing import Any
+
+from django.db import transaction
+
+from companies.models import Channel, Company
+from config.exceptions import DomainError
+from conversations.models import AccountNotice
+from conversations.sending import content as contents
+from templates_meta import rules
+from templates_meta.models import Template, TemplatePurpose, TemplateStatusChange
+
+
+class TemplateNotUsable(DomainError):
+    status = 422
+    code = "template_not_usable"
+    message = "The template cannot be sent."
+
+
+def record_status(*, template: Template, status: str, reason: str = "", source: str) -> bool:
+    """Set the template's status (with history); returns whether it changed."""
+    if status not in Template.Status.values:
+        return False
+    if template.status == status and template.rejection_reason == reason[:255]:
+        return False
+    template.status, template.rejection_reason = status, reason[:255]
+    template.save(update_fields=["status", "rejection_reason", "updated_at"])
+    TemplateStatusChange.objects.create(template=template, status=status, reason=reason[:255], source=source)
+    return True
+
+
+# ------------------------------------------------------------------------------ webhooks
+
+
+def _template_for(notice: AccountNotice) -> Template | None:
+    value = notice.value
+    by_id = Template.objects.filter(company=notice.company, meta_template_id=str(value.get("message_template_id", "")))
+    template = by_id.first() if value.get("message_template_id") else None
+    if template is None:
+        template = Template.objects.filter(
+            company=notice.company,
+            waba_id=str(value.get("waba_id", "")),
+            name=str(value.get("message_template_name", "")),
+            language=str(value.get("message_template_language", "")),
+        ).first()
+    return template
+
+
+def on_status_update(notice: AccountNotice) -> None:
+    """message_template_status_update: APPROVED, REJECTED (with its reason), PAUSED, DISABLED, …"""
+    template = _template_for(notice)
+    if template is None:
+        return
+    value = notice.value
+    reason = str(value.get("reason") or "")
+    info = value.get("rejection_info") or value.get("other_info") or {}
+    if isinstance(info, dict) and (info.get("reason") or info.get("recommendation")):
+        reason = " ".join(str(info.get(k, "")) for k in ("reason", "recommendation") if info.get(k))
+    if reason == "NONE":
+        reason = ""
+    with transaction.atomic():
+        if not template.meta_template_id and value.get("message_template_id"):
+            template.meta_template_id = str(value["message_template_id"])
+            template.save(update_fields=["meta_template_id", "updated_at"])
+        record_status(template=template, status=str(value.get("event", "")).upper(), reason=reason, source="webhook")
+
+
+def on_quality_update(notice: AccountNotice) -> None:
+    template = _template_for(notice)
+    if template is not None:
+        template.quality_score = str(notice.value.get("new_quality_score", ""))[:10]
+        template.save(update_fields=["quality_score", "updated_at"])
+
+
+def on_category_update(notice: AccountNotice) -> None:
+    template = _template_for(notice)
+    category = str(notice.value.get("new_category", "")).upper()
+    if template is not None and category in Template.Category.values:
+        template.category = category
+        template.save(update_fields=["category", "updated_at"])
+        TemplateStatusChange.objects.create(
+            template=template,
+            status=template.status,
+            reason=f"Meta changed the category to {category}",
+            source="webhook",
+        )
+
+
+NOTICE_HANDLERS = {
+    "message_template_status_update": on_status_update,
+    "message_template_quality_update": on_quality_update,
+    "template_category_update": on_category_update,
+}
+
+
+# ------------------------------------------------------------------------------ sending
+
+
+def _body_values(template: Template, parameters: Any) -> list[tuple[str, str]]:
+    """(variable, value) pairs for the body, checked against the template's variables."""
+    body = template.component("BODY") or {}
+    names = list(dict.fromkeys(rules.variables(str(body.get("text", "")), template.parameter_format)))
+    given = parameters.get("body", []) if isinstance(parameters, dict) and "body" in parameters else parameters
+    if template.parameter_format == Template.ParameterFormat.NAMED:
+        if not isinstance(given, dict):
+            raise TemplateNotUsable(details={"parameters": [f"Give the body values by name: {', '.join(names)}."]})
+        missing = [n for n in names if not str(given.get(n, "")).strip()]
+        extra = sorted(set(given) - set(names))
+        if missing or extra:
+            raise TemplateNotUsable(
+                details={
+                    "parameters": [
+                        f"Expected values for {', '.join(names) or 'no variables'}; "
+                        f"missing {', '.join(missing) or 'none'}, unknown {', '.join(extra) or 'none'}."
+                    ]
+                }
+            )
+        return [(n, str(given[n])) for n in names]
+    values = list(given or []) if isinstance(given, list) else None
+    if values is None or len(values) != len(names) or any(not str(v).strip() for v in values):
+        count = len(values) if values is not None else "no list of"
+        raise TemplateNotUsable(
+            details={"parameters": [f"The template's body takes {len(names)} values; {count} given."]}
+        )
+    return list(zip(names, (str(v) for v in values), strict=True))
+
+
+def _header_parameter(template: Template, parameters: Any) -> dict[str, Any] | None:
+    header = template.component("HEADER")
+    if not header:
+        return None
+    fmt = str(header.get("format", "")).upper()
+    value = parameters.get("header") if isinstance(parameters, dict) else None
+    if fmt == "TEXT":
+        if not rules.variables(str(header.get("text", "")), template.parameter_format):
+            return None
+        if not value:
+            raise TemplateNotUsable(details={"parameters": ["The header has a variable: give parameters.header."]})
+        parameter = {"type": "text", "text": str(value)}
+        if template.parameter_format == Template.ParameterFormat.NAMED:
+            parameter["parameter_name"] = rules.variables(str(header.get("text", "")), "NAMED")[0]
+        return parameter
+    if fmt in rules.MEDIA_HEADERS:
+        if not isinstance(value, str) or not value.startswith("https://"):
+            raise TemplateNotUsable(
+                details={"parameters": [f"The header is a {fmt.lower()}: give its https link as parameters.header."]}
+            )
+        kind = fmt.lower()
+        return {"type": kind, kind: {"link": value}}
+    if fmt == "LOCATION":
+        if not isinstance(value, dict) or not {"latitude", "longitude"} <= set(value):
+            raise TemplateNotUsable(details={"parameters": ["The header is a location: give latitude and longitude."]})
+        return {"type": "location", "location": value}
+    return None
+
+
+def _button_components(template: Template, parameters: Any) -> list[dict[str, Any]]:
+    buttons = (template.component("BUTTONS") or {}).get("buttons") or []
+    values = parameters.get("buttons", []) if isinstance(parameters, dict) else []
+    components = []
+    for index, button in enumerate(buttons):
+        kind = str(button.get("type", "")).upper()
+        needs_value = (kind == "URL" and rules.ANY_VARIABLE.search(str(button.get("url", "")))) or kind == "COPY_CODE"
+        if not needs_value:
+            continue
+        if index >= len(values) or not str(values[index] or "").strip():
+            raise TemplateNotUsable(
+                details={"parameters": [f"Button {index + 1} ({kind.lower()}) needs a value in parameters.buttons."]}
+            )
+        if kind == "URL":
+            parameter = {"type": "text", "text": str(values[index])}
+            components.append({"type": "button", "sub_type": "url", "index": str(index), "parameters": [parameter]})
+        else:
+            parameter = {"type": "coupon_code", "coupon_code": str(values[index])}
+            components.append(
+                {"type": "button", "sub_type": "copy_code", "index": str(index), "parameters": [parameter]}
+            )
+    return components
+
+
+def _fill(text: str, values: dict[str, str]) -> str:
+    return rules.ANY_VARIABLE.sub(lambda m: values.get(m.group(1), m.group(0)), text)
+
+
+def render_text(template: Template, body_values: list[tuple[str, str]], header_value: str = "") -> str:
+    """The template as plain text: what an Evolution (unofficial) number sends in its place."""
+    parts = []
+    header = template.component("HEADER")
+    if header and str(header.get("format", "")).upper() == "TEXT":
+        text = str(header.get("text", ""))
+        names = rules.variables(text, template.parameter_format)
+        parts.append(f"*{_fill(text, {names[0]: header_value} if names and header_value else {})}*")
+    parts.append(_fill(str((template.component("BODY") or {}).get("text", "")), dict(body_values)))
+    footer = template.component("FOOTER")
+    if footer and footer.get("text"):
+        parts.append(f"_{footer['text']}_")
+    buttons = (template.component("BUTTONS") or {}).get("buttons") or []
+    options = [f"{i} - {b.get('text', '')}" for i, b in enumerate(buttons, start=1) if b.get("text")]
+    if options:
+        parts.append("\n".join(options))
+    return re.sub(r"\n{3,}", "\n\n", "\n\n".join(p for p in parts if p.strip()))
+
+
+def build_content(*, company: Company, channel: Channel, name: str, language: str, parameters: Any) -> dict[str, Any]:
+    """The outbound content for an approved template of ``company`` filled with ``parameters``.
+
+    Raises TemplateNotUsable (with ``details.parameters`` or ``details.template``) when the template
+    does not exist for the channel's WABA, is not approved, or the parameters do not fit.
+    """
+    templates = Template.objects.filter(company=company, name=name, language=language)
+    if channel.kind == Channel.Kind.CLOUD:
+        templates = templates.filter(waba_id=channel.waba_id)
+    template = templates.filter(status=Template.Status.APPROVED).first() or templates.first()
+    if template is None:
+        raise TemplateNotUsable(
+            f"No template {name!r} in {language} for this company's WhatsApp account.", details={"template": [name]}
+        )
+    if not template.is_sendable:
+        why = f" ({template.rejection_reason})" if template.rejection_reason else ""
+        raise TemplateNotUsable(
+            f"The template {name!r} is {template.get_status_display().lower()}{why}: only approved templates are sent.",
+            details={"template": [template.status]},
+        )
+    body_values = _body_values(template, parameters)
+    components: list[dict[str, Any]] = []
+    header = _header_parameter(template, parameters)
+    if header:
+        components.append({"type": "header", "parameters": [header]})
+    if body_values:
+        named = template.parameter_format == Template.ParameterFormat.NAMED
+        components.append(
+            {
+                "type": "body",
+                "parameters": [
+                    {"type": "text", "text": value, **({"parameter_name": key} if named else {})}
+                    for key, value in body_values
+                ],
+            }
+        )
+    components += _button_components(template, parameters)
+    header_text = header.get("text", "") if header and header.get("type") == "text" else ""
+    return contents.template(
+        template.name,
+        template.language,
+        components=components,
+        rendered_text=render_text(template, body_values, header_text),
+    )
+
+
+# ------------------------------------------------------------------------------ purposes and defaults
+
+DEFAULT_FOOTER = "Mensagem automática"
+CONTRACT_EVENT_WORDS = {
+    "activate": "ativado",
+    "block": "bloqueado",
+    "unblock": "desbloqueado",
+    "suspend": "suspenso",
+    "reactivate": "reativado",
+    "cancel": "cancelado",
+    "bandwidth_limit": "reduzido em sua banda de navegação",
+}
+SUPPORT_SUFFIX = " Para regularização, entre em contato com a gente pelo telefone {{2}}."
+NEEDS_SUPPORT = ("block", "cancel", "bandwidth_limit")
+
+
+def _body(text: str, examples: list[str]) -> dict[str, Any]:
+    return {"type": "BODY", "text": text, "example": {"body_text": [examples]}}
+
+
+def default_drafts() -> list[dict[str, Any]]:
+    """pt_BR starting points for every purpose: names, categories, components with examples."""
+    drafts = [
+        {
+            "purpose": TemplatePurpose.Purpose.BILLING_NOTICE,
+            "name": "fatura_disponivel",
+            "components": [
+                _body(
+                    "Olá {{1}}, sua fatura de {{2}} com vencimento em {{3}} está disponível. "
+                    "Use o código PIX ou a linha digitável abaixo para pagar.",
+                    ["Maria", "R$ 99,90", "10/12/2026"],
+                ),
+                {"type": "FOOTER", "text": DEFAULT_FOOTER},
+            ],
+            "parameters": ["{customer_name}", "{amount}", "{due_date}"],
+        },
+        {
+            "purpose": TemplatePurpose.Purpose.REOPEN_CONVERSATION,
+            "name": "retomar_atendimento",
+            "components": [
+                _body(
+                    "Olá {{1}}, aqui é do atendimento. Podemos continuar a conversa sobre a sua solicitação?",
+                    ["Maria"],
+                ),
+                {
+                    "type": "BUTTONS",
+                    "buttons": [{"type": "QUICK_REPLY", "text": "Sim"}, {"type": "QUICK_REPLY", "text": "Não"}],
+                },
+            ],
+            "parameters": ["{customer_name}"],
+        },
+        {
+            "purpose": TemplatePurpose.Purpose.INACTIVITY_CLOSE,
+            "name": "atendimento_encerrado",
+            "components": [
+                _body(
+                    "Olá {{1}}, encerramos este atendimento por falta de resposta. "
+                    "Se precisar, é só mandar uma nova mensagem.",
+                    ["Maria"],
+                )
+            ],
+            "parameters": ["{customer_name}"],
+        },
+        {
+            "purpose": TemplatePurpose.Purpose.AGENT_STARTED,
+            "name": "contato_atendente",
+            "components": [
+                _body("Olá {{1}}, um atendente quer falar com você sobre o seu cadastro. Podemos conversar?", ["Maria"])
+            ],
+            "parameters": ["{customer_name}"],
+        },
+    ]
+    for event, word in CONTRACT_EVENT_WORDS.items():
+        suffix = SUPPORT_SUFFIX if event in NEEDS_SUPPORT else ""
+        examples = ["Maria", "(44) 98888-8888"] if suffix else ["Maria"]
+        drafts.append(
+            {
+                "purpose": f"contract_{event}",
+                "name": f"contrato_{event}",
+                "components": [_body(f"Olá {{{{1}}}}, seu contrato foi {word} em nossa base.{suffix}", examples)],
+                "parameters": ["{customer_name}", "{support_phone}"] if suffix else ["{customer_name}"],
+            }
+        )
+    return drafts
+
+
+@transaction.atomic
+def create_default_drafts(*, company: Company) -> list[Template]:
+    """Draft templates (pt_BR) for each purpose, on each of the company's WABAs; existing ones are kept."""
+    created = []
+    wabas = sorted(
+        set(company.channels.filter(kind=Channel.Kind.CLOUD).exclude(waba_id="").values_list("waba_id", flat=True))
+    )
+    for draft in default_drafts():
+        purpose, _ = TemplatePurpose.objects.get_or_create(
+            company=company, purpose=draft["purpose"], defaults={"parameters": draft["parameters"]}
+        )
+        for waba_id in wabas or [""]:
+            template, was_created = Template.objects.get_or_create(
+                company=company,
+                waba_id=waba_id,
+                name=draft["name"],
+                language="pt_BR",
+                defaults={"category": Template.Category.UTILITY, "components": draft["components"]},
+            )
+            if was_created:
+                created.append(template)
+            if purpose.template is None:
+                purpose.template = template
+                purpose.save(update_fields=["template"])
+    return created
