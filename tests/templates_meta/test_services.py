@@ -211,3 +211,22 @@ def test_default_drafts_cover_every_purpose_and_follow_the_rules(company):
     assert "pelo telefone {{2}}" in block.component("BODY")["text"]
     call_command("create_default_templates", str(company.contract), stdout=out)  # idempotent
     assert Template.objects.filter(company=company).count() == 11
+
+
+def test_the_hourly_sync_visits_every_active_waba_and_survives_a_failing_one(company, monkeypatch):
+    from templates_meta import meta, tasks
+
+    other = CompanyFactory()
+    CloudChannelFactory(company=other, waba_id="broken-waba")
+    CloudChannelFactory(company=CompanyFactory(status="inactive"), waba_id="inactive-waba")
+    visited = []
+
+    def fake_sync(*, company, waba_id):
+        visited.append(waba_id)
+        if waba_id == "broken-waba":
+            raise RuntimeError("Meta is down")
+        return {"created": 0, "updated": 0, "deleted": 0}
+
+    monkeypatch.setattr(meta, "sync_waba", fake_sync)
+    assert tasks.sync_all_templates() == 1
+    assert sorted(visited) == sorted([WABA, "broken-waba"])
