@@ -7,7 +7,7 @@ import sys
 
 from benchmarks.harness import emit
 
-BENCHMARKS = ["lookup"]
+BENCHMARKS = ["lookup", "ingest", "send", "fairness"]
 
 
 def main() -> int:

@@ -26,7 +26,11 @@ def process_webhook_event(self, event_id: int) -> None:
     try:
         webhook_events.process_webhook_event(event_id=event_id)
     except TRANSIENT_ERRORS as exc:
-        if webhook_events.release_for_retry(event_id=event_id, error=f"{type(exc).__name__}: {exc}"):
+        try:
+            again = webhook_events.release_for_retry(event_id=event_id, error=f"{type(exc).__name__}: {exc}")
+        except TRANSIENT_ERRORS:
+            again = True  # the database is still away: retry anyway (the sweeper is the backstop)
+        if again:
             raise self.retry(exc=exc, countdown=min(300, 2**self.request.retries)) from exc
     except (DataError, IntegrityError, ValueError, TypeError) as exc:
         logger.exception("Webhook event %s cannot be processed", event_id)

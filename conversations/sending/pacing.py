@@ -25,6 +25,9 @@ from companies.models import Channel
 CLOUD_SAFETY = 0.97
 # How far ahead a worker may reserve: long enough to batch, short enough to stay fair.
 HORIZON_SECONDS = 0.25
+# A channel's first free slot is at least this far in the future: the worker claims its messages after
+# reserving, and a slot that passes meanwhile would be sent late, bunched with the next ones.
+LEAD_SECONDS = 0.05
 
 _RESERVE = """
 local t = redis.call('TIME')
@@ -33,7 +36,8 @@ local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
 local interval = tonumber(ARGV[1])
 local horizon = tonumber(ARGV[2])
 local wanted = tonumber(ARGV[3])
-if tat < now then tat = now end
+local lead = tonumber(ARGV[4])
+if tat < now + lead then tat = now + lead end
 if tat > now + horizon then return {tostring(now), tostring(tat), 0} end
 local granted = math.min(wanted, math.floor((now + horizon - tat) / interval) + 1)
 redis.call('SET', KEYS[1], tostring(tat + granted * interval), 'PX', 3600000)
@@ -91,7 +95,7 @@ def _reserve_file(channel: Channel, wanted: int, interval: float) -> tuple[float
             tat = float(json.loads(path.read_text())["tat"])
         except (FileNotFoundError, ValueError, KeyError):
             tat = 0.0
-        tat = max(tat, now)
+        tat = max(tat, now + LEAD_SECONDS)
         if tat > now + HORIZON_SECONDS:
             return tat, 0
         granted = min(wanted, int((now + HORIZON_SECONDS - tat) / interval) + 1)
@@ -114,7 +118,7 @@ def reserve(channel: Channel, wanted: int) -> Slots:
         return Slots([], channel=channel, interval=interval)
     if settings.REDIS_URL:
         now_ms, first_ms, granted = _script(_RESERVE)(
-            keys=[_key(channel)], args=[interval * 1000, HORIZON_SECONDS * 1000, wanted]
+            keys=[_key(channel)], args=[interval * 1000, HORIZON_SECONDS * 1000, wanted, LEAD_SECONDS * 1000]
         )
         # Slots come in Redis's clock; translate them to ours so workers on other machines agree.
         first = float(first_ms) / 1000 + (time.time() - float(now_ms) / 1000)
@@ -122,6 +126,42 @@ def reserve(channel: Channel, wanted: int) -> Slots:
         return Slots(times, channel=channel, interval=interval, redis_first_ms=float(first_ms))
     first, granted = _reserve_file(channel, wanted, interval)
     return Slots([first + i * interval for i in range(granted)], channel=channel, interval=interval)
+
+
+_TAKE_NOW = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
+local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
+if tat < now then tat = now end
+if tat - now > tonumber(ARGV[2]) then return {tostring(now), ''} end
+redis.call('SET', KEYS[1], tostring(tat + tonumber(ARGV[1])), 'PX', 3600000)
+return {tostring(now), tostring(tat)}
+"""
+
+
+def take_now(channel: Channel, *, within: float) -> float | None:
+    """One slot no later than ``within`` seconds from now, if the channel has one free; else None (nothing taken).
+
+    For a send that missed its own slot: a channel below its pace has a free one at once, a channel at its
+    pace has none before the slots already handed out.
+    """
+    interval = interval_seconds(channel)
+    if settings.REDIS_URL:
+        now_ms, slot_ms = _script(_TAKE_NOW)(keys=[_key(channel)], args=[interval * 1000, within * 1000])
+        if not slot_ms:
+            return None
+        return float(slot_ms) / 1000 + (time.time() - float(now_ms) / 1000)
+    with _locked_state(channel) as path:
+        now = time.time()
+        try:
+            tat = float(json.loads(path.read_text())["tat"])
+        except (FileNotFoundError, ValueError, KeyError):
+            tat = 0.0
+        tat = max(tat, now)
+        if tat - now > within:
+            return None
+        path.write_text(json.dumps({"tat": tat + interval}))
+        return tat
 
 
 def refund(slots: Slots, used: int) -> None:

@@ -1,0 +1,165 @@
+"""The engine against the fake Graph API on a thread: the wire format, receipts that came first, claims whatever
+the planner thinks, and sends that missed their pacing slot (never made late, never lost)."""
+
+import datetime as dt
+import time
+
+import pytest
+from django.utils import timezone
+
+from conversations.models import Contact, Message, PendingStatus
+from conversations.sending import content, engine, pacing
+from conversations.services import outbound
+from conversations.whatsapp.base import ErrorKind, SendError
+from conversations.whatsapp.cloud import CloudProvider
+from tests.factories import CloudChannelFactory
+from tests.fakes.graph_api import load_fixture, running_graph_api
+
+
+@pytest.fixture(autouse=True)
+def _isolated(settings, tmp_path, monkeypatch):
+    settings.VAR_DIR = tmp_path  # file-based pacing state per test
+    settings.REDIS_URL = ""
+    monkeypatch.setattr(outbound, "kick_outbox", lambda: None)
+
+
+@pytest.fixture
+def graph():
+    with running_graph_api() as server:
+        yield server
+
+
+@pytest.fixture
+def dispatcher():
+    instance = engine.Dispatcher(threads=4)
+    yield instance
+    instance.close()
+
+
+def _queue(channel, phone: str, body: str = "Olá") -> Message:
+    contact, _ = Contact.objects.get_or_create(
+        company=channel.company, phone=phone, defaults={"wa_id": phone, "last_inbound_at": timezone.now()}
+    )
+    return outbound.queue_message(company=channel.company, contact=contact, channel=channel, content=content.text(body))
+
+
+# ------------------------------------------------------------------------------ the fake itself
+
+
+@pytest.mark.django_db
+def test_the_fake_answers_like_meta_with_a_wamid_of_its_own_per_send(graph):
+    channel = CloudChannelFactory.build(api_base_url=graph.url, phone_number_id="106540352242922")
+    provider = CloudProvider(channel)
+    first = provider.send_text(to="+55 44 99888-7777", text="Oi")
+    second = provider.send_text(to="5544998887777", text="Oi de novo")
+    assert first.provider_id.startswith("wamid.fake.") and first.provider_id != second.provider_id
+    assert first.wa_id == second.wa_id == "5544998887777"
+    request = graph.requests[0]
+    assert request.path == f"/{channel.api_version}/106540352242922/messages"
+    assert request.authorization == f"Bearer {channel.access_token}"
+    assert request.body["text"] == {"body": "Oi", "preview_url": False}
+    assert request.wall > 0 and request.monotonic > 0
+    # The rest of the body is the stored fixture's.
+    success = load_fixture("send_text_success")["body"]
+    assert set(success) == {"messaging_product", "contacts", "messages"}
+
+
+@pytest.mark.django_db
+def test_the_fake_answers_with_error_fixtures_when_told(graph):
+    provider = CloudProvider(CloudChannelFactory.build(api_base_url=graph.url))
+    graph.fail_next(2, "error_130429_throughput")
+    graph.fail_recipient("5511900000001", "error_131026_undeliverable")
+    for expected in (ErrorKind.THROUGHPUT, ErrorKind.THROUGHPUT):
+        with pytest.raises(SendError) as raised:
+            provider.send_text(to="5511900000002", text="x")
+        assert (raised.value.kind, raised.value.code) == (expected, "130429")
+    assert provider.send_text(to="5511900000002", text="x").provider_id  # the third one goes
+    with pytest.raises(SendError) as raised:
+        provider.send_text(to="5511900000001", text="x")
+    assert raised.value.kind == ErrorKind.INVALID_RECIPIENT
+    assert [r.status for r in graph.requests] == [429, 429, 200, 400]
+    assert graph.recipients() == ["5511900000002"]
+
+
+# ------------------------------------------------------------------------------ the engine
+
+
+@pytest.mark.django_db
+def test_sent_messages_store_the_fakes_wamid_once_each_with_history(graph, dispatcher):
+    channel = CloudChannelFactory(api_base_url=graph.url)
+    messages = [_queue(channel, f"5544990000{i:03d}", body=f"m{i}") for i in range(30)]
+    dispatcher.run(budget_seconds=10)
+    wamids = {r.to: r.wamid for r in graph.sent}
+    assert len(graph.requests) == 30
+    for message in messages:
+        message.refresh_from_db()
+        assert (message.status, message.attempts, message.error_code) == ("sent", 1, "")
+        assert message.provider_id == wamids[message.contact.wa_id]
+        assert list(message.status_changes.values_list("status", flat=True)) == ["queued", "sent"]
+
+
+@pytest.mark.django_db
+def test_a_receipt_that_arrived_before_the_send_is_applied_once_the_message_is_sent(graph, dispatcher):
+    channel = CloudChannelFactory(api_base_url=graph.url)
+    message = _queue(channel, "5544998887777")
+    other = _queue(channel, "5544998880000")
+    # Meta's "delivered" came first, for the wamid the fake will give the first send.
+    PendingStatus.objects.create(
+        company=channel.company,
+        channel=channel,
+        provider_id=f"wamid.fake.{graph.run_id}.1",
+        status="delivered",
+        at=timezone.now() + dt.timedelta(seconds=5),
+    )
+    dispatcher.run_round()
+    message.refresh_from_db()
+    other.refresh_from_db()
+    assert (message.status, other.status) == ("delivered", "sent")
+    assert not PendingStatus.objects.exists()
+
+
+@pytest.mark.django_db
+def test_claims_follow_each_contacts_line_whatever_the_order_of_the_rows(graph):
+    channel = CloudChannelFactory(api_base_url=graph.url)
+    a1, b1, a2, c1, b2 = (_queue(channel, phone) for phone in ("551", "552", "551", "553", "552"))
+    first = engine.claim(channel, 10)
+    assert [m.pk for m in first] == [a1.pk, b1.pk, c1.pk]  # one per contact, oldest first
+    assert engine.claim(channel, 10) == []  # a2 and b2 wait for their contact's first message
+    Message.objects.filter(pk=a1.pk).update(status="sent")
+    assert [m.pk for m in engine.claim(channel, 10)] == [a2.pk]
+    Message.objects.filter(pk=b1.pk).update(status="queued", next_attempt_at=timezone.now() + dt.timedelta(hours=1))
+    assert engine.claim(channel, 10) == []  # b1 backs off: b2 waits behind it, not past it
+    assert engine.count_due(channel, 10) == 0
+    assert b2.pk not in Message.objects.filter(status="sending").values_list("pk", flat=True)
+
+
+@pytest.mark.django_db
+def test_a_send_that_missed_its_slot_on_a_busy_channel_is_not_made_but_queued_again(graph):
+    channel = CloudChannelFactory(api_base_url=graph.url, throughput_mps=10)
+    message = _queue(channel, "5544998887777")
+    [claimed] = engine.claim(channel, 1)
+    assert pacing.reserve(channel, 100)  # the channel's next slots all belong to other sends now
+    calls = []
+    outcome = engine._send_at(time.time() - 0.5, lambda: calls.append(1), claimed, channel)
+    assert outcome.missed_slot and calls == []
+    engine._record([outcome], {channel.pk: channel})
+    message.refresh_from_db()
+    assert (message.status, message.attempts) == ("queued", 0)
+    assert graph.requests == []
+
+
+@pytest.mark.django_db
+def test_a_late_send_on_a_channel_below_its_pace_takes_a_free_slot_and_goes(graph):
+    channel = CloudChannelFactory(api_base_url=graph.url, throughput_mps=10)
+    _queue(channel, "5544998887777")
+    [claimed] = engine.claim(channel, 1)
+    sent = engine._send_at(time.time() - 0.5, lambda: "sent", claimed, channel)
+    assert not sent.missed_slot and sent.sent == "sent"
+
+
+def test_a_late_window_stays_within_the_limit_at_every_rate():
+    # Every send starts within LATE_SECONDS of a slot of its own, slots 1 / (limit x CLOUD_SAFETY) apart:
+    # a one-second window then holds at most floor((1 + LATE) x limit x SAFETY) + 1 sends.
+    for limit in (1, 2, 10, 80, 250, 1000):
+        worst = int((1 + engine.LATE_SECONDS) * limit * pacing.CLOUD_SAFETY) + 1
+        assert worst <= limit, limit
