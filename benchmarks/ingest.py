@@ -41,7 +41,6 @@ import secrets
 import shutil
 import signal
 import socket
-import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -49,11 +48,11 @@ import threading
 import time
 from array import array
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 from benchmarks.harness import emit
+from benchmarks.sending_stack import Database, child_env, forget_redis_keys, manage, throwaway_database
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURE = ROOT / "tests" / "fixtures" / "meta" / "message_text.json"
@@ -65,7 +64,6 @@ CUSTOMERS = 1000
 REQUEST_TIMEOUT = 10.0
 # Upper bound on requests per connection and second, so every loop is bounded in count as well as time.
 MAX_PER_CONNECTION_PER_S = 5000
-POSTGRES_SCHEMES = {"postgres", "postgresql", "pgsql", "psql", "postgis"}
 
 
 def _log(message: str) -> None:
@@ -472,94 +470,7 @@ def _cpu_cores(before: _CpuSnapshot, after: _CpuSnapshot, roots: dict[str, list[
 # ------------------------------------------------------------------------------ the throwaway database
 
 
-class _Database:
-    """Where the child processes' DATABASE_URL points, and how the benchmark reads the figures back."""
-
-    def __init__(self, url: str, vendor: str, connect) -> None:
-        self.url, self.vendor, self._connect = url, vendor, connect
-
-    def query(self, sql: str) -> list[tuple]:
-        connection = self._connect()  # a connection per query, so none stays open
-        try:
-            cursor = connection.cursor()
-            cursor.execute(sql)
-            return cursor.fetchall()
-        finally:
-            connection.close()
-
-
-@contextlib.contextmanager
-def _throwaway_database(folder: Path) -> Iterator[_Database]:
-    url = os.environ.get("DATABASE_URL", "")
-    scheme = urlsplit(url).scheme.lower() if url else ""
-    if not url or scheme.startswith("sqlite"):
-        path = folder / "bench.sqlite3"
-        yield _Database(f"sqlite:///{path}", "sqlite", lambda: sqlite3.connect(path, timeout=30))
-        return
-    if scheme not in POSTGRES_SCHEMES:
-        raise SystemExit(f"ingest: DATABASE_URL must be PostgreSQL or SQLite, not {scheme!r}")
-    import psycopg
-
-    parts = urlsplit(url)._replace(scheme="postgresql")
-    name = f"ponte_bench_{os.getpid()}"
-
-    def connect_to(database: str, **kwargs):
-        return psycopg.connect(urlunsplit(parts._replace(path=f"/{database}")), **kwargs)
-
-    def admin():
-        for database in ("postgres", "template1"):
-            try:
-                return connect_to(database, autocommit=True)
-            except psycopg.OperationalError:
-                if database == "template1":
-                    raise
-        raise AssertionError("unreachable")
-
-    def drop() -> None:
-        with admin() as connection:
-            connection.execute(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
-                [name],
-            )
-            connection.execute(f'DROP DATABASE IF EXISTS "{name}"')
-
-    drop()  # a leftover of a crashed run that had the same pid
-    with admin() as connection:
-        connection.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield _Database(urlunsplit(urlsplit(url)._replace(path=f"/{name}")), "postgresql", lambda: connect_to(name))
-    finally:
-        drop()
-
-
 # ------------------------------------------------------------------------------ the stack
-
-
-def _child_env(database: _Database, folder: Path, tag: str) -> dict[str, str]:
-    env = dict(os.environ)
-    env.update(
-        {
-            "DJANGO_SETTINGS_MODULE": "config.settings",
-            "DATABASE_URL": database.url,
-            "DEBUG": "false",
-            "LOG_LEVEL": "WARNING",
-            "VAR_DIR": str(folder),
-            "CACHE_KEY_PREFIX": tag,
-            "RATELIMIT_ENABLE": "false",
-            "CELERY_TASK_ALWAYS_EAGER": "false",
-            "PYTHONUNBUFFERED": "1",
-        }
-    )
-    return env
-
-
-def _manage(env: dict[str, str], *args: str) -> str:
-    result = subprocess.run(
-        [sys.executable, "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
-    )
-    if result.returncode != 0:
-        raise RuntimeError(f"manage.py {args[0]} failed:\n{result.stdout}\n{result.stderr}")
-    return result.stdout
 
 
 def _create_tenant(env: dict[str, str], secret: str) -> str:
@@ -573,7 +484,7 @@ def _create_tenant(env: dict[str, str], secret: str) -> str:
         f"phone_number_id={phone_number_id!r}, waba_id={value['id']!r}, access_token='EAAG-bench')\n"
         "print('contract', company.contract)\n"
     )
-    for line in reversed(_manage(env, "shell", "-c", code).splitlines()):
+    for line in reversed(manage(env, "shell", "-c", code).splitlines()):
         if line.startswith("contract "):
             return line.split()[1]
     raise RuntimeError("the company was not created")
@@ -692,32 +603,15 @@ class _Stack:
         return {name: process.pid for name, process in self.processes.items()}
 
 
-def _forget_redis_keys(prefix: str) -> None:
-    """Drop the cache and lock keys this run left in Redis (they all start with CACHE_KEY_PREFIX)."""
-    url = os.environ.get("REDIS_URL")
-    if not url:
-        return
-    try:
-        import redis
-
-        client = redis.Redis.from_url(url, socket_timeout=5)
-        keys = list(client.scan_iter(match=f"{prefix}:*", count=1000))[:100_000]
-        for start in range(0, len(keys), 1000):
-            client.delete(*keys[start : start + 1000])
-        client.close()
-    except Exception as exc:  # cleanup only: never hide the figures for it
-        _log(f"could not clean Redis keys {prefix}:*: {exc}")
-
-
 # ------------------------------------------------------------------------------ counting
 
 
-def _event_counts(database: _Database) -> dict[str, int]:
+def _event_counts(database: Database) -> dict[str, int]:
     rows = database.query("SELECT state, COUNT(*) FROM conversations_webhookevent GROUP BY state")
     return {state: count for state, count in rows}
 
 
-def _wait_processed(database: _Database, accepted: int, seconds: float) -> tuple[dict[str, int], float]:
+def _wait_processed(database: Database, accepted: int, seconds: float) -> tuple[dict[str, int], float]:
     """Poll until every stored event is processed or failed, at least ``accepted`` of them; (counts, seconds)."""
     started = time.monotonic()
     deadline = started + seconds
@@ -739,11 +633,11 @@ def run(*, quick: bool) -> dict:
     secret = secrets.token_hex(16)
     folder = Path(tempfile.mkdtemp(prefix="ponte-ingest-"))
     try:
-        with _throwaway_database(folder) as database:
-            env = _child_env(database, folder, tag)
+        with throwaway_database(folder) as database:
+            env = child_env(database, folder, tag)
             broker = urlsplit(env.get("CELERY_BROKER_URL") or os.environ.get("REDIS_URL") or "filesystem://").scheme
             _log(f"database {database.vendor}, broker {broker}: migrating")
-            _manage(env, "migrate", "--noinput")
+            manage(env, "migrate", "--noinput")
             contract = _create_tenant(env, secret)
             stack = _Stack(env, folder, _free_port(), tag)
             try:
@@ -756,7 +650,7 @@ def run(*, quick: bool) -> dict:
                     if summary := stack.problems(name):
                         _log(f"{name} log, warnings and errors by count:\n{summary}")
     finally:
-        _forget_redis_keys(tag)
+        forget_redis_keys(tag)
         shutil.rmtree(folder, ignore_errors=True)
     return {
         "benchmark": "ingest",
@@ -771,7 +665,7 @@ def run(*, quick: bool) -> dict:
 
 
 def _measure(
-    stack: _Stack, database: _Database, contract: str, secret: bytes, tag: str, seconds: float, drain_limit: float
+    stack: _Stack, database: Database, contract: str, secret: bytes, tag: str, seconds: float, drain_limit: float
 ) -> dict:
     load = _LoadGenerator(port=stack.port, contract=contract, secret=secret, tag=tag)
     try:

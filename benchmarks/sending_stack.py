@@ -121,6 +121,7 @@ def child_env(database: Database, folder: Path, tag: str) -> dict[str, str]:
             "LOG_LEVEL": "WARNING",
             "VAR_DIR": str(folder),
             "CACHE_KEY_PREFIX": tag,
+            "RATELIMIT_ENABLE": "false",
             "CELERY_TASK_ALWAYS_EAGER": "false",
             "PYTHONUNBUFFERED": "1",
         }
