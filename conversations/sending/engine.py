@@ -12,6 +12,7 @@ dies after the call, the row stays ``sending`` and ``recover_stuck`` marks it fa
 ``outcome_unknown`` after a while: it is never sent again blindly (an operator may retry it).
 """
 
+import contextvars
 import datetime as dt
 import itertools
 import logging
@@ -380,7 +381,10 @@ class Dispatcher:
         # hold the threads while another channel's earlier ones wait behind them (and miss them).
         jobs.sort(key=lambda job: job[0])
         futures = [
-            self.pool.submit(_send_at, slot, self._send_job(channel, message), message, channel)
+            # The send threads log with the request id of the task that woke the dispatcher.
+            self.pool.submit(
+                contextvars.copy_context().run, _send_at, slot, self._send_job(channel, message), message, channel
+            )
             for slot, channel, message in jobs
         ]
         return futures, refused, {c.pk: c for c in channels}
