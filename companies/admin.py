@@ -12,6 +12,7 @@ from django.utils.safestring import mark_safe
 from companies import services
 from companies.forms import SecretFieldsForm, secret_formfield
 from companies.models import ApiKey, Channel, Company, PlatformToken
+from config.admin_display import pill
 from config.fields import EncryptedTextField
 
 STATE_PILLS = {
@@ -23,11 +24,10 @@ STATE_PILLS = {
 
 
 def connection_pill(channel: Channel) -> str:
-    return format_html(
-        '<span class="pill {}" title="{}">{}</span>',
+    return pill(
         STATE_PILLS.get(channel.connection_state, "pill-muted"),
-        channel.connection_state_changed_at or "",
         channel.get_connection_state_display(),
+        title=channel.connection_state_changed_at or "",
     )
 
 
@@ -163,13 +163,13 @@ class CompanyAdmin(SecretAwareMixin, admin.ModelAdmin):
     @admin.display(description="status", ordering="status")
     def status_pill(self, obj: Company) -> str:
         css = "pill-ok" if obj.is_active else "pill-muted"
-        return format_html('<span class="pill {}">{}</span>', css, obj.get_status_display())
+        return pill(css, obj.get_status_display())
 
     @admin.display(description="channels")
     def channel_states(self, obj: Company) -> str:
         channels = list(obj.channels.all())
         if not channels:
-            return format_html('<span class="pill pill-muted">{}</span>', "no channel")
+            return pill("pill-muted", "no channel")
         return format_html_join(" ", "{} {}", ((c.name, connection_pill(c)) for c in channels))
 
     @admin.display(description="API keys", ordering="active_key_count")
@@ -299,8 +299,8 @@ class KeyAdminBase(admin.ModelAdmin):
     @admin.display(description="state", ordering="revoked_at")
     def state_pill(self, obj) -> str:
         if obj.revoked_at:
-            return format_html('<span class="pill pill-bad">revoked {}</span>', obj.revoked_at.date())
-        return format_html('<span class="pill pill-ok">{}</span>', "active")
+            return pill("pill-bad", f"revoked {obj.revoked_at.date()}")
+        return pill("pill-ok", "active")
 
     def get_fields(self, request, obj=None):
         return self.add_fields if obj is None else [*self.add_fields, *self.readonly_fields]

@@ -12,6 +12,7 @@ from django.utils.functional import cached_property
 from django.utils.html import format_html
 from django.utils.timesince import timesince
 
+from config.admin_display import pill
 from config.masking import mask_text
 from conversations.models import (
     AccountNotice,
@@ -37,8 +38,8 @@ STATE_PILLS = {
 }
 
 
-def pill(value: str, label: str | None = None) -> str:
-    return format_html('<span class="pill {}">{}</span>', STATE_PILLS.get(value, "pill-muted"), label or value or "—")
+def state_pill(value: str, label: str | None = None) -> str:
+    return pill(STATE_PILLS.get(value, "pill-muted"), label or value or "—")
 
 
 class NoCountPaginator(Paginator):
@@ -87,7 +88,7 @@ class WebhookEventAdmin(BigTableAdmin):
 
     @admin.display(description="state", ordering="state")
     def state_pill(self, obj: WebhookEvent) -> str:
-        return pill(obj.state)
+        return state_pill(obj.state)
 
     @admin.display(description="body")
     def pretty_body(self, obj: WebhookEvent) -> str:
@@ -171,13 +172,13 @@ class MessageAdmin(BigTableAdmin):
 
     @admin.display(description="status", ordering="status")
     def status_pill(self, obj: Message) -> str:
-        return pill(obj.status, obj.get_status_display())
+        return state_pill(obj.status, obj.get_status_display())
 
     @admin.display(description="attachment", ordering="media_status")
     def media_pill(self, obj: Message) -> str:
         if not obj.media_status:
             return "—"
-        return pill(obj.media_status, f"{obj.get_media_status_display()} {obj.media_rejection}".strip())
+        return state_pill(obj.media_status, f"{obj.get_media_status_display()} {obj.media_rejection}".strip())
 
 
 @admin.register(Contact)
@@ -256,7 +257,7 @@ class OutboxAdmin(admin.ModelAdmin):
 
     @admin.display(description="failed (1 h)", ordering="failed_count")
     def failed_last_hour(self, obj) -> str:
-        return pill("failed", str(obj.failed_count)) if obj.failed_count else "0"
+        return pill("pill-bad", obj.failed_count) if obj.failed_count else "0"
 
     @admin.display(description="oldest queued", ordering="oldest_queued")
     def oldest_age(self, obj) -> str:
@@ -265,10 +266,8 @@ class OutboxAdmin(admin.ModelAdmin):
     @admin.display(description="sending state", ordering="health")
     def health_pill(self, obj) -> str:
         if obj.health == "ok":
-            return pill("processed", "sending")
-        return format_html(
-            '<span class="pill pill-bad" title="{}">{}</span>', obj.health_reason, "stopped: credentials"
-        )
+            return pill("pill-ok", "sending")
+        return pill("pill-bad", "stopped: credentials", title=obj.health_reason)
 
     @admin.action(description="Resume sending on the selected channels (after fixing their credentials)")
     def resume(self, request: HttpRequest, queryset: QuerySet[OutboxChannel]) -> None:

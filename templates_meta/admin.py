@@ -14,9 +14,9 @@ from django.db.models import Count, Max, QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
-from django.utils.html import format_html
 
 from companies.models import Channel, Company
+from config.admin_display import pill
 from config.exceptions import DomainError
 from templates_meta import meta
 from templates_meta.forms import TemplateForm, TemplatePurposeForm
@@ -57,9 +57,7 @@ REASONS = {
 
 
 def status_pill(status: str, label: str, title: str = "") -> str:
-    return format_html(
-        '<span class="pill {}" title="{}">{}</span>', STATUS_PILLS.get(status, "pill-muted"), title, label
-    )
+    return pill(STATUS_PILLS.get(status, "pill-muted"), label, title=title)
 
 
 def reason_in_words(reason: str) -> str:
@@ -179,7 +177,7 @@ class TemplateAdmin(admin.ModelAdmin):
     @admin.display(description="quality", ordering="quality_score")
     def quality_badge(self, obj: Template) -> str:
         css, label = QUALITY.get(obj.quality_score, ("pill-muted", obj.quality_score or "—"))
-        return format_html('<span class="pill {}">{}</span>', css, label)
+        return pill(css, label)
 
     @admin.display(description="reason given by Meta")
     def rejection_words(self, obj: Template) -> str:
@@ -339,7 +337,7 @@ class TemplatePurposeAdmin(admin.ModelAdmin):
     def template_state(self, obj: TemplatePurpose) -> str:
         template = obj.template
         if template is None:
-            return format_html('<span class="pill pill-bad">{}</span>', "no template: not sent")
+            return pill("pill-bad", "no template: not sent")
         if template.status == Status.APPROVED:
             return status_pill(template.status, "approved: sent")
         reason = reason_in_words(template.rejection_reason)

@@ -4,8 +4,9 @@ The content is plain JSON so the outbox row alone says everything needed to send
 after any restart.
 """
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from companies.models import Channel
 from conversations.whatsapp.base import (
     Button,
     ListRow,
@@ -16,6 +17,9 @@ from conversations.whatsapp.base import (
     TemplateCall,
     WhatsAppProvider,
 )
+
+if TYPE_CHECKING:
+    from conversations.models import Contact
 
 TEMPLATE = "template"
 MEDIA_KINDS = ("image", "audio", "video", "document", "sticker")
@@ -73,6 +77,11 @@ def readable_text(content: dict[str, Any]) -> str:
 
 def is_template(content: dict[str, Any]) -> bool:
     return content["kind"] == TEMPLATE
+
+
+def needs_template(channel: Channel, contact: "Contact", content: dict[str, Any]) -> bool:
+    """Cloud channels only send free-form messages inside the customer service window (24 h)."""
+    return channel.kind == Channel.Kind.CLOUD and not is_template(content) and not contact.window_open
 
 
 def send(provider: WhatsAppProvider, *, to: str, content: dict[str, Any]) -> Sent:

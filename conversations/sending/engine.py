@@ -312,7 +312,7 @@ def _prepare(channel: Channel, messages: list[Message], now: dt.datetime) -> tup
     to_send, refused = [], []
     for message in messages:
         content = message.data.get("content") or {}
-        if channel.kind == Channel.Kind.CLOUD and not contents.is_template(content) and not message.contact.window_open:
+        if contents.needs_template(channel, message.contact, content):
             refused.append(
                 Outcome(
                     message,

@@ -3,7 +3,6 @@
 import logging
 
 from django.core.files.base import ContentFile
-from django.db import transaction
 
 from conversations.media_safety import inspect_media
 from conversations.models import Message
@@ -71,16 +70,15 @@ def _finish(message: Message, *, status: str, rejection: str) -> None:
     # Inline bytes (Evolution base64) leave the payload once judged: stored as a file, or dropped.
     if isinstance(message.raw.get("message"), dict):
         message.raw["message"].pop("base64", None)
-    with transaction.atomic():
-        message.save(
-            update_fields=[
-                "raw",
-                "media_status",
-                "media_rejection",
-                "media_file",
-                "media_mime",
-                "media_size",
-                "media_sha256",
-                "updated_at",
-            ]
-        )
+    message.save(
+        update_fields=[
+            "raw",
+            "media_status",
+            "media_rejection",
+            "media_file",
+            "media_mime",
+            "media_size",
+            "media_sha256",
+            "updated_at",
+        ]
+    )

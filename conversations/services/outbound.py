@@ -29,11 +29,6 @@ class NoChannel(DomainError):
     message = "The company has no channel that can send this message."
 
 
-def needs_template(channel: Channel, contact: Contact, content: dict[str, Any]) -> bool:
-    """Cloud channels only send free-form messages inside the customer service window (24 h)."""
-    return channel.kind == Channel.Kind.CLOUD and not contents.is_template(content) and not contact.window_open
-
-
 def _sending_channels(company: Company) -> list[Channel]:
     return list(company.channels.filter(is_active=True).order_by("pk"))
 
@@ -96,7 +91,7 @@ def queue_message(
     Raises WindowClosed for a free-form message to a Cloud contact outside the 24 h window (unless
     ``refuse_closed_window`` is False: the engine then fails it with ``window_closed``).
     """
-    if refuse_closed_window and needs_template(channel, contact, content):
+    if refuse_closed_window and contents.needs_template(channel, contact, content):
         raise WindowClosed(details={"contact": contact.phone or contact.user_id, "channel": channel.pk})
     now = timezone.now()
     message = Message.objects.create(
