@@ -4,9 +4,16 @@ Webhooks resolve their tenant on every request, so the lookups live in the cache
 production). Entries are encrypted with the field encryption key: a cached row carries decrypted
 secrets and must not sit in Redis as plaintext. Every save or delete of a Company or Channel drops
 the affected keys (``companies.signals``), so a change is seen at once.
+
+In front of a shared cache each process also keeps what it read for COMPANY_LOCAL_CACHE_SECONDS
+(2 s by default): a webhook burst then costs no cache round trip per request. A change is seen at once
+by the process that made it (its copy is dropped with the shared key) and by the others within those
+seconds. The local copy is the pickle, so every caller still gets its own instance.
 """
 
 import pickle
+import threading
+import time
 import uuid
 from collections.abc import Callable, Iterable
 from typing import TypeVar
@@ -40,16 +47,57 @@ def instance_key(instance_name: str) -> str:
     return _key("instance", instance_name)
 
 
+class _LocalCopies:
+    """This process's recent reads: key -> (expiry on the monotonic clock, pickled value)."""
+
+    def __init__(self) -> None:
+        self._entries: dict[str, tuple[float, bytes]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, key: str) -> bytes | None:
+        entry = self._entries.get(key)
+        if entry is None or entry[0] < time.monotonic():
+            return None
+        return entry[1]
+
+    def set(self, key: str, pickled: bytes) -> None:
+        seconds = settings.COMPANY_LOCAL_CACHE_SECONDS
+        if seconds <= 0:
+            return
+        with self._lock:
+            if len(self._entries) >= _LOCAL_MAX_ENTRIES:
+                self._entries.clear()  # a flood of unknown keys must not grow the process without bound
+            self._entries[key] = (time.monotonic() + seconds, pickled)
+
+    def forget(self, keys: Iterable[str]) -> None:
+        with self._lock:
+            for key in keys:
+                self._entries.pop(key, None)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+
+_LOCAL_MAX_ENTRIES = 10_000
+local_copies = _LocalCopies()
+
+
 def _cached(key: str, load: Callable[[], T | None]) -> T | None:
-    blob = cache.get(key)
-    if blob is not None:
-        value = pickle.loads(crypto.decrypt(blob))  # noqa: S301  (our own encrypted, authenticated data)
+    pickled = local_copies.get(key)
+    if pickled is None:
+        blob = cache.get(key)
+        if blob is not None:
+            pickled = crypto.decrypt(blob)
+            local_copies.set(key, pickled)
+    if pickled is not None:
+        value = pickle.loads(pickled)  # noqa: S301  (our own encrypted, authenticated data)
         return None if value == _MISSING else value
     value = load()
-    if value is None:
-        cache.set(key, crypto.encrypt(pickle.dumps(_MISSING)), _NEGATIVE_TIMEOUT)
-    else:
-        cache.set(key, crypto.encrypt(pickle.dumps(value)), settings.COMPANY_CACHE_TIMEOUT)
+    pickled = pickle.dumps(_MISSING if value is None else value)
+    timeout = _NEGATIVE_TIMEOUT if value is None else settings.COMPANY_CACHE_TIMEOUT
+    cache.set(key, crypto.encrypt(pickled), timeout)
+    local_copies.set(key, pickled)
     return value
 
 
@@ -113,4 +161,5 @@ def keys_for_company(company: Company, channels: Iterable[Channel] = ()) -> set[
 def forget(keys: Iterable[str]) -> None:
     keys = list(keys)
     if keys:
+        local_copies.forget(keys)
         cache.delete_many(keys)

@@ -1,5 +1,6 @@
 """The Celery app, the request id carried into tasks, and every periodic job in one list."""
 
+import contextlib
 import os
 from dataclasses import dataclass
 
@@ -77,3 +78,32 @@ def _bind_request_id(task=None, **_: object) -> None:
 
     request_id = getattr(task.request, REQUEST_ID_HEADER, None) if task else None
     set_request_id(request_id if request_id and request_id != "-" else None)
+
+
+@signals.worker_init.connect
+def _yield_cpu_to_web(**_: object) -> None:
+    """Lower the worker's CPU priority before its pool forks (children inherit it).
+
+    Where web and workers share cores, a burst of webhooks must still be acknowledged within Meta's
+    latency budget; the stored events wait a moment longer for processing instead. With cores of its
+    own (a separate container) the worker loses nothing. CELERY_WORKER_NICENESS=0 turns it off.
+    """
+    from django.conf import settings
+
+    if niceness := settings.CELERY_WORKER_NICENESS:
+        lower_cpu_priority(niceness)
+
+
+def lower_cpu_priority(niceness: int) -> None:
+    """``nice`` this process; when it leads its own session, its scheduler autogroup too.
+
+    With Linux's autogroup scheduling (on by default on many distributions) each session is one group
+    and nice only weighs processes inside it: a worker started in a session of its own would still
+    take half the cores from the web server. A worker sharing a session with the web server (``make
+    run``) must not lower that group, which holds the server too.
+    """
+    with contextlib.suppress(OSError):  # not permitted here (a locked-down container): normal priority
+        os.nice(niceness)
+    if os.getsid(0) == os.getpid():
+        with contextlib.suppress(OSError), open(f"/proc/{os.getpid()}/autogroup", "w") as autogroup:
+            autogroup.write(str(niceness))

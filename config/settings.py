@@ -282,9 +282,17 @@ CORS_EXPOSE_HEADERS = ("x-request-id",)
 # runs before handing over to a fresh task.
 OUTBOX_DISPATCHERS = env.int("OUTBOX_DISPATCHERS", default=2)
 OUTBOX_RUN_SECONDS = env.int("OUTBOX_RUN_SECONDS", default=20)
+# Added to the Celery worker's nice value at start (config.celery): web requests come first on shared cores.
+CELERY_WORKER_NICENESS = env.int("CELERY_WORKER_NICENESS", default=10)
+# A drain claims this many stored webhook events at a time and hands over to a fresh task after this long.
+WEBHOOK_DRAIN_BATCH = env.int("WEBHOOK_DRAIN_BATCH", default=50)
+WEBHOOK_DRAIN_SECONDS = env.float("WEBHOOK_DRAIN_SECONDS", default=20.0)
 WEBHOOK_EVENT_RETENTION_DAYS = env.int("WEBHOOK_EVENT_RETENTION_DAYS", default=7)
 COMPANY_CACHE_TIMEOUT = env.int("COMPANY_CACHE_TIMEOUT", default=300 if REDIS_URL else 5)
 CACHE_IS_SHARED = bool(REDIS_URL)
+# Company/channel lookups kept in each process in front of Redis (seconds another process may lag
+# behind a change). Without Redis the cache is already this process's memory.
+COMPANY_LOCAL_CACHE_SECONDS = env.float("COMPANY_LOCAL_CACHE_SECONDS", default=2.0 if REDIS_URL else 0.0)
 META_GRAPH_API_VERSION = env.str("META_GRAPH_API_VERSION", default="v25.0")
 API_KEY_LAST_USED_RESOLUTION_SECONDS = 60
 

@@ -20,24 +20,43 @@ logger = logging.getLogger(__name__)
 TRANSIENT_ERRORS = (OperationalError, InterfaceError, LockTimeout)
 
 
-# Attempts are counted on the event itself (webhook_events.MAX_ATTEMPTS); Celery need not stop first.
-@shared_task(bind=True, acks_late=True, max_retries=None)
-def process_webhook_event(self, event_id: int) -> None:
+def _process_event(event_id: int, *, claimed: bool) -> bool:
+    """Process one event; True when a transient error gave it back for another attempt later."""
     try:
-        webhook_events.process_webhook_event(event_id=event_id)
+        webhook_events.process_webhook_event(event_id=event_id, claimed=claimed)
     except TRANSIENT_ERRORS as exc:
         try:
-            again = webhook_events.release_for_retry(event_id=event_id, error=f"{type(exc).__name__}: {exc}")
+            return webhook_events.release_for_retry(event_id=event_id, error=f"{type(exc).__name__}: {exc}")
         except TRANSIENT_ERRORS:
-            again = True  # the database is still away: retry anyway (the sweeper is the backstop)
-        if again:
-            raise self.retry(exc=exc, countdown=min(300, 2**self.request.retries)) from exc
+            return True  # the database is still away: retry anyway (the sweeper is the backstop)
     except (DataError, IntegrityError, ValueError, TypeError) as exc:
         logger.exception("Webhook event %s cannot be processed", event_id)
         webhook_events.mark_failed(event_id=event_id, error=f"{type(exc).__name__}: {exc}")
     except Exception as exc:
         logger.exception("Webhook event %s failed", event_id)
         webhook_events.mark_failed(event_id=event_id, error=f"{type(exc).__name__}: {exc}")
+    return False
+
+
+# Attempts are counted on the event itself (webhook_events.MAX_ATTEMPTS); Celery need not stop first.
+@shared_task(bind=True, acks_late=True, max_retries=None)
+def process_webhook_event(self, event_id: int) -> None:
+    if _process_event(event_id, claimed=False):
+        raise self.retry(countdown=min(300, 2**self.request.retries))
+
+
+def _process_drained(event_id: int) -> None:
+    if _process_event(event_id, claimed=True):
+        # Its own task from here on, with backoff: a drain never spins on an event that keeps failing.
+        process_webhook_event.apply_async(args=[event_id], countdown=1)
+
+
+@shared_task(ignore_result=True)
+def drain_webhook_events() -> int:
+    """Process stored webhook events in batches until none is pending (``webhook_events.drain``)."""
+    return webhook_events.drain(
+        process=_process_drained, batch=settings.WEBHOOK_DRAIN_BATCH, seconds=settings.WEBHOOK_DRAIN_SECONDS
+    )
 
 
 @shared_task(bind=True, acks_late=True, max_retries=5)

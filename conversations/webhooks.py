@@ -1,6 +1,6 @@
 """Webhook endpoints: authenticate, store the request as it came, answer 200 at once.
 
-Processing happens in a Celery task (``conversations.tasks.process_webhook_event``). If the request
+Processing happens in Celery (``conversations.tasks.drain_webhook_events``). If the request
 cannot be stored (the database is down) the answer is a 5xx, so the provider delivers it again: a
 request is never acknowledged and then lost.
 """

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from rest_framework.test import APIClient
 
+from companies import cache as company_cache
 from companies import services
 from tests.factories import CloudChannelFactory, CompanyFactory, StaffUserFactory
 
@@ -29,6 +30,8 @@ def isolated_cache(settings):
     settings.CACHES = {
         name: {**config, "KEY_PREFIX": f"test-{uuid.uuid4().hex[:12]}"} for name, config in settings.CACHES.items()
     }
+    # The per-process copies in front of it belong to the cache they came from.
+    company_cache.local_copies.clear()
 
 
 _LOOPBACK_NAMES = {"localhost", "127.0.0.1", "::1", "testserver"}

@@ -1,10 +1,21 @@
-"""Webhook events: stored before the 200, claimed and processed by a task, replayable, purged when old."""
+"""Webhook events: stored before the 200, claimed and processed by a task, replayable, purged when old.
+
+A stored event does not publish a task of its own: it wakes the drainer (``drain``), which claims
+pending events in batches and processes them in order. With a shared cache (Redis) a burst of
+webhooks publishes one wake-up, not one task per request: the flag ``WAKE_KEY`` says "a drain is on
+its way". The drainer clears it *before* each claim, so an event stored after the flag was set is
+either seen by that claim or wakes a new drain. Retries (with backoff), replays and the sweeper still
+go through ``tasks.process_webhook_event``, one event at a time.
+"""
 
 import datetime as dt
 import json
 import logging
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 
+from django.conf import settings
+from django.core.cache import cache
 from django.db import transaction
 from django.db.models import F, Q, QuerySet
 from django.utils import timezone
@@ -27,6 +38,27 @@ CLAIM_LEASE = dt.timedelta(minutes=5)
 # After this many attempts an event that keeps failing is marked failed for an operator to look at.
 MAX_ATTEMPTS = 10
 PURGE_BATCH = 500
+WAKE_KEY = "webhook-events:drain-pending"
+# A wake-up whose task was lost (broker restart) keeps the flag at most this long; the sweeper is the backstop.
+WAKE_TTL_SECONDS = 10
+
+
+def wake_drainer() -> None:
+    """Make sure a drain will run after this point (one task for a burst when the cache is shared)."""
+    shared = settings.CACHE_IS_SHARED
+    try:
+        if shared and not cache.add(WAKE_KEY, 1, timeout=WAKE_TTL_SECONDS):
+            return  # a drain is already on its way and has not claimed yet
+    except Exception:
+        logger.exception("Could not reach the cache to wake the webhook drainer; publishing anyway")
+        shared = False
+    try:
+        # No publish retries: with the broker down the request must not hang; the sweeper enqueues later.
+        tasks.drain_webhook_events.apply_async(retry=False)
+    except Exception:
+        logger.exception("Could not wake the webhook drainer; the sweeper will enqueue the events")
+        if shared:
+            cache.delete(WAKE_KEY)  # the next webhook tries again
 
 
 def _enqueue(event_id: int) -> None:
@@ -45,8 +77,52 @@ def store_webhook(*, company: Company, source: str, body: str, headers: Mapping[
         body=body,
         headers={name: headers[name] for name in KEPT_HEADERS if name in headers},
     )
-    transaction.on_commit(lambda: _enqueue(event.pk))
+    transaction.on_commit(wake_drainer)
     return event
+
+
+def claim_batch(limit: int) -> list[int]:
+    """Take up to ``limit`` events no worker has tried yet, oldest first (SKIP LOCKED on PostgreSQL).
+
+    Events that failed once (``attempts`` > 0) are left to their own retry task and its backoff, so a
+    poison event never spins inside a drain.
+    """
+    now = timezone.now()
+    with transaction.atomic():
+        ids = list(
+            WebhookEvent.objects.select_for_update(skip_locked=True)
+            .filter(state=WebhookEvent.State.PENDING, attempts=0)
+            .order_by("pk")
+            .values_list("pk", flat=True)[:limit]
+        )
+        WebhookEvent.objects.filter(pk__in=ids, state=WebhookEvent.State.PENDING).update(
+            state=WebhookEvent.State.PROCESSING, claimed_at=now, attempts=F("attempts") + 1
+        )
+    return ids
+
+
+def drain(*, process: Callable[[int], None], batch: int, seconds: float) -> int:
+    """Claim and process pending events until none is left or ``seconds`` ran out; returns how many.
+
+    ``process`` handles one claimed event and its errors (the task layer decides about retries). A full
+    batch wakes another drainer first, so idle workers join a backlog.
+    """
+    deadline = time.monotonic() + seconds
+    done = 0
+    while True:
+        if settings.CACHE_IS_SHARED:
+            cache.delete(WAKE_KEY)  # before the claim: anything stored from now on wakes a new drain
+        ids = claim_batch(batch)
+        if not ids:
+            return done
+        if len(ids) == batch:
+            wake_drainer()
+        for event_id in ids:
+            process(event_id)
+        done += len(ids)
+        if time.monotonic() >= deadline:
+            wake_drainer()  # hand over to a fresh task: a worker restart never strands the backlog
+            return done
 
 
 def _claim(event_id: int, *, force: bool) -> bool:
@@ -63,14 +139,15 @@ def _claim(event_id: int, *, force: bool) -> bool:
     return taken == 1
 
 
-def process_webhook_event(*, event_id: int, force: bool = False) -> WebhookEvent | None:
+def process_webhook_event(*, event_id: int, force: bool = False, claimed: bool = False) -> WebhookEvent | None:
     """Normalise one stored event into contacts, messages and statuses. Safe to run twice.
 
     Returns the event, or None when another worker has it or it was already processed (and
-    ``force`` is not set). An event with items that could not be recorded ends ``failed`` (the
-    other items are kept), so an operator can replay it.
+    ``force`` is not set). ``claimed`` says the caller already holds it (``claim_batch``). An event
+    with items that could not be recorded ends ``failed`` (the other items are kept), so an operator
+    can replay it.
     """
-    if not _claim(event_id, force=force):
+    if not claimed and not _claim(event_id, force=force):
         return None
     event = WebhookEvent.objects.select_related("company").get(pk=event_id)
     parser = PARSERS.get(event.source)

@@ -89,3 +89,64 @@ def test_cached_entries_do_not_hold_secrets_in_plaintext():
 def test_a_value_that_is_not_a_uuid_finds_nothing(django_assert_num_queries):
     with django_assert_num_queries(0):
         assert cache.get_company_by_contract("not-a-uuid") is None
+
+
+@pytest.fixture
+def local_copies(settings):
+    settings.COMPANY_LOCAL_CACHE_SECONDS = 2.0
+    return cache.local_copies
+
+
+@pytest.mark.django_db
+def test_a_process_keeps_its_reads_briefly_and_skips_the_shared_cache(local_copies, monkeypatch):
+    company = CompanyFactory()
+    assert cache.get_company_by_contract(company.contract).pk == company.pk
+    reads = []
+
+    class CountingCache:
+        def get(self, *args, **kwargs):
+            reads.append(args)
+            return django_cache.get(*args, **kwargs)
+
+        def __getattr__(self, name):
+            return getattr(django_cache, name)
+
+    monkeypatch.setattr(cache, "cache", CountingCache())
+    first = cache.get_company_by_contract(company.contract)
+    second = cache.get_company_by_contract(company.contract)
+    assert reads == []
+    assert first.pk == second.pk == company.pk
+    assert first is not second  # each caller gets its own instance to change
+
+
+@pytest.mark.django_db
+def test_a_change_is_seen_at_once_here_and_within_the_local_seconds_elsewhere(
+    local_copies, monkeypatch, django_capture_on_commit_callbacks
+):
+    company = CompanyFactory(name="Old name")
+    assert cache.get_company_by_contract(company.contract).name == "Old name"
+    with django_capture_on_commit_callbacks(execute=True):
+        services.update_company(company=company, data={"name": "New name"})
+    assert cache.get_company_by_contract(company.contract).name == "New name"  # this process: at once
+
+    # Another process changed it: the shared key is gone, this process's copy lives out its seconds.
+    type(company).objects.filter(pk=company.pk).update(name="Newest name")
+    django_cache.delete(cache.contract_key(company.contract))
+    assert cache.get_company_by_contract(company.contract).name == "New name"
+    now = cache.time.monotonic()
+    monkeypatch.setattr(cache.time, "monotonic", lambda: now + 2.5)
+    assert cache.get_company_by_contract(company.contract).name == "Newest name"
+
+
+def test_local_copies_are_bounded(local_copies, monkeypatch):
+    monkeypatch.setattr(cache, "_LOCAL_MAX_ENTRIES", 3)
+    for index in range(5):
+        local_copies.set(f"key-{index}", b"x")
+    assert local_copies.get("key-0") is None  # a flood of distinct keys empties the table, never grows it
+    assert local_copies.get("key-4") == b"x"
+
+
+def test_local_copies_are_off_when_the_cache_is_this_process_memory(settings):
+    settings.COMPANY_LOCAL_CACHE_SECONDS = 0
+    cache.local_copies.set("key", b"x")
+    assert cache.local_copies.get("key") is None

@@ -183,7 +183,7 @@ def test_a_broker_outage_still_acknowledges_and_the_sweeper_enqueues(
     def broker_down(*args, **kwargs):
         raise ConnectionError("broker down")
 
-    monkeypatch.setattr(tasks.process_webhook_event, "apply_async", broker_down)
+    monkeypatch.setattr(tasks.drain_webhook_events, "apply_async", broker_down)
     with django_capture_on_commit_callbacks(execute=True):
         assert post_meta(client, meta_company, load_fixture("meta/message_text.json")).status_code == 200
     event = WebhookEvent.objects.get()

@@ -1,0 +1,170 @@
+"""Stored webhook events are processed by drains: one wake-up per burst, batches in order, retries apart."""
+
+import copy
+
+import pytest
+from django.db import OperationalError
+
+from conversations import tasks
+from conversations.models import Message, WebhookEvent
+from conversations.services import inbound, webhook_events
+from tests.conftest import load_fixture, post_meta
+from tests.factories import CloudChannelFactory, CompanyFactory
+
+
+@pytest.fixture
+def meta_company(db):
+    company = CompanyFactory(meta_app_secret="app-secret")
+    CloudChannelFactory(company=company, phone_number_id="106540352242922", waba_id="102290129340398")
+    return company
+
+
+@pytest.fixture
+def publishes(monkeypatch):
+    """Drain wake-ups published to the broker (not run), and retry tasks scheduled for single events."""
+    published = {"drains": 0, "retries": []}
+
+    def drain_published(*args, **kwargs):
+        published["drains"] += 1
+
+    def retry_published(*args, **kwargs):
+        published["retries"].append((kwargs["args"][0], kwargs.get("countdown")))
+
+    monkeypatch.setattr(tasks.drain_webhook_events, "apply_async", drain_published)
+    monkeypatch.setattr(tasks.process_webhook_event, "apply_async", retry_published)
+    return published
+
+
+def _text_webhook(number: int) -> dict:
+    payload = copy.deepcopy(load_fixture("meta/message_text.json"))
+    message = payload["entry"][0]["changes"][0]["value"]["messages"][0]
+    message["id"] = f"wamid.drain.{number}"
+    message["text"]["body"] = f"message {number}"
+    return payload
+
+
+def _post(client, company, number, capture):
+    with capture(execute=True):
+        assert post_meta(client, company, _text_webhook(number)).status_code == 200
+
+
+def test_with_a_shared_cache_a_burst_publishes_one_wake_up_and_one_drain_takes_it_all_in_order(
+    client, meta_company, publishes, settings, django_capture_on_commit_callbacks
+):
+    settings.CACHE_IS_SHARED = True  # the local-memory cache is shared within this one process
+    for number in range(5):
+        _post(client, meta_company, number, django_capture_on_commit_callbacks)
+    assert publishes["drains"] == 1
+    assert WebhookEvent.objects.filter(state=WebhookEvent.State.PENDING).count() == 5
+
+    assert tasks.drain_webhook_events() == 5
+    assert not WebhookEvent.objects.exclude(state=WebhookEvent.State.PROCESSED).exists()
+    texts = list(Message.objects.order_by("pk").values_list("text", flat=True))
+    assert texts == [f"message {number}" for number in range(5)]
+
+    # The drain cleared the flag before claiming: the next webhook wakes a new one.
+    _post(client, meta_company, 5, django_capture_on_commit_callbacks)
+    assert publishes["drains"] == 2
+
+
+def test_without_a_shared_cache_every_stored_event_wakes_a_drain(
+    client, meta_company, publishes, settings, django_capture_on_commit_callbacks
+):
+    settings.CACHE_IS_SHARED = False  # web and workers are separate processes with caches of their own
+    for number in range(3):
+        _post(client, meta_company, number, django_capture_on_commit_callbacks)
+    assert publishes["drains"] == 3
+
+
+def test_an_event_stored_while_a_drain_is_on_its_way_is_taken_by_that_drain(
+    client, meta_company, publishes, settings, django_capture_on_commit_callbacks
+):
+    settings.CACHE_IS_SHARED = True
+    _post(client, meta_company, 0, django_capture_on_commit_callbacks)
+    seen = []
+
+    def process(event_id):
+        seen.append(event_id)
+        if len(seen) == 1:  # stored while the drain works: its flag is gone, so it wakes another drain
+            _post(client, meta_company, 1, django_capture_on_commit_callbacks)
+        tasks._process_drained(event_id)
+
+    webhook_events.drain(process=process, batch=50, seconds=60)
+    assert len(seen) == 2  # the drain loops until its claim comes back empty
+    assert publishes["drains"] == 2
+    assert Message.objects.count() == 2
+
+
+def test_a_full_batch_wakes_another_drainer_and_a_spent_drain_hands_over(
+    client, meta_company, publishes, settings, django_capture_on_commit_callbacks
+):
+    settings.CACHE_IS_SHARED = True
+    for number in range(5):
+        _post(client, meta_company, number, django_capture_on_commit_callbacks)
+    publishes["drains"] = 0
+
+    done = webhook_events.drain(process=tasks._process_drained, batch=2, seconds=0)
+    assert done == 2  # out of time after one batch
+    assert publishes["drains"] == 1  # woken for the rest (the full batch's wake-up is that same flag)
+    assert WebhookEvent.objects.filter(state=WebhookEvent.State.PENDING).count() == 3
+
+    assert webhook_events.drain(process=tasks._process_drained, batch=2, seconds=60) == 3
+    assert Message.objects.count() == 5
+
+
+def test_claims_never_overlap_and_leave_retried_events_to_their_own_task(meta_company):
+    events = [
+        WebhookEvent.objects.create(company=meta_company, source=WebhookEvent.Source.META, body="{}", headers={})
+        for _ in range(4)
+    ]
+    WebhookEvent.objects.filter(pk=events[3].pk).update(attempts=1)  # failed once: its retry task has it
+    first = webhook_events.claim_batch(2)
+    second = webhook_events.claim_batch(2)
+    assert first == [events[0].pk, events[1].pk]
+    assert second == [events[2].pk]
+    assert webhook_events.claim_batch(2) == []
+    claimed = WebhookEvent.objects.filter(pk__in=first + second)
+    assert set(claimed.values_list("state", flat=True)) == {WebhookEvent.State.PROCESSING}
+    assert set(claimed.values_list("attempts", flat=True)) == {1}
+
+
+def test_a_transient_failure_in_a_drain_goes_to_a_retry_task_with_backoff(
+    client, meta_company, publishes, monkeypatch, django_capture_on_commit_callbacks
+):
+    _post(client, meta_company, 0, django_capture_on_commit_callbacks)
+    event = WebhookEvent.objects.get()
+
+    def database_away(**kwargs):
+        raise OperationalError("connection lost")
+
+    monkeypatch.setattr(inbound, "record_events", database_away)
+    assert tasks.drain_webhook_events() == 1
+    event.refresh_from_db()
+    assert event.state == WebhookEvent.State.PENDING
+    assert event.attempts == 1
+    assert "connection lost" in event.error
+    assert publishes["retries"] == [(event.pk, 1)]
+    assert tasks.drain_webhook_events() == 0  # not taken again by a drain: no spinning
+
+    monkeypatch.undo()
+    tasks.process_webhook_event(event.pk)  # the retry task
+    event.refresh_from_db()
+    assert event.state == WebhookEvent.State.PROCESSED
+    assert Message.objects.count() == 1
+
+
+def test_a_broker_outage_on_wake_up_clears_the_flag_so_the_next_webhook_tries_again(
+    client, meta_company, monkeypatch, settings, django_capture_on_commit_callbacks
+):
+    settings.CACHE_IS_SHARED = True
+    attempts = []
+
+    def broker_down(*args, **kwargs):
+        attempts.append(1)
+        raise ConnectionError("broker down")
+
+    monkeypatch.setattr(tasks.drain_webhook_events, "apply_async", broker_down)
+    _post(client, meta_company, 0, django_capture_on_commit_callbacks)
+    _post(client, meta_company, 1, django_capture_on_commit_callbacks)
+    assert len(attempts) == 2
+    assert WebhookEvent.objects.filter(state=WebhookEvent.State.PENDING).count() == 2  # the sweeper's
