@@ -30,7 +30,8 @@ class OutgoingSession(requests.Session):
             logger.warning("HTTP %s %s failed: %s", method, mask_text(url), mask_text(str(exc)))
             raise
         level = logging.INFO if response.ok else logging.WARNING
-        logger.log(level, "HTTP %s %s -> %s", method, mask_text(url), response.status_code)
+        if logger.isEnabledFor(level):  # masking is regex work: not for a line nobody keeps (1,000 sends/s)
+            logger.log(level, "HTTP %s %s -> %s", method, mask_text(url), response.status_code)
         return response
 
 

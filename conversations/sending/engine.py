@@ -333,6 +333,7 @@ class Dispatcher:
     """Runs rounds until nothing is due or the time budget is spent."""
 
     def __init__(self, *, threads: int = SEND_THREADS) -> None:
+        self.threads = threads
         self.pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="send")
         self._providers: dict[tuple[int, int], object] = {}
 
@@ -360,23 +361,35 @@ class Dispatcher:
 
         return job
 
-    def _start_round(self, batch: int) -> tuple[list[Future], list[Outcome], dict[int, Channel]]:
-        """Claim a round (one pacing horizon per due channel, in rotating order) and hand it to the send threads."""
+    def _start_round(self, room: int) -> tuple[list[Future], list[Outcome], dict[int, Channel]]:
+        """Claim a round (in rotating channel order) and hand it to the send threads.
+
+        ``room`` bounds the round: at most that many sends are handed over, so every job has a send
+        thread waiting for its slot. Slots reserved beyond what the threads can start on time would be
+        missed and wasted: on a slower machine the schedule then ran ahead of the sends and most of
+        them missed their slot (see ``Dispatcher.run``).
+        """
         channels = due_channels()
-        if not channels:
-            return [], [], {}
+        if not channels or room <= 0:
+            return [], [], {c.pk: c for c in channels}
         start = next(_round_robin) % len(channels)
         channels = channels[start:] + channels[:start]
         jobs: list[tuple[float, Channel, Message]] = []
         refused: list[Outcome] = []
         now = timezone.now()
-        for channel in channels:
-            slots = pacing.reserve(channel, count_due(channel, batch))
+        for index, channel in enumerate(channels):
+            if room <= 0:
+                break
+            # An even share of what is left, so one channel's backlog never takes another's turn; a share
+            # a channel does not use passes on to the channels after it.
+            share = -(-room // (len(channels) - index))
+            slots = pacing.reserve(channel, count_due(channel, share))
             messages = claim(channel, len(slots))
             pacing.refund(slots, len(messages))
             to_send, failed_now = _prepare(channel, messages, now)
             refused += failed_now
             jobs += [(slot, channel, message) for message, slot in zip(to_send, slots, strict=False)]
+            room -= len(messages)
         # In slot order: a send thread waits for its job's slot, so a channel's later slots taken first would
         # hold the threads while another channel's earlier ones wait behind them (and miss them).
         jobs.sort(key=lambda job: job[0])
@@ -389,20 +402,21 @@ class Dispatcher:
         ]
         return futures, refused, {c.pk: c for c in channels}
 
-    def run_round(self, batch: int = 500) -> int:
+    def run_round(self) -> int:
         """One pass over the due channels, waiting for its sends; returns how many messages were handled."""
-        futures, refused, channels = self._start_round(batch)
+        futures, refused, channels = self._start_round(self.threads)
         outcomes = refused + [future.result() for future in futures]
         _record(outcomes, channels)
         return len(outcomes)
 
-    def run(self, *, budget_seconds: float, idle_wait: float = pacing.HORIZON_SECONDS, batch: int = 500) -> int:
+    def run(self, *, budget_seconds: float, idle_wait: float = pacing.HORIZON_SECONDS) -> int:
         """Rounds until ``budget_seconds`` pass or nothing is due; returns messages handled.
 
         Pipelined: every TICK_SECONDS a round is claimed and handed to the send threads while the earlier
         ones are still being sent, and the outcomes that came in meanwhile are written. Waiting for each
         round's last send before claiming the next left every channel idle while a round was claimed and
-        written (about half of a 1,000 mps channel's capacity on a 2-core machine).
+        written (about half of a 1,000 mps channel's capacity on a 2-core machine). Sends in flight never
+        outnumber the send threads, so the schedule runs only as far ahead as the threads can follow.
         """
         deadline, handled = time.monotonic() + budget_seconds, 0
         in_flight: list[Future] = []
@@ -420,7 +434,9 @@ class Dispatcher:
 
         try:
             while time.monotonic() < deadline:
-                futures, refused, round_channels = self._start_round(batch)
+                # Room for as many new sends as there are send threads not already holding one.
+                busy = sum(1 for future in in_flight if not future.done())
+                futures, refused, round_channels = self._start_round(self.threads - busy)
                 channels.update(round_channels)
                 in_flight += futures
                 _record(refused, channels)

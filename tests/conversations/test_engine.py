@@ -210,6 +210,21 @@ def test_one_companys_backlog_does_not_hold_another_company(dispatcher):
 
 
 @pytest.mark.django_db
+def test_a_round_hands_over_no_more_sends_than_there_are_threads_shared_evenly(dispatcher):
+    # Slots reserved beyond what the send threads can start on time would be missed: the 4 threads
+    # get 4 sends, 2 per channel, and every claimed message is sent (none left "sending").
+    first, second = _console_channel(), _console_channel()
+    for channel, prefix in ((first, "55449992"), (second, "55449993")):
+        for i in range(10):
+            _queue(channel, _contact(channel.company, f"{prefix}{i:05d}"))
+    assert dispatcher.run_round() == 4
+    sent = Message.objects.filter(status="sent")
+    assert sent.filter(channel=first).count() == sent.filter(channel=second).count() == 2
+    assert not Message.objects.filter(status="sending").exists()
+    assert Message.objects.filter(status="queued").count() == 16
+
+
+@pytest.mark.django_db
 def test_pacing_never_puts_more_than_the_limit_in_any_second(dispatcher):
     channel = _console_channel(throughput_mps=20)
     stamps: list[float] = []
