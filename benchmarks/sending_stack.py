@@ -121,6 +121,8 @@ def child_env(database: Database, folder: Path, tag: str) -> dict[str, str]:
             "LOG_LEVEL": "WARNING",
             "VAR_DIR": str(folder),
             "CACHE_KEY_PREFIX": tag,
+            # Its own queue: a worker left over from an interrupted run must not take this run's tasks.
+            "CELERY_TASK_DEFAULT_QUEUE": tag,
             "RATELIMIT_ENABLE": "false",
             "CELERY_TASK_ALWAYS_EAGER": "false",
             "PYTHONUNBUFFERED": "1",
@@ -350,7 +352,7 @@ class Workers:
 
 
 def forget_redis_keys(prefix: str) -> None:
-    """Drop the cache, lock and pacing keys this run left in Redis (they all start with CACHE_KEY_PREFIX)."""
+    """Drop what this run left in Redis: keys under CACHE_KEY_PREFIX (cache, locks, pacing) and its queue."""
     url = os.environ.get("REDIS_URL")
     if not url:
         return
@@ -359,6 +361,7 @@ def forget_redis_keys(prefix: str) -> None:
 
         client = redis.Redis.from_url(url, socket_timeout=5)
         keys = list(client.scan_iter(match=f"{prefix}:*", count=1000))[:100_000]
+        keys += [prefix, f"_kombu.binding.{prefix}"]  # the run's own Celery queue (CELERY_TASK_DEFAULT_QUEUE)
         for start in range(0, len(keys), 1000):
             client.delete(*keys[start : start + 1000])
         client.close()

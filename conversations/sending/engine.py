@@ -125,10 +125,6 @@ def _heads(channel: Channel, limit: int, now: dt.datetime) -> list[int]:
     return heads[:limit]
 
 
-def count_due(channel: Channel, limit: int) -> int:
-    return len(_heads(channel, limit, timezone.now()))
-
-
 def claim(channel: Channel, limit: int) -> list[Message]:
     """Mark up to ``limit`` due messages ``sending`` for this worker (SKIP LOCKED on PostgreSQL)."""
     if limit <= 0:
@@ -148,6 +144,13 @@ def claim(channel: Channel, limit: int) -> list[Message]:
             status=Message.Status.SENDING, status_at=now
         )
     return list(Message.objects.filter(pk__in=ids).select_related("contact").order_by("pk"))
+
+
+def unqueue(messages: list[Message]) -> None:
+    """Give claimed messages back to the queue untouched (never handed to a provider)."""
+    Message.objects.filter(pk__in=[m.pk for m in messages], status=Message.Status.SENDING).update(
+        status=Message.Status.QUEUED
+    )
 
 
 def recipient(message: Message) -> str:
@@ -198,13 +201,13 @@ def _fail(message: Message, *, now: dt.datetime, code: str, reason: str) -> None
 
 def _record(outcomes: list[Outcome], channels: dict[int, Channel]) -> None:
     """Write a round's outcomes: a few bulk queries, not one per message."""
-    missed = [o.message.pk for o in outcomes if o.missed_slot]
+    missed = sum(1 for o in outcomes if o.missed_slot)
     if missed:
         # Never handed to the provider: queued again as they were (attempts unchanged), due at once.
-        Message.objects.filter(pk__in=missed, status=Message.Status.SENDING).update(status=Message.Status.QUEUED)
+        unqueue([o.message for o in outcomes if o.missed_slot])
         logger.warning(
             "%d message(s) missed their send slot by more than %d ms (a busy worker?): queued again",
-            len(missed),
+            missed,
             LATE_SECONDS * 1000,
         )
         outcomes = [o for o in outcomes if not o.missed_slot]
@@ -383,9 +386,15 @@ class Dispatcher:
             # An even share of what is left, so one channel's backlog never takes another's turn; a share
             # a channel does not use passes on to the channels after it.
             share = -(-room // (len(channels) - index))
-            slots = pacing.reserve(channel, count_due(channel, share))
-            messages = claim(channel, len(slots))
-            pacing.refund(slots, len(messages))
+            if not pacing.has_room(channel):
+                continue  # paced out for now: claiming would only put its messages back
+            # Claim, then reserve: slots taken before a slow claim (a large outbox, a busy database) had
+            # passed by the time their messages were handed over, and those sends were not made.
+            messages = claim(channel, share)
+            slots = pacing.reserve(channel, len(messages))
+            if len(slots) < len(messages):
+                unqueue(messages[len(slots) :])  # another worker took the slots meanwhile
+                messages = messages[: len(slots)]
             to_send, failed_now = _prepare(channel, messages, now)
             refused += failed_now
             jobs += [(slot, channel, message) for message, slot in zip(to_send, slots, strict=False)]

@@ -25,9 +25,9 @@ from companies.models import Channel
 CLOUD_SAFETY = 0.97
 # How far ahead a worker may reserve: long enough to batch, short enough to stay fair.
 HORIZON_SECONDS = 0.25
-# A channel's first free slot is at least this far in the future: the worker claims its messages after
-# reserving, and a slot that passes meanwhile would be sent late, bunched with the next ones.
-LEAD_SECONDS = 0.05
+# A channel's first free slot is at least this far in the future: time to hand the claimed messages to
+# the send threads, so the first slot is not already passed when its thread looks at it.
+LEAD_SECONDS = 0.02
 
 _RESERVE = """
 local t = redis.call('TIME')
@@ -126,6 +126,26 @@ def reserve(channel: Channel, wanted: int) -> Slots:
         return Slots(times, channel=channel, interval=interval, redis_first_ms=float(first_ms))
     first, granted = _reserve_file(channel, wanted, interval)
     return Slots([first + i * interval for i in range(granted)], channel=channel, interval=interval)
+
+
+_AHEAD = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
+return tostring(tonumber(redis.call('GET', KEYS[1]) or '0') - now)
+"""
+
+
+def has_room(channel: Channel) -> bool:
+    """Whether ``reserve`` would grant a slot now (a hint: another worker may take it meanwhile)."""
+    if settings.REDIS_URL:
+        ahead_ms = float(_script(_AHEAD)(keys=[_key(channel)]))
+        return ahead_ms <= HORIZON_SECONDS * 1000
+    with _locked_state(channel) as path:
+        try:
+            tat = float(json.loads(path.read_text())["tat"])
+        except (FileNotFoundError, ValueError, KeyError):
+            return True
+        return tat - time.time() <= HORIZON_SECONDS
 
 
 _TAKE_NOW = """

@@ -225,6 +225,32 @@ def test_a_round_hands_over_no_more_sends_than_there_are_threads_shared_evenly(d
 
 
 @pytest.mark.django_db
+def test_a_paced_out_channel_is_not_claimed_at_all(dispatcher):
+    channel = _console_channel(throughput_mps=10)
+    message = _queue(channel, _contact(channel.company))
+    while pacing.reserve(channel, 100):  # other sends hold every slot of the next pacing horizon
+        pass
+    assert not pacing.has_room(channel)
+    assert dispatcher.run_round() == 0
+    message.refresh_from_db()
+    assert (message.status, message.attempts) == ("queued", 0)
+
+
+@pytest.mark.django_db
+def test_claimed_messages_without_a_slot_go_back_to_the_queue_untouched(dispatcher, monkeypatch):
+    channel = _console_channel()
+    for i in range(3):
+        _queue(channel, _contact(channel.company, f"55449994{i:05d}"))
+    real_reserve = pacing.reserve
+    # Another worker took the channel's slots between this worker's claim and its reservation.
+    monkeypatch.setattr(pacing, "reserve", lambda channel, wanted: real_reserve(channel, min(wanted, 1)))
+    assert dispatcher.run_round() == 1
+    assert Message.objects.filter(status="sent").count() == 1
+    assert list(Message.objects.filter(status="queued").values_list("attempts", flat=True)) == [0, 0]
+    assert not Message.objects.filter(status="sending").exists()
+
+
+@pytest.mark.django_db
 def test_pacing_never_puts_more_than_the_limit_in_any_second(dispatcher):
     channel = _console_channel(throughput_mps=20)
     stamps: list[float] = []
