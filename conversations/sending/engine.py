@@ -390,7 +390,7 @@ class Dispatcher:
                 continue  # paced out for now: claiming would only put its messages back
             # Claim, then reserve: slots taken before a slow claim (a large outbox, a busy database) had
             # passed by the time their messages were handed over, and those sends were not made.
-            messages = claim(channel, share)
+            messages = claim(channel, min(share, pacing.most_per_reservation(channel)))
             slots = pacing.reserve(channel, len(messages))
             if len(slots) < len(messages):
                 unqueue(messages[len(slots) :])  # another worker took the slots meanwhile

@@ -61,6 +61,11 @@ def interval_seconds(channel: Channel) -> float:
     return 1 / (max(channel.throughput_mps, 1) * CLOUD_SAFETY)
 
 
+def most_per_reservation(channel: Channel) -> int:
+    """The most slots one ``reserve`` can grant: a pacing horizon's worth (1 for an Evolution delay)."""
+    return int((HORIZON_SECONDS - LEAD_SECONDS) / interval_seconds(channel)) + 1
+
+
 @functools.cache
 def _redis() -> redis.Redis:
     return redis.Redis.from_url(settings.REDIS_URL)

@@ -237,6 +237,19 @@ def test_a_paced_out_channel_is_not_claimed_at_all(dispatcher):
 
 
 @pytest.mark.django_db
+def test_a_slow_channel_claims_only_what_one_reservation_can_pace(dispatcher, monkeypatch):
+    channel = _console_channel(throughput_mps=1)  # one slot a second: one per pacing horizon
+    for i in range(5):
+        _queue(channel, _contact(channel.company, f"55449995{i:05d}"))
+    given_back = []
+    monkeypatch.setattr(engine, "unqueue", given_back.extend)
+    assert pacing.most_per_reservation(channel) == 1
+    assert dispatcher.run_round() == 1
+    assert given_back == []  # nothing claimed only to be put back
+    assert Message.objects.filter(status="queued").count() == 4
+
+
+@pytest.mark.django_db
 def test_claimed_messages_without_a_slot_go_back_to_the_queue_untouched(dispatcher, monkeypatch):
     channel = _console_channel()
     for i in range(3):
