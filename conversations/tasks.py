@@ -48,7 +48,10 @@ def process_webhook_event(self, event_id: int) -> None:
 def _process_drained(event_id: int) -> None:
     if _process_event(event_id, claimed=True):
         # Its own task from here on, with backoff: a drain never spins on an event that keeps failing.
-        process_webhook_event.apply_async(args=[event_id], countdown=1)
+        try:
+            process_webhook_event.apply_async(args=[event_id], countdown=1, retry=False)
+        except Exception:  # the broker is away too: the event is pending again, the sweeper enqueues it
+            logger.exception("Could not schedule a retry of webhook event %s", event_id)
 
 
 @shared_task(ignore_result=True)

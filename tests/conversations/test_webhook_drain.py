@@ -168,3 +168,30 @@ def test_a_broker_outage_on_wake_up_clears_the_flag_so_the_next_webhook_tries_ag
     _post(client, meta_company, 1, django_capture_on_commit_callbacks)
     assert len(attempts) == 2
     assert WebhookEvent.objects.filter(state=WebhookEvent.State.PENDING).count() == 2  # the sweeper's
+
+
+def test_a_drain_goes_on_when_the_retry_of_a_failed_event_cannot_be_scheduled(
+    client, meta_company, monkeypatch, django_capture_on_commit_callbacks
+):
+    for number in range(2):
+        _post(client, meta_company, number, django_capture_on_commit_callbacks)
+    WebhookEvent.objects.update(state=WebhookEvent.State.PENDING, attempts=0)  # as if never processed
+    Message.objects.all().delete()
+    failing = WebhookEvent.objects.order_by("pk").first()
+    real_record = inbound.record_events
+
+    def database_away_for_the_first(**kwargs):
+        if kwargs["source"].pk == failing.pk:
+            raise OperationalError("connection lost")
+        return real_record(**kwargs)
+
+    def broker_down(*args, **kwargs):
+        raise ConnectionError("broker down")
+
+    monkeypatch.setattr(inbound, "record_events", database_away_for_the_first)
+    monkeypatch.setattr(tasks.process_webhook_event, "apply_async", broker_down)
+    assert tasks.drain_webhook_events() == 2
+    failing.refresh_from_db()
+    assert (failing.state, failing.attempts) == (WebhookEvent.State.PENDING, 1)  # for the sweeper
+    assert WebhookEvent.objects.filter(state=WebhookEvent.State.PROCESSED).count() == 1
+    assert Message.objects.count() == 1
