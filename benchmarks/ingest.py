@@ -33,7 +33,6 @@ import contextlib
 import hashlib
 import hmac
 import json
-import math
 import multiprocessing
 import os
 import re
@@ -52,14 +51,24 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from benchmarks.harness import emit
-from benchmarks.sending_stack import Database, child_env, forget_redis_keys, manage, throwaway_database
+from benchmarks.sending_stack import (
+    CELERY_CONCURRENCY,
+    Database,
+    celery_worker_command,
+    child_env,
+    forget_redis_keys,
+    log,
+    manage,
+    percentile,
+    throwaway_database,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURE = ROOT / "tests" / "fixtures" / "meta" / "message_text.json"
 HOST = "127.0.0.1"
 PROCESSES, THREADS = 2, 10
 CONNECTIONS = PROCESSES * THREADS
-WEB_WORKERS, CELERY_CONCURRENCY = 2, 2
+WEB_WORKERS = 2
 CUSTOMERS = 1000
 REQUEST_TIMEOUT = 10.0
 # Upper bound on requests per connection and second, so every loop is bounded in count as well as time.
@@ -67,8 +76,7 @@ MAX_PER_CONNECTION_PER_S = 5000
 
 
 def _log(message: str) -> None:
-    sys.stderr.write(f"[ingest] {message}\n")
-    sys.stderr.flush()
+    log("ingest", message)
 
 
 # ------------------------------------------------------------------------------ HTTP client
@@ -362,7 +370,7 @@ class _LoadGenerator:
                 raise RuntimeError(f"the load generator did not finish phase {name}")
             results.append(pipe.recv())
         cpu_after = _CpuSnapshot()
-        latencies = sorted(value for result in results for value in result["latencies"])
+        latencies = [value for result in results for value in result["latencies"]]
         statuses = sum((result["statuses"] for result in results), Counter())
         errors = sum((result["errors"] for result in results), Counter())
         for status, count in statuses.items():
@@ -379,8 +387,8 @@ class _LoadGenerator:
             "accepted": [wamid for result in results for wamid in result["accepted"]],
             "elapsed": elapsed,
             "rate": ok / elapsed if elapsed > 0 else 0.0,
-            "p50_ms": _percentile(latencies, 50),
-            "p99_ms": _percentile(latencies, 99),
+            "p50_ms": _milliseconds(percentile(latencies, 50)),
+            "p99_ms": _milliseconds(percentile(latencies, 99)),
             "cpu": (cpu_before, cpu_after),
         }
 
@@ -395,11 +403,8 @@ class _LoadGenerator:
                 process.join(5)
 
 
-def _percentile(sorted_values, percent: float) -> float | None:
-    if not sorted_values:
-        return None
-    rank = min(len(sorted_values), max(1, math.ceil(percent / 100 * len(sorted_values)))) - 1  # nearest rank
-    return round(sorted_values[rank] * 1000, 2)
+def _milliseconds(seconds: float | None) -> float | None:
+    return None if seconds is None else round(seconds * 1000, 2)
 
 
 # ------------------------------------------------------------------------------ CPU accounting (Linux /proc)
@@ -501,10 +506,9 @@ class _Stack:
 
     def __init__(self, env: dict[str, str], folder: Path, port: int, tag: str) -> None:
         self.env, self.folder, self.port = env, folder, port
-        python = sys.executable
         self.commands = {
             "server": [
-                python,
+                sys.executable,
                 "-m",
                 "gunicorn",
                 "config.asgi:application",
@@ -519,20 +523,7 @@ class _Stack:
                 "--graceful-timeout",
                 "10",
             ],
-            "worker": [
-                python,
-                "-m",
-                "celery",
-                "-A",
-                "config",
-                "worker",
-                "-c",
-                str(CELERY_CONCURRENCY),
-                "-l",
-                "warning",
-                "-n",
-                f"{tag}@%h",
-            ],
+            "worker": celery_worker_command(f"{tag}@%h"),
         }
         self.processes: dict[str, subprocess.Popen] = {}
         self.logs: dict[str, Path] = {}

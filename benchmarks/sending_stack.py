@@ -258,6 +258,14 @@ def _announce_ready(**_: object) -> None:
         (Path(folder) / f"worker-ready-{os.getpid()}").write_text("ready")
 
 
+def celery_worker_command(name: str, *extra: str) -> list[str]:
+    """A Celery worker (``-c CELERY_CONCURRENCY`` prefork, warnings only) named ``name``."""
+    return [
+        *(sys.executable, "-m", "celery", "-A", "config", "worker"),
+        *("-c", str(CELERY_CONCURRENCY), "-l", "warning", "-n", name, *extra),
+    ]
+
+
 class Workers:
     """``count`` Celery worker processes (each ``-c CELERY_CONCURRENCY`` prefork) on the child environment."""
 
@@ -269,22 +277,7 @@ class Workers:
             log_path = folder / f"worker-{index}.log"
             with log_path.open("wb") as handle:
                 process = subprocess.Popen(
-                    [
-                        sys.executable,
-                        "-m",
-                        "celery",
-                        "-A",
-                        "config",
-                        "worker",
-                        "-c",
-                        str(CELERY_CONCURRENCY),
-                        "-l",
-                        "warning",
-                        "-n",
-                        f"{tag}-{index}@%h",
-                        "-I",
-                        "benchmarks.sending_stack",
-                    ],
+                    celery_worker_command(f"{tag}-{index}@%h", "-I", "benchmarks.sending_stack"),
                     cwd=ROOT,
                     env=env,
                     stdout=handle,
