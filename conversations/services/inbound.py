@@ -67,15 +67,19 @@ def upsert_contact(*, company: Company, incoming: InboundContact) -> Contact:
             changed.append("last_inbound_at")
     contact = by_phone or by_user
     if contact is None:
-        with transaction.atomic():
-            return Contact.objects.create(
-                company=company,
-                phone=phone,
-                wa_id=incoming.wa_id[:64],
-                user_id=user_id,
-                name=incoming.name[:MAX_NAME],
-                username=incoming.username[:100],
-            )
+        try:
+            with transaction.atomic():
+                return Contact.objects.create(
+                    company=company,
+                    phone=phone,
+                    wa_id=incoming.wa_id[:64],
+                    user_id=user_id,
+                    name=incoming.name[:MAX_NAME],
+                    username=incoming.username[:100],
+                )
+        except IntegrityError:
+            # Created meanwhile by a caller without the contact lock (the send API): refresh that one.
+            return upsert_contact(company=company, incoming=incoming)
     updates = (
         ("phone", phone, False),
         ("user_id", user_id, False),

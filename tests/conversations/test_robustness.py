@@ -57,9 +57,9 @@ def _deliver(client, company, payload, capture):
 def test_wrongly_typed_signed_payloads_never_500(client, company, payload, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=True):
         response = post_meta(client, company, payload)
-    assert response.status_code in (200, 400, 403)
-    for event in WebhookEvent.objects.all():
-        assert event.state == WebhookEvent.State.PROCESSED, event.error
+    assert response.status_code == 200  # authentic and ours: stored, whatever its values
+    event = WebhookEvent.objects.get()
+    assert event.state == WebhookEvent.State.PROCESSED, event.error
 
 
 @pytest.mark.parametrize("path", ["meta", "evolution", "api"])
@@ -165,6 +165,8 @@ def test_the_same_receipt_twice_is_one_history_entry(client, company, django_cap
     for _ in range(3):
         _deliver(client, company, status, django_capture_on_commit_callbacks)
     assert MessageStatusChange.objects.filter(message=message).count() == 1
+    # Skipped as already known, not refused by the unique constraint (that would fail the event).
+    assert set(WebhookEvent.objects.values_list("state", flat=True)) == {WebhookEvent.State.PROCESSED}
 
 
 def test_a_user_id_contact_and_a_phone_contact_merge_when_a_message_links_them(
@@ -212,3 +214,26 @@ def test_purging_keeps_notices_and_loads_no_bodies(
         assert webhook_events.purge_processed(older_than=dt.timedelta(days=7)) == 1
     assert not any('"body"' in q["sql"] and "SELECT" in q["sql"] for q in queries.captured_queries)
     assert AccountNotice.objects.get().webhook_event_id is None
+
+
+@pytest.mark.django_db
+def test_a_contact_created_meanwhile_by_another_request_is_refreshed_not_a_500(monkeypatch):
+    from conversations.services import inbound
+    from conversations.whatsapp.base import InboundContact
+
+    company = CompanyFactory()
+    real_create = Contact.objects.create
+
+    def another_request_first(**kwargs):
+        # The send API takes no contact lock: a concurrent request inserts the same number first.
+        monkeypatch.setattr(Contact.objects, "create", real_create)
+        Contact.objects.bulk_create([Contact(company=company, phone=kwargs["phone"], wa_id=kwargs["wa_id"])])
+        return real_create(**kwargs)
+
+    monkeypatch.setattr(Contact.objects, "create", another_request_first)
+    contact = inbound.upsert_contact(
+        company=company, incoming=InboundContact(wa_id="5544998887777", name="Maria da Silva")
+    )
+    assert Contact.objects.filter(company=company).count() == 1
+    assert Contact.objects.get(company=company).pk == contact.pk
+    assert contact.name == "Maria da Silva"
