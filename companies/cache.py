@@ -20,6 +20,7 @@ from typing import TypeVar
 
 from django.conf import settings
 from django.core.cache import cache
+from django.db import transaction
 
 from companies.models import Channel, Company
 from config import crypto
@@ -156,6 +157,13 @@ def keys_for_company(company: Company, channels: Iterable[Channel] = ()) -> set[
     for channel in channels:
         keys |= keys_for_channel(channel)
     return keys
+
+
+def forget_now_and_on_commit(keys: set[str]) -> None:
+    """Drop the keys at once and again on commit: a request that read the old row while the transaction
+    was open could have cached it in between."""
+    forget(keys)
+    transaction.on_commit(lambda: forget(keys))
 
 
 def forget(keys: Iterable[str]) -> None:

@@ -79,12 +79,6 @@ def delete_channel(*, channel: Channel) -> None:
     channel.delete()
 
 
-def _forget_channel(channel: Channel) -> None:
-    keys = company_cache.keys_for_channel(channel)
-    company_cache.forget(keys)
-    transaction.on_commit(lambda: company_cache.forget(keys))
-
-
 def record_connection_state(*, channel: Channel, state: str, reason: str) -> bool:
     """Store what the provider says about the connection, touching no other field; returns whether it changed.
 
@@ -97,14 +91,14 @@ def record_connection_state(*, channel: Channel, state: str, reason: str) -> boo
         .update(connection_state=state, connection_reason=reason, connection_state_changed_at=timezone.now())
     )
     if changed:
-        _forget_channel(channel)
+        company_cache.forget_now_and_on_commit(company_cache.keys_for_channel(channel))
     return bool(changed)
 
 
 def record_qr_code(*, channel: Channel, qr_code: str) -> None:
     """Keep the latest pairing QR code for the admin (same reasons as ``record_connection_state``)."""
     Channel.objects.filter(pk=channel.pk).update(qr_code=qr_code, qr_code_updated_at=timezone.now())
-    _forget_channel(channel)
+    company_cache.forget_now_and_on_commit(company_cache.keys_for_channel(channel))
 
 
 def create_api_key(*, company: Company, name: str) -> tuple[ApiKey, str]:

@@ -5,17 +5,11 @@ resolving at once), immediately and again on commit: a request that read the old
 transaction was open could have cached it in between.
 """
 
-from django.db import transaction
 from django.db.models.signals import post_delete, post_save, pre_save
 from django.dispatch import receiver
 
 from companies import cache
 from companies.models import Channel, Company
-
-
-def _forget_now_and_on_commit(keys: set[str]) -> None:
-    cache.forget(keys)
-    transaction.on_commit(lambda: cache.forget(keys))
 
 
 @receiver(pre_save, sender=Company)
@@ -34,19 +28,19 @@ def _channel_keys_before(sender, instance: Channel, **kwargs) -> None:
 def _company_saved(sender, instance: Company, **kwargs) -> None:
     # Channel lookups carry their company, so the company's channels are dropped too.
     keys = cache.keys_for_company(instance, instance.channels.all())
-    _forget_now_and_on_commit(keys | getattr(instance, "_cache_keys_before", set()))
+    cache.forget_now_and_on_commit(keys | getattr(instance, "_cache_keys_before", set()))
 
 
 @receiver(post_save, sender=Channel)
 def _channel_saved(sender, instance: Channel, **kwargs) -> None:
-    _forget_now_and_on_commit(cache.keys_for_channel(instance) | getattr(instance, "_cache_keys_before", set()))
+    cache.forget_now_and_on_commit(cache.keys_for_channel(instance) | getattr(instance, "_cache_keys_before", set()))
 
 
 @receiver(post_delete, sender=Company)
 def _company_deleted(sender, instance: Company, **kwargs) -> None:
-    _forget_now_and_on_commit(cache.keys_for_company(instance))
+    cache.forget_now_and_on_commit(cache.keys_for_company(instance))
 
 
 @receiver(post_delete, sender=Channel)
 def _channel_deleted(sender, instance: Channel, **kwargs) -> None:
-    _forget_now_and_on_commit(cache.keys_for_channel(instance))
+    cache.forget_now_and_on_commit(cache.keys_for_channel(instance))

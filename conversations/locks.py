@@ -6,7 +6,6 @@ so the fallback locks a file under ``var/locks`` (every process then runs on one
 
 import contextlib
 import fcntl
-import functools
 import hashlib
 import time
 from collections.abc import Iterator
@@ -15,21 +14,20 @@ from pathlib import Path
 import redis
 from django.conf import settings
 
+from config.cache import redis_client
+
 
 class LockTimeout(Exception):
     """The lock stayed taken longer than the caller was willing to wait."""
-
-
-@functools.cache
-def _redis() -> redis.Redis:
-    return redis.Redis.from_url(settings.REDIS_URL)
 
 
 @contextlib.contextmanager
 def _redis_lock(name: str, *, ttl: float, wait: float) -> Iterator[None]:
     # redis-py's Lock: SET NX PX to take it, a Lua compare-and-delete to release it, so a holder whose
     # lease expired can never release the next holder's lock. The lease frees it if the holder dies.
-    lock = _redis().lock(f"{settings.CACHE_KEY_PREFIX}:lock:{name}", timeout=ttl, blocking_timeout=wait, sleep=0.01)
+    lock = redis_client().lock(
+        f"{settings.CACHE_KEY_PREFIX}:lock:{name}", timeout=ttl, blocking_timeout=wait, sleep=0.01
+    )
     if not lock.acquire():
         raise LockTimeout(name)
     try:

@@ -5,7 +5,7 @@ import logging
 
 from celery import shared_task
 from django.conf import settings
-from django.db import DataError, IntegrityError, InterfaceError, OperationalError
+from django.db import InterfaceError, OperationalError
 
 from companies.joblocks import exclusive_job
 from conversations import locks
@@ -29,9 +29,6 @@ def _process_event(event_id: int, *, claimed: bool) -> bool:
             return webhook_events.release_for_retry(event_id=event_id, error=f"{type(exc).__name__}: {exc}")
         except TRANSIENT_ERRORS:
             return True  # the database is still away: retry anyway (the sweeper is the backstop)
-    except (DataError, IntegrityError, ValueError, TypeError) as exc:
-        logger.exception("Webhook event %s cannot be processed", event_id)
-        webhook_events.mark_failed(event_id=event_id, error=f"{type(exc).__name__}: {exc}")
     except Exception as exc:
         logger.exception("Webhook event %s failed", event_id)
         webhook_events.mark_failed(event_id=event_id, error=f"{type(exc).__name__}: {exc}")

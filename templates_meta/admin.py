@@ -64,41 +64,38 @@ def reason_in_words(reason: str) -> str:
     return f"{reason}: {REASONS[reason]}" if reason in REASONS else reason
 
 
+NOT_SENT_BANNERS = {
+    Status.PAUSED: (
+        "pill-bad",
+        "Paused: not used for sending",
+        "Meta paused it because its quality dropped to low (customers blocked or reported it). Sends fail with "
+        "Meta error 132015 until Meta unpauses it: 3 hours after the first pause, 6 after the second; a third "
+        "pause disables it. Improve the text and submit the edit.",
+    ),
+    Status.DISABLED: (
+        "pill-bad",
+        "Disabled: not used for sending",
+        "Meta disabled it after it was paused for low quality too many times. It can no longer be sent, edited or "
+        "deleted: create a new template with another name and point the purposes below to it.",
+    ),
+    Status.REJECTED: (
+        "pill-warn",
+        "Rejected by Meta",
+        "Meta rejected it. Fix what the reason says and use “Save and submit to Meta” to send the edit.",
+    ),
+}
+
+
 def not_sent_banner(template: Template) -> dict[str, Any] | None:
     """What the change page says above the form when the template cannot be sent (or just failed review)."""
+    if template.status not in NOT_SENT_BANNERS:
+        return None  # before the queries below: most change pages show no banner
+    css, title, text = NOT_SENT_BANNERS[template.status]
     latest = template.status_changes.filter(status=template.status).exclude(reason="").first()
     reason = reason_in_words(template.rejection_reason or (latest.reason if latest else ""))
     purposes = ", ".join(p.get_purpose_display() for p in template.purposes.all())
     used_by = f"Notices for {purposes} are not sent with it meanwhile." if purposes else ""
-    if template.status == Status.PAUSED:
-        text = (
-            "Meta paused it because its quality dropped to low (customers blocked or reported it). Sends fail with "
-            "Meta error 132015 until Meta unpauses it: 3 hours after the first pause, 6 after the second; a third "
-            "pause disables it. Improve the text and submit the edit."
-        )
-        return {
-            "css": "pill-bad",
-            "title": "Paused: not used for sending",
-            "text": text,
-            "reason": reason,
-            "used_by": used_by,
-        }
-    if template.status == Status.DISABLED:
-        text = (
-            "Meta disabled it after it was paused for low quality too many times. It can no longer be sent, edited or "
-            "deleted: create a new template with another name and point the purposes below to it."
-        )
-        return {
-            "css": "pill-bad",
-            "title": "Disabled: not used for sending",
-            "text": text,
-            "reason": reason,
-            "used_by": used_by,
-        }
-    if template.status == Status.REJECTED:
-        text = "Meta rejected it. Fix what the reason says and use “Save and submit to Meta” to send the edit."
-        return {"css": "pill-warn", "title": "Rejected by Meta", "text": text, "reason": reason, "used_by": used_by}
-    return None
+    return {"css": css, "title": title, "text": text, "reason": reason, "used_by": used_by}
 
 
 class StatusChangeInline(admin.TabularInline):

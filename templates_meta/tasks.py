@@ -18,15 +18,16 @@ def sync_all_templates() -> int:
     from templates_meta import meta  # the Meta client is only needed when the job runs
 
     synced = 0
-    wabas = (
+    wabas = list(
         Channel.objects.filter(kind=Channel.Kind.CLOUD, is_active=True, company__status=Company.Status.ACTIVE)
         .exclude(waba_id="")
         .values_list("company_id", "waba_id")
         .distinct()
     )
+    companies = Company.objects.in_bulk({company_id for company_id, _ in wabas})
     for company_id, waba_id in wabas:
         try:
-            meta.sync_waba(company=Company.objects.get(pk=company_id), waba_id=waba_id)
+            meta.sync_waba(company=companies[company_id], waba_id=waba_id)
             synced += 1
         except Exception:
             logger.exception("Template sync failed for company %s, WABA %s", company_id, waba_id)

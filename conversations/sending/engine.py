@@ -158,7 +158,7 @@ def recipient(message: Message) -> str:
     return contact.wa_id or contact.phone or contact.user_id
 
 
-def _wait_for_slot(slot: float, channel: Channel | None) -> bool:
+def _wait_for_slot(slot: float, channel: Channel) -> bool:
     """Sleep until ``slot``; False when the send would start more than LATE_SECONDS after any slot of its own.
 
     Slots are one even schedule shared by every worker. A send started late (a busy machine, a slow claim,
@@ -172,7 +172,7 @@ def _wait_for_slot(slot: float, channel: Channel | None) -> bool:
         delay = slot - time.time()
         if delay > 0:
             time.sleep(delay)
-        if channel is None or time.time() - slot <= LATE_SECONDS:
+        if time.time() - slot <= LATE_SECONDS:
             return True
         fresh = pacing.take_now(channel, within=LATE_SECONDS)
         if fresh is None:
@@ -181,7 +181,7 @@ def _wait_for_slot(slot: float, channel: Channel | None) -> bool:
     return False
 
 
-def _send_at(slot: float, send: Callable[[], Sent], message: Message, channel: Channel | None = None) -> Outcome:
+def _send_at(slot: float, send: Callable[[], Sent], message: Message, channel: Channel) -> Outcome:
     """Send at ``slot`` (see _wait_for_slot); a message whose slot passed is returned ``missed_slot``, unsent."""
     if not _wait_for_slot(slot, channel):
         return Outcome(message, missed_slot=True)
@@ -372,9 +372,11 @@ class Dispatcher:
         missed and wasted: on a slower machine the schedule then ran ahead of the sends and most of
         them missed their slot (see ``Dispatcher.run``).
         """
+        if room <= 0:
+            return [], [], {}
         channels = due_channels()
-        if not channels or room <= 0:
-            return [], [], {c.pk: c for c in channels}
+        if not channels:
+            return [], [], {}
         start = next(_round_robin) % len(channels)
         channels = channels[start:] + channels[:start]
         jobs: list[tuple[float, Channel, Message]] = []
@@ -452,7 +454,7 @@ class Dispatcher:
                 handled += len(refused) + record_finished(wait=False)
                 if in_flight or futures or refused:
                     time.sleep(TICK_SECONDS)
-                elif not due_channels():
+                elif not round_channels:
                     break
                 else:
                     time.sleep(idle_wait)  # due, but every channel is paced out for now

@@ -19,6 +19,7 @@ import redis
 from django.conf import settings
 
 from companies.models import Channel
+from config.cache import redis_client
 
 # Cloud channels run a hair under their limit: a send may start a few ms after its slot, and that
 # jitter must never put more than the limit into any one-second window.
@@ -45,16 +46,6 @@ return {tostring(now), tostring(tat), granted}
 """
 
 
-_REFUND = """
-local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
-if math.abs(tat - tonumber(ARGV[1])) < tonumber(ARGV[3]) then
-  redis.call('SET', KEYS[1], tostring(tonumber(ARGV[2])), 'PX', 3600000)
-  return 1
-end
-return 0
-"""
-
-
 def interval_seconds(channel: Channel) -> float:
     if channel.kind == Channel.Kind.EVOLUTION:
         return max(channel.send_delay_ms, 1) / 1000
@@ -67,13 +58,8 @@ def most_per_reservation(channel: Channel) -> int:
 
 
 @functools.cache
-def _redis() -> redis.Redis:
-    return redis.Redis.from_url(settings.REDIS_URL)
-
-
-@functools.cache
 def _script(source: str) -> "redis.commands.core.Script":
-    return _redis().register_script(source)
+    return redis_client().register_script(source)
 
 
 def _key(channel: Channel) -> str:
@@ -93,13 +79,17 @@ def _locked_state(channel: Channel) -> Iterator[Path]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+def _read_tat(path: Path) -> float | None:
+    try:
+        return float(json.loads(path.read_text())["tat"])
+    except (FileNotFoundError, ValueError, KeyError):
+        return None
+
+
 def _reserve_file(channel: Channel, wanted: int, interval: float) -> tuple[float, int]:
     with _locked_state(channel) as path:
         now = time.time()
-        try:
-            tat = float(json.loads(path.read_text())["tat"])
-        except (FileNotFoundError, ValueError, KeyError):
-            tat = 0.0
+        tat = _read_tat(path) or 0.0
         tat = max(tat, now + LEAD_SECONDS)
         if tat > now + HORIZON_SECONDS:
             return tat, 0
@@ -108,29 +98,20 @@ def _reserve_file(channel: Channel, wanted: int, interval: float) -> tuple[float
         return tat, granted
 
 
-class Slots(list):
-    """Send times (epoch seconds), with what is needed to give unused ones back."""
-
-    def __init__(self, times: list[float], *, channel: Channel, interval: float, redis_first_ms: float = 0) -> None:
-        super().__init__(times)
-        self.channel, self.interval, self.redis_first_ms = channel, interval, redis_first_ms
-
-
-def reserve(channel: Channel, wanted: int) -> Slots:
+def reserve(channel: Channel, wanted: int) -> list[float]:
     """Up to ``wanted`` send times for ``channel``, evenly spaced from its next free slot; empty when it must wait."""
     interval = interval_seconds(channel)
     if wanted <= 0:
-        return Slots([], channel=channel, interval=interval)
+        return []
     if settings.REDIS_URL:
         now_ms, first_ms, granted = _script(_RESERVE)(
             keys=[_key(channel)], args=[interval * 1000, HORIZON_SECONDS * 1000, wanted, LEAD_SECONDS * 1000]
         )
         # Slots come in Redis's clock; translate them to ours so workers on other machines agree.
         first = float(first_ms) / 1000 + (time.time() - float(now_ms) / 1000)
-        times = [first + i * interval for i in range(int(granted))]
-        return Slots(times, channel=channel, interval=interval, redis_first_ms=float(first_ms))
+        return [first + i * interval for i in range(int(granted))]
     first, granted = _reserve_file(channel, wanted, interval)
-    return Slots([first + i * interval for i in range(granted)], channel=channel, interval=interval)
+    return [first + i * interval for i in range(granted)]
 
 
 _AHEAD = """
@@ -146,11 +127,8 @@ def has_room(channel: Channel) -> bool:
         ahead_ms = float(_script(_AHEAD)(keys=[_key(channel)]))
         return ahead_ms <= HORIZON_SECONDS * 1000
     with _locked_state(channel) as path:
-        try:
-            tat = float(json.loads(path.read_text())["tat"])
-        except (FileNotFoundError, ValueError, KeyError):
-            return True
-        return tat - time.time() <= HORIZON_SECONDS
+        tat = _read_tat(path)
+        return tat is None or tat - time.time() <= HORIZON_SECONDS
 
 
 _TAKE_NOW = """
@@ -178,32 +156,9 @@ def take_now(channel: Channel, *, within: float) -> float | None:
         return float(slot_ms) / 1000 + (time.time() - float(now_ms) / 1000)
     with _locked_state(channel) as path:
         now = time.time()
-        try:
-            tat = float(json.loads(path.read_text())["tat"])
-        except (FileNotFoundError, ValueError, KeyError):
-            tat = 0.0
+        tat = _read_tat(path) or 0.0
         tat = max(tat, now)
         if tat - now > within:
             return None
         path.write_text(json.dumps({"tat": tat + interval}))
         return tat
-
-
-def refund(slots: Slots, used: int) -> None:
-    """Give back the slots after the first ``used``, if nobody reserved after them meanwhile."""
-    unused = len(slots) - used
-    if unused <= 0:
-        return
-    if settings.REDIS_URL:
-        end_ms = slots.redis_first_ms + len(slots) * slots.interval * 1000
-        tolerance = slots.interval * 500  # half a slot: a later reservation moves the TAT by a whole one
-        _script(_REFUND)(keys=[_key(slots.channel)], args=[end_ms, end_ms - unused * slots.interval * 1000, tolerance])
-        return
-    with _locked_state(slots.channel) as path:
-        try:
-            tat = float(json.loads(path.read_text())["tat"])
-        except (FileNotFoundError, ValueError, KeyError):
-            return
-        end = slots[0] + len(slots) * slots.interval
-        if abs(tat - end) < slots.interval / 2:
-            path.write_text(json.dumps({"tat": end - unused * slots.interval}))

@@ -6,6 +6,7 @@ import time
 
 import pytest
 
+from config.cache import redis_client
 from conversations import locks
 
 REDIS_URL = os.environ.get("REDIS_URL", "")
@@ -73,7 +74,7 @@ def test_waiting_too_long_raises(backend):
 @pytest.mark.skipif(not REDIS_URL, reason="the Redis lock runs where REDIS_URL is set (CI's first pass)")
 def test_a_dead_holders_redis_lock_expires(settings):
     settings.REDIS_URL = REDIS_URL
-    held = locks._redis().lock(f"{settings_prefix()}:lock:contact:dead", timeout=1)
+    held = redis_client().lock(f"{settings_prefix()}:lock:contact:dead", timeout=1)
     assert held.acquire()  # a holder that never releases
     with pytest.raises(locks.LockTimeout), locks.exclusive("contact:dead", wait=0.2):
         pass
