@@ -159,10 +159,11 @@ def _record_message(*, company: Company, channel: Channel | None, event: Inbound
 def _store_notice(
     company: Company, channel: Channel | None, source: WebhookEvent | None, position: int, event: AccountEvent
 ) -> str:
-    lookup = {"webhook_event": source, "position": position} if source else {}
     defaults = {"company": company, "channel": channel, "field": event.field[:64], "value": event.value}
     if source:
-        notice, created = AccountNotice.objects.get_or_create(**lookup, defaults=defaults)
+        notice, created = AccountNotice.objects.get_or_create(
+            webhook_event=source, position=position, defaults=defaults
+        )
     else:
         notice, created = AccountNotice.objects.create(**defaults), True
     if not created:
@@ -171,7 +172,6 @@ def _store_notice(
     if handler is not None:
         handler(notice)
         AccountNotice.objects.filter(pk=notice.pk).update(handled=True)
-        notice.handled = True
     return "notice"
 
 

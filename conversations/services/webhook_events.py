@@ -43,6 +43,16 @@ WAKE_KEY = "webhook-events:drain-pending"
 WAKE_TTL_SECONDS = 10
 
 
+def _publish(task, *args: object) -> bool:
+    try:
+        # No publish retries: with the broker down the request must not hang; the sweeper enqueues later.
+        task.apply_async(args=args, retry=False)
+        return True
+    except Exception:
+        logger.exception("Could not publish %s%s; the sweeper will enqueue the events", task.name, args)
+        return False
+
+
 def wake_drainer() -> None:
     """Make sure a drain will run after this point (one task for a burst when the cache is shared)."""
     shared = settings.CACHE_IS_SHARED
@@ -52,21 +62,12 @@ def wake_drainer() -> None:
     except Exception:
         logger.exception("Could not reach the cache to wake the webhook drainer; publishing anyway")
         shared = False
-    try:
-        # No publish retries: with the broker down the request must not hang; the sweeper enqueues later.
-        tasks.drain_webhook_events.apply_async(retry=False)
-    except Exception:
-        logger.exception("Could not wake the webhook drainer; the sweeper will enqueue the events")
-        if shared:
-            cache.delete(WAKE_KEY)  # the next webhook tries again
+    if not _publish(tasks.drain_webhook_events) and shared:
+        cache.delete(WAKE_KEY)  # the next webhook tries again
 
 
 def _enqueue(event_id: int) -> None:
-    try:
-        # No publish retries: with the broker down the request must not hang; the sweeper enqueues later.
-        tasks.process_webhook_event.apply_async(args=[event_id], retry=False)
-    except Exception:
-        logger.exception("Could not enqueue webhook event %s; the sweeper will retry", event_id)
+    _publish(tasks.process_webhook_event, event_id)
 
 
 def store_webhook(*, company: Company, source: str, body: str, headers: Mapping[str, str]) -> WebhookEvent:

@@ -5,7 +5,6 @@ event. Shapes: https://developers.facebook.com/docs/whatsapp/cloud-api/webhooks/
 ``shared/notes/meta_cloud_api.md`` §2-4. Anything not understood becomes ``Unsupported``.
 """
 
-import datetime as dt
 import functools
 import logging
 from collections.abc import Iterator
@@ -28,11 +27,6 @@ MEDIA_TYPES = ("image", "audio", "video", "document", "sticker")
 
 def maps_link(latitude: Any, longitude: Any) -> str:
     return f"https://maps.google.com/?q={latitude},{longitude}"
-
-
-def parse_timestamp(value: Any) -> dt.datetime:
-    """Unix seconds as Meta sends them (a string); placeholders and future times become now."""
-    return from_unix(value)
 
 
 def changes(payload: dict[str, Any]) -> Iterator[tuple[str, str, dict[str, Any]]]:
@@ -138,7 +132,7 @@ def _inbound(message: dict[str, Any], contacts: dict[str, InboundContact], chann
     return InboundMessage(
         provider_id=str(message.get("id", "")),
         contact=contact,
-        timestamp=parse_timestamp(message.get("timestamp")),
+        timestamp=from_unix(message.get("timestamp")),
         type=str(message.get("type") or "unsupported"),
         text=str(text or ""),
         media=media,
@@ -154,7 +148,7 @@ def _status(status: dict[str, Any], channel_ref: str) -> StatusUpdate:
     return StatusUpdate(
         provider_id=str(status.get("id", "")),
         status=str(status.get("status", "")),
-        timestamp=parse_timestamp(status.get("timestamp")),
+        timestamp=from_unix(status.get("timestamp")),
         recipient=str(status.get("recipient_id") or status.get("recipient_user_id") or ""),
         error_code=str(error.get("code", "")),
         error_title=str(error.get("title") or error.get("message") or ""),

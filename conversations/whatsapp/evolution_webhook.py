@@ -58,10 +58,6 @@ WRAPPERS = ("ephemeralMessage", "viewOnceMessage", "viewOnceMessageV2", "documen
 IGNORED_EVENTS = ("presence.update", "chats.upsert", "chats.update", "chats.delete", "groups.upsert", "call")
 
 
-def _timestamp(value: Any) -> dt.datetime:
-    return from_unix(value)
-
-
 def _envelope_time(payload: dict[str, Any]) -> dt.datetime:
     """When Evolution sent the webhook (receipts carry no time of their own)."""
     parsed = parse_datetime(str(payload.get("date_time") or ""))
@@ -169,7 +165,7 @@ def _upsert(data: dict[str, Any], instance: str) -> Event:
             user_id=lid,
             name="" if from_me else str(data.get("pushName") or ""),
         ),
-        timestamp=_timestamp(data.get("messageTimestamp")),
+        timestamp=from_unix(data.get("messageTimestamp")),
         type=kind,
         text=str(text or ""),
         media=media,
@@ -218,14 +214,14 @@ def _edited(data: dict[str, Any], instance: str) -> Event:
         return StatusUpdate(
             provider_id=str(key.get("id", "")),
             status="deleted",
-            timestamp=_timestamp(stamp),
+            timestamp=from_unix(stamp),
             channel_ref=instance,
             raw=data,
         )
     return InboundMessage(
         provider_id=f"{key.get('id', '')}:edit:{stamp}",
         contact=InboundContact(wa_id=_jid_user(str(key.get("remoteJid", "")))),
-        timestamp=_timestamp(stamp),
+        timestamp=from_unix(stamp),
         type="edit",
         text=text,
         data={"original_message_id": str(key.get("id", "")), "type": kind},
