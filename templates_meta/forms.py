@@ -6,7 +6,7 @@ from typing import Any
 from django import forms
 from django.core.exceptions import ValidationError
 
-from companies.models import Channel
+from companies.wabas import cloud_wabas
 from templates_meta import rules
 from templates_meta.models import Template, TemplatePurpose
 
@@ -80,9 +80,7 @@ class TemplateForm(forms.ModelForm):
         company = self.cleaned_data.get("company")
         if "waba_id" not in self.fields or company is None:
             return
-        wabas = sorted(
-            set(company.channels.filter(kind=Channel.Kind.CLOUD).exclude(waba_id="").values_list("waba_id", flat=True))
-        )
+        wabas = cloud_wabas(company.channels.all())
         waba_id = (self.cleaned_data.get("waba_id") or "").strip()
         if not waba_id and not wabas:
             return  # an Evolution-only company: the template is rendered as text, never submitted to Meta

@@ -10,10 +10,11 @@ from typing import Any
 from django.db import transaction
 
 from companies.models import Channel, Company
+from companies.wabas import cloud_wabas
 from config.exceptions import DomainError
 from conversations.models import AccountNotice
 from conversations.sending import content as contents
-from templates_meta import rules
+from templates_meta import defaults, rules
 from templates_meta.models import Template, TemplatePurpose, TemplateStatusChange
 
 
@@ -255,112 +256,13 @@ def build_content(*, company: Company, channel: Channel, name: str, language: st
 
 # ------------------------------------------------------------------------------ purposes and defaults
 
-DEFAULT_FOOTER = "Mensagem automática"
-CONTRACT_EVENT_WORDS = {
-    "activate": "ativado",
-    "block": "bloqueado",
-    "unblock": "desbloqueado",
-    "suspend": "suspenso",
-    "reactivate": "reativado",
-    "cancel": "cancelado",
-    "bandwidth_limit": "reduzido em sua banda de navegação",
-}
-SUPPORT_SUFFIX = " Para regularização, entre em contato com a gente pelo telefone {{2}}."
-NEEDS_SUPPORT = ("block", "cancel", "bandwidth_limit")
-
-
-def _body(text: str, examples: list[str]) -> dict[str, Any]:
-    return {"type": "BODY", "text": text, "example": {"body_text": [examples]}}
-
-
-def default_drafts() -> list[dict[str, Any]]:
-    """pt_BR starting points for every purpose: names, categories, components with examples."""
-    drafts = [
-        {
-            "purpose": TemplatePurpose.Purpose.BILLING_NOTICE,
-            "name": "fatura_disponivel",
-            "components": [
-                _body(
-                    "Olá {{1}}, sua fatura de {{2}} com vencimento em {{3}} está disponível. "
-                    "Use o código PIX ou a linha digitável abaixo para pagar.",
-                    ["Maria", "R$ 99,90", "10/12/2026"],
-                ),
-                {"type": "FOOTER", "text": DEFAULT_FOOTER},
-            ],
-            "parameters": ["{customer_name}", "{amount}", "{due_date}"],
-        },
-        {
-            "purpose": TemplatePurpose.Purpose.REOPEN_CONVERSATION,
-            "name": "retomar_atendimento",
-            "components": [
-                _body(
-                    "Olá {{1}}, aqui é do atendimento. Podemos continuar a conversa sobre a sua solicitação?",
-                    ["Maria"],
-                ),
-                {
-                    "type": "BUTTONS",
-                    "buttons": [{"type": "QUICK_REPLY", "text": "Sim"}, {"type": "QUICK_REPLY", "text": "Não"}],
-                },
-            ],
-            "parameters": ["{customer_name}"],
-        },
-        {
-            "purpose": TemplatePurpose.Purpose.INACTIVITY_CLOSE,
-            "name": "atendimento_encerrado",
-            "components": [
-                _body(
-                    "Olá {{1}}, encerramos este atendimento por falta de resposta. "
-                    "Se precisar, é só mandar uma nova mensagem.",
-                    ["Maria"],
-                )
-            ],
-            "parameters": ["{customer_name}"],
-        },
-        {
-            "purpose": TemplatePurpose.Purpose.AGENT_STARTED,
-            "name": "contato_atendente",
-            "components": [
-                _body("Olá {{1}}, um atendente quer falar com você sobre o seu cadastro. Podemos conversar?", ["Maria"])
-            ],
-            "parameters": ["{customer_name}"],
-        },
-    ]
-    for event, word in CONTRACT_EVENT_WORDS.items():
-        suffix = SUPPORT_SUFFIX if event in NEEDS_SUPPORT else ""
-        examples = ["Maria", "(44) 98888-8888"] if suffix else ["Maria"]
-        drafts.append(
-            {
-                "purpose": f"contract_{event}",
-                "name": f"contrato_{event}",
-                "components": [_body(f"Olá {{{{1}}}}, seu contrato foi {word} em nossa base.{suffix}", examples)],
-                "parameters": ["{customer_name}", "{support_phone}"] if suffix else ["{customer_name}"],
-            }
-        )
-    return drafts
-
 
 @transaction.atomic
 def create_default_drafts(*, company: Company) -> list[Template]:
     """Draft templates (pt_BR) for each purpose, on each of the company's WABAs; existing ones are kept."""
-    created = []
-    wabas = sorted(
-        set(company.channels.filter(kind=Channel.Kind.CLOUD).exclude(waba_id="").values_list("waba_id", flat=True))
+    return defaults.create_drafts(
+        company=company,
+        wabas=cloud_wabas(company.channels.all()),
+        template_model=Template,
+        purpose_model=TemplatePurpose,
     )
-    for draft in default_drafts():
-        purpose, _ = TemplatePurpose.objects.get_or_create(
-            company=company, purpose=draft["purpose"], defaults={"parameters": draft["parameters"]}
-        )
-        for waba_id in wabas or [""]:
-            template, was_created = Template.objects.get_or_create(
-                company=company,
-                waba_id=waba_id,
-                name=draft["name"],
-                language="pt_BR",
-                defaults={"category": Template.Category.UTILITY, "components": draft["components"]},
-            )
-            if was_created:
-                created.append(template)
-            if purpose.template is None:
-                purpose.template = template
-                purpose.save(update_fields=["template"])
-    return created

@@ -7,31 +7,20 @@ from django.db import migrations
 
 
 def create_drafts(apps, schema_editor):
-    from templates_meta.services import default_drafts  # plain data, safe to use from a migration
+    from companies.wabas import cloud_wabas  # no model imports: safe with historical models
+    from templates_meta.defaults import create_drafts
 
     Company = apps.get_model("companies", "Company")
     Channel = apps.get_model("companies", "Channel")
     Template = apps.get_model("templates_meta", "Template")
     TemplatePurpose = apps.get_model("templates_meta", "TemplatePurpose")
     for company in Company.objects.all():
-        wabas = sorted(
-            set(Channel.objects.filter(company=company, kind="cloud").exclude(waba_id="").values_list("waba_id", flat=True))
+        create_drafts(
+            company=company,
+            wabas=cloud_wabas(Channel.objects.filter(company=company)),
+            template_model=Template,
+            purpose_model=TemplatePurpose,
         )
-        for draft in default_drafts():
-            purpose, _ = TemplatePurpose.objects.get_or_create(
-                company=company, purpose=draft["purpose"], defaults={"parameters": draft["parameters"]}
-            )
-            for waba_id in wabas or [""]:
-                template, _ = Template.objects.get_or_create(
-                    company=company,
-                    waba_id=waba_id,
-                    name=draft["name"],
-                    language="pt_BR",
-                    defaults={"category": "UTILITY", "components": draft["components"], "status": "DRAFT"},
-                )
-                if purpose.template_id is None:
-                    purpose.template = template
-                    purpose.save(update_fields=["template"])
 
 
 class Migration(migrations.Migration):

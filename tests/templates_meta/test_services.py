@@ -230,3 +230,18 @@ def test_the_hourly_sync_visits_every_active_waba_and_survives_a_failing_one(com
     monkeypatch.setattr(meta, "sync_waba", fake_sync)
     assert tasks.sync_all_templates() == 1
     assert sorted(visited) == sorted([WABA, "broken-waba"])
+
+
+def test_the_data_migration_gives_existing_companies_the_same_drafts(company):
+    from importlib import import_module
+
+    from django.apps import apps
+
+    migration = import_module("templates_meta.migrations.0002_default_drafts")
+    migration.create_drafts(apps, None)  # the real models stand in for the historical ones
+    templates = Template.objects.filter(company=company)
+    assert templates.count() == 11
+    assert set(templates.values_list("waba_id", flat=True)) == {WABA}
+    assert all(p.template is not None for p in TemplatePurpose.objects.filter(company=company))
+    migration.create_drafts(apps, None)  # run again: nothing doubled
+    assert templates.count() == 11
