@@ -24,6 +24,10 @@ Figures, from the fake's arrival times (its own clock, one process, so no client
 Then, unless ``--quick``, an engine-capacity run: the same with half as many messages on a second
 channel whose limit is set at twice Meta's highest tier (2,000 mps, bypassing the model's validator):
 ``engine_capacity_mps`` is what the engine sends on this machine when pacing is not what holds it back.
+
+``goals``: the paced run at 95 % of the limit (pacing runs at 97 % of it, so this needs the engine to
+keep nearly every slot), never above the limit in any second, none lost or doubled, and (full runs)
+the engine's capacity at least the limit: the engine is not what holds a 1,000 mps channel back.
 """
 
 import os
@@ -204,15 +208,18 @@ def run(*, quick: bool) -> dict:
         "dispatchers": main["dispatchers"],
         "api_latency_s": latency,
     }
-    if capacity is not None:
-        cap = _figures(capacity, arrivals)
-        result["engine_capacity_mps"] = cap["msgs_per_s"]
-        result["engine_capacity_run"] = {k: cap[k] for k in ("queued", "sent", "lost", "duplicates", "cpu_cores")}
     result["goals"] = {
         "at_least_95pct_of_limit": result["msgs_per_s"] >= 0.95 * LIMIT_MPS,
         "never_above_limit": result["max_in_any_1s"] <= LIMIT_MPS,
         "none_lost_or_doubled": result["lost"] == 0 and result["duplicates"] == 0 and result["sent"] == count,
     }
+    if capacity is not None:
+        cap = _figures(capacity, arrivals)
+        result["engine_capacity_mps"] = cap["msgs_per_s"]
+        result["engine_capacity_run"] = {k: cap[k] for k in ("queued", "sent", "lost", "duplicates", "cpu_cores")}
+        # The issue's reading of "1,000 mps sustained": the engine is never the bottleneck below Meta's highest
+        # tier. Pacing itself runs 3 % under the limit (CLOUD_SAFETY), so the paced run tops out near 970.
+        result["goals"]["engine_not_the_bottleneck"] = cap["msgs_per_s"] >= LIMIT_MPS and cap["lost"] == 0
     return result
 
 

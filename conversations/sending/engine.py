@@ -16,6 +16,7 @@ import contextvars
 import datetime as dt
 import itertools
 import logging
+import math
 import random
 import sqlite3
 import threading
@@ -332,6 +333,16 @@ def _prepare(channel: Channel, messages: list[Message], now: dt.datetime) -> tup
     return to_send, refused
 
 
+@dataclass
+class Round:
+    """What ``Dispatcher._start_round`` handed to the send threads, and what it could not."""
+
+    futures: list[Future] = field(default_factory=list)
+    refused: list[Outcome] = field(default_factory=list)  # failed before any call (window closed)
+    channels: dict[int, Channel] = field(default_factory=dict)  # the due channels visited
+    paced_for: float = math.inf  # seconds until the soonest paced-out channel may send again
+
+
 class Dispatcher:
     """Runs rounds until nothing is due or the time budget is spent."""
 
@@ -364,7 +375,7 @@ class Dispatcher:
 
         return job
 
-    def _start_round(self, room: int) -> tuple[list[Future], list[Outcome], dict[int, Channel]]:
+    def _start_round(self, room: int) -> Round:
         """Claim a round (in rotating channel order) and hand it to the send threads.
 
         ``room`` bounds the round: at most that many sends are handed over, so every job has a send
@@ -373,14 +384,15 @@ class Dispatcher:
         them missed their slot (see ``Dispatcher.run``).
         """
         if room <= 0:
-            return [], [], {}
+            return Round()
         channels = due_channels()
         if not channels:
-            return [], [], {}
+            return Round()
         start = next(_round_robin) % len(channels)
         channels = channels[start:] + channels[:start]
         jobs: list[tuple[float, Channel, Message]] = []
         refused: list[Outcome] = []
+        paced_for = math.inf
         now = timezone.now()
         for index, channel in enumerate(channels):
             if room <= 0:
@@ -388,7 +400,9 @@ class Dispatcher:
             # An even share of what is left, so one channel's backlog never takes another's turn; a share
             # a channel does not use passes on to the channels after it.
             share = -(-room // (len(channels) - index))
-            if not pacing.has_room(channel):
+            wait = pacing.seconds_until_room(channel)
+            if wait > 0:
+                paced_for = min(paced_for, wait)
                 continue  # paced out for now: claiming would only put its messages back
             # Claim, then reserve: slots taken before a slow claim (a large outbox, a busy database) had
             # passed by the time their messages were handed over, and those sends were not made.
@@ -411,13 +425,13 @@ class Dispatcher:
             )
             for slot, channel, message in jobs
         ]
-        return futures, refused, {c.pk: c for c in channels}
+        return Round(futures, refused, {c.pk: c for c in channels}, paced_for)
 
     def run_round(self) -> int:
         """One pass over the due channels, waiting for its sends; returns how many messages were handled."""
-        futures, refused, channels = self._start_round(self.threads)
-        outcomes = refused + [future.result() for future in futures]
-        _record(outcomes, channels)
+        started = self._start_round(self.threads)
+        outcomes = started.refused + [future.result() for future in started.futures]
+        _record(outcomes, started.channels)
         return len(outcomes)
 
     def run(self, *, budget_seconds: float, idle_wait: float = pacing.HORIZON_SECONDS) -> int:
@@ -444,20 +458,24 @@ class Dispatcher:
             return len(outcomes)
 
         try:
-            while time.monotonic() < deadline:
+            while (tick_started := time.monotonic()) < deadline:
                 # Room for as many new sends as there are send threads not already holding one.
                 busy = sum(1 for future in in_flight if not future.done())
-                futures, refused, round_channels = self._start_round(self.threads - busy)
-                channels.update(round_channels)
-                in_flight += futures
-                _record(refused, channels)
-                handled += len(refused) + record_finished(wait=False)
-                if in_flight or futures or refused:
-                    time.sleep(TICK_SECONDS)
-                elif not round_channels:
+                started = self._start_round(self.threads - busy)
+                channels.update(started.channels)
+                in_flight += started.futures
+                _record(started.refused, channels)
+                handled += len(started.refused) + record_finished(wait=False)
+                if in_flight or started.futures or started.refused:
+                    # A tick is counted from its start: the claim and the writes above come out of it, not
+                    # on top of it (a fixed sleep after them made each round later than the last).
+                    time.sleep(max(0.0, tick_started + TICK_SECONDS - time.monotonic()))
+                elif not started.channels:
                     break
                 else:
-                    time.sleep(idle_wait)  # due, but every channel is paced out for now
+                    # Due, but every channel is paced out until its next slot is within the horizon: no later
+                    # (with two dispatchers on one channel, a fixed wait left the channel's slots unused).
+                    time.sleep(min(idle_wait, started.paced_for))
         finally:
             # Whatever happens, what was handed to the send threads is waited for and written.
             handled += record_finished(wait=True)

@@ -121,14 +121,15 @@ return tostring(tonumber(redis.call('GET', KEYS[1]) or '0') - now)
 """
 
 
-def has_room(channel: Channel) -> bool:
-    """Whether ``reserve`` would grant a slot now (a hint: another worker may take it meanwhile)."""
+def seconds_until_room(channel: Channel) -> float:
+    """How long until ``reserve`` would grant a slot: 0 when it would now (a hint: another worker may take it)."""
     if settings.REDIS_URL:
-        ahead_ms = float(_script(_AHEAD)(keys=[_key(channel)]))
-        return ahead_ms <= HORIZON_SECONDS * 1000
-    with _locked_state(channel) as path:
-        tat = _read_tat(path)
-        return tat is None or tat - time.time() <= HORIZON_SECONDS
+        ahead = float(_script(_AHEAD)(keys=[_key(channel)])) / 1000
+    else:
+        with _locked_state(channel) as path:
+            tat = _read_tat(path)
+            ahead = 0.0 if tat is None else tat - time.time()
+    return max(0.0, ahead - HORIZON_SECONDS)
 
 
 _TAKE_NOW = """
