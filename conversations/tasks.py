@@ -2,6 +2,8 @@
 
 import datetime as dt
 import logging
+from collections.abc import Callable
+from typing import TypeVar
 
 from celery import shared_task
 from django.conf import settings
@@ -10,6 +12,7 @@ from django.db import InterfaceError, OperationalError
 from companies.joblocks import exclusive_job
 from conversations import locks
 from conversations.locks import LockTimeout
+from conversations.models import WebhookEvent
 from conversations.sending import engine
 from conversations.services import media, webhook_events
 
@@ -18,37 +21,41 @@ logger = logging.getLogger(__name__)
 # Worth another try later: the database or a lock was unavailable. Data and integrity errors are not:
 # they would fail the same way every time.
 TRANSIENT_ERRORS = (OperationalError, InterfaceError, LockTimeout)
+T = TypeVar("T")
 
 
-def _process_event(event_id: int, *, claimed: bool) -> bool:
-    """Process one event; True when a transient error gave it back for another attempt later."""
+def _process_event(event_id: int, process: Callable[[], T]) -> tuple[T | None, bool]:
+    """Run ``process`` for one event: its result, and whether a transient error gave the event back for later."""
     try:
-        webhook_events.process_webhook_event(event_id=event_id, claimed=claimed)
+        return process(), False
     except TRANSIENT_ERRORS as exc:
         try:
-            return webhook_events.release_for_retry(event_id=event_id, error=f"{type(exc).__name__}: {exc}")
+            return None, webhook_events.release_for_retry(event_id=event_id, error=f"{type(exc).__name__}: {exc}")
         except TRANSIENT_ERRORS:
-            return True  # the database is still away: retry anyway (the sweeper is the backstop)
+            return None, True  # the database is still away: retry anyway (the sweeper is the backstop)
     except Exception as exc:
         logger.exception("Webhook event %s failed", event_id)
         webhook_events.mark_failed(event_id=event_id, error=f"{type(exc).__name__}: {exc}")
-    return False
+    return None, False
 
 
 # Attempts are counted on the event itself (webhook_events.MAX_ATTEMPTS); Celery need not stop first.
 @shared_task(bind=True, acks_late=True, max_retries=None)
 def process_webhook_event(self, event_id: int) -> None:
-    if _process_event(event_id, claimed=False):
+    _, retry = _process_event(event_id, lambda: webhook_events.process_webhook_event(event_id=event_id))
+    if retry:
         raise self.retry(countdown=min(300, 2**self.request.retries))
 
 
-def _process_drained(event_id: int) -> None:
-    if _process_event(event_id, claimed=True):
+def _process_drained(event: WebhookEvent) -> webhook_events.Outcome | None:
+    outcome, retry = _process_event(event.pk, lambda: webhook_events.normalise(event))
+    if retry:
         # Its own task from here on, with backoff: a drain never spins on an event that keeps failing.
         try:
-            process_webhook_event.apply_async(args=[event_id], countdown=1, retry=False)
+            process_webhook_event.apply_async(args=[event.pk], countdown=1, retry=False)
         except Exception:  # the broker is away too: the event is pending again, the sweeper enqueues it
-            logger.exception("Could not schedule a retry of webhook event %s", event_id)
+            logger.exception("Could not schedule a retry of webhook event %s", event.pk)
+    return outcome
 
 
 @shared_task(ignore_result=True)

@@ -6,12 +6,12 @@ notices per (webhook event, position); statuses only ever move forward. Each eve
 its own savepoint, so one bad item never costs the others of the same request.
 """
 
+import datetime as dt
 import logging
 from collections import Counter
 from collections.abc import Callable, Iterable
 
 from django.db import IntegrityError, transaction
-from django.db.models import Q
 
 from companies import cache as company_cache
 from companies import services as company_services
@@ -51,8 +51,13 @@ def _merge_contacts(keep: Contact, other: Contact) -> None:
     other.delete()
 
 
-def upsert_contact(*, company: Company, incoming: InboundContact) -> Contact:
-    """The company's contact for this WhatsApp user (by phone, else user id), created or refreshed."""
+def upsert_contact(*, company: Company, incoming: InboundContact, inbound_at: dt.datetime | None = None) -> Contact:
+    """The company's contact for this WhatsApp user (by phone, else user id), created or refreshed.
+
+    ``inbound_at``, the time of a message the customer sent, moves the 24 h window's start forward, never
+    back (a late delivery of an older message never shortens the window). Callers that pass it hold the
+    contact's lock (``contact_key``), so the read and the write below see no other writer in between.
+    """
     phone = normalize_phone(incoming.wa_id)
     # Documentation payloads and odd providers send ids that are not phones: key on them as user ids.
     user_id = (incoming.user_id or ("" if phone else incoming.wa_id))[:128]
@@ -76,10 +81,11 @@ def upsert_contact(*, company: Company, incoming: InboundContact) -> Contact:
                     user_id=user_id,
                     name=incoming.name[:MAX_NAME],
                     username=incoming.username[:100],
+                    last_inbound_at=inbound_at,
                 )
         except IntegrityError:
             # Created meanwhile by a caller without the contact lock (the send API): refresh that one.
-            return upsert_contact(company=company, incoming=incoming)
+            return upsert_contact(company=company, incoming=incoming, inbound_at=inbound_at)
     updates = (
         ("phone", phone, False),
         ("user_id", user_id, False),
@@ -91,6 +97,9 @@ def upsert_contact(*, company: Company, incoming: InboundContact) -> Contact:
         if value and getattr(contact, field) != value and (replaces or not getattr(contact, field)):
             setattr(contact, field, value)
             changed.append(field)
+    if inbound_at and (contact.last_inbound_at is None or contact.last_inbound_at < inbound_at):
+        contact.last_inbound_at = inbound_at
+        changed.append("last_inbound_at")
     if changed:
         contact.save(update_fields=[*changed, "updated_at"])
     return contact
@@ -114,11 +123,13 @@ def _media_dict(event: InboundMessage) -> dict | None:
 
 def _record_message(*, company: Company, channel: Channel | None, event: InboundMessage) -> str:
     provider_id = event.provider_id[:MAX_PROVIDER_ID]
-    if provider_id and Message.objects.filter(company=company, provider_id=provider_id).exists():
-        return "duplicate"
     from_customer = not event.from_me
+    # The 24 h window runs from the customer's latest message (a system notice is not one).
+    inbound_at = event.timestamp if from_customer and event.type != "system" else None
+    # No look for a duplicate first: the unique (company, provider id) index finds it below, and a first
+    # delivery, by far the common case, costs one query less.
     with locks.exclusive(contact_key(company, event.contact)):
-        contact = upsert_contact(company=company, incoming=event.contact)
+        contact = upsert_contact(company=company, incoming=event.contact, inbound_at=inbound_at)
         try:
             with transaction.atomic():
                 message = Message.objects.create(
@@ -144,11 +155,6 @@ def _record_message(*, company: Company, channel: Channel | None, event: Inbound
             if provider_id and Message.objects.filter(company=company, provider_id=provider_id).exists():
                 return "duplicate"
             raise
-        if from_customer and event.type != "system":
-            # The 24 h window runs from the customer's latest message; late deliveries never shorten it.
-            Contact.objects.filter(pk=contact.pk).filter(
-                Q(last_inbound_at__isnull=True) | Q(last_inbound_at__lt=event.timestamp)
-            ).update(last_inbound_at=event.timestamp)
     if not from_customer:
         statuses.apply_pending(message)
     if message.media_status == Message.MediaStatus.PENDING:

@@ -13,6 +13,7 @@ import json
 import logging
 import time
 from collections.abc import Callable, Mapping
+from typing import NamedTuple
 
 from django.conf import settings
 from django.core.cache import cache
@@ -41,6 +42,13 @@ PURGE_BATCH = 500
 WAKE_KEY = "webhook-events:drain-pending"
 # A wake-up whose task was lost (broker restart) keeps the flag at most this long; the sweeper is the backstop.
 WAKE_TTL_SECONDS = 10
+
+
+class Outcome(NamedTuple):
+    """What processing made of an event: its final state and a one-line summary (``1 message, 2 status``)."""
+
+    state: str
+    summary: str
 
 
 def _publish(task, *args: object) -> bool:
@@ -102,11 +110,13 @@ def claim_batch(limit: int) -> list[int]:
     return ids
 
 
-def drain(*, process: Callable[[int], None], batch: int, seconds: float) -> int:
+def drain(*, process: Callable[[WebhookEvent], Outcome | None], batch: int, seconds: float) -> int:
     """Claim and process pending events until none is left or ``seconds`` ran out; returns how many.
 
-    ``process`` handles one claimed event and its errors (the task layer decides about retries). A full
-    batch wakes another drainer first, so idle workers join a backlog.
+    ``process`` normalises one claimed event and handles its errors (the task layer decides about
+    retries); it returns the event's outcome, or None when it gave the event back or marked it failed.
+    A batch's events (and their companies) are read in one query and its outcomes written in a few
+    (``mark_done``). A full batch wakes another drainer first, so idle workers join a backlog.
     """
     deadline = time.monotonic() + seconds
     done = 0
@@ -118,8 +128,15 @@ def drain(*, process: Callable[[int], None], batch: int, seconds: float) -> int:
             return done
         if len(ids) == batch:
             wake_drainer()
-        for event_id in ids:
-            process(event_id)
+        outcomes: dict[int, Outcome] = {}
+        try:
+            for event in WebhookEvent.objects.filter(pk__in=ids).select_related("company").order_by("pk"):
+                if (outcome := process(event)) is not None:
+                    outcomes[event.pk] = outcome
+        finally:
+            # Whatever stopped the batch, what was processed is marked; the rest stays claimed until its
+            # lease ends and the sweeper enqueues it again.
+            mark_done(outcomes)
         done += len(ids)
         if time.monotonic() >= deadline:
             wake_drainer()  # hand over to a fresh task: a worker restart never strands the backlog
@@ -140,34 +157,59 @@ def _claim(event_id: int, *, force: bool) -> bool:
     return taken == 1
 
 
-def process_webhook_event(*, event_id: int, force: bool = False, claimed: bool = False) -> WebhookEvent | None:
-    """Normalise one stored event into contacts, messages and statuses. Safe to run twice.
+def process_webhook_event(*, event_id: int, force: bool = False) -> WebhookEvent | None:
+    """Claim one stored event and normalise it (``process_claimed``). Safe to run twice.
 
     Returns the event, or None when another worker has it or it was already processed (and
-    ``force`` is not set). ``claimed`` says the caller already holds it (``claim_batch``). An event
-    with items that could not be recorded ends ``failed`` (the other items are kept), so an operator
-    can replay it.
+    ``force`` is not set).
     """
-    if not claimed and not _claim(event_id, force=force):
+    if not _claim(event_id, force=force):
         return None
     event = WebhookEvent.objects.select_related("company").get(pk=event_id)
+    process_claimed(event)
+    return event
+
+
+def process_claimed(event: WebhookEvent) -> None:
+    """Normalise an event this worker holds and mark it done."""
+    outcome = normalise(event)
+    mark_done({event.pk: outcome})
+    event.state, event.summary = outcome
+
+
+def normalise(event: WebhookEvent) -> Outcome:
+    """Record an event this worker holds as contacts, messages and statuses; its outcome, not yet written.
+
+    An event with items that could not be recorded ends ``failed`` (the other items are kept), so an
+    operator can replay it.
+    """
     parser = PARSERS.get(event.source)
     if parser is None:
         # Chatwoot events are stored here; the Chatwoot bridge consumes them.
-        summary, failed = "stored for the Chatwoot bridge", False
-    else:
-        kind, parse = parser
-        outcomes = inbound.record_events(
-            company=event.company, kind=kind, events=parse(json.loads(event.body)), source=event
-        )
-        summary = ", ".join(f"{count} {name}" for name, count in sorted(outcomes.items())) or "nothing to do"
-        failed = bool(outcomes.get("failed"))
-    state = WebhookEvent.State.FAILED if failed else WebhookEvent.State.PROCESSED
-    WebhookEvent.objects.filter(pk=event.pk).update(
-        state=state, processed_at=timezone.now(), summary=summary[:255], error=""
+        return Outcome(WebhookEvent.State.PROCESSED, "stored for the Chatwoot bridge")
+    kind, parse = parser
+    outcomes = inbound.record_events(
+        company=event.company, kind=kind, events=parse(json.loads(event.body)), source=event
     )
-    event.state, event.summary = state, summary
-    return event
+    summary = ", ".join(f"{count} {name}" for name, count in sorted(outcomes.items())) or "nothing to do"
+    state = WebhookEvent.State.FAILED if outcomes.get("failed") else WebhookEvent.State.PROCESSED
+    return Outcome(state, summary[:255])
+
+
+def mark_done(outcomes: Mapping[int, Outcome]) -> None:
+    """Write processed events' outcomes: one UPDATE per distinct outcome (a burst's are mostly alike)."""
+    now = timezone.now()
+    for outcome, ids in _grouped(outcomes).items():
+        WebhookEvent.objects.filter(pk__in=ids).update(
+            state=outcome.state, processed_at=now, summary=outcome.summary, error=""
+        )
+
+
+def _grouped(outcomes: Mapping[int, Outcome]) -> dict[Outcome, list[int]]:
+    groups: dict[Outcome, list[int]] = {}
+    for event_id, outcome in outcomes.items():
+        groups.setdefault(outcome, []).append(event_id)
+    return groups
 
 
 def release_for_retry(*, event_id: int, error: str) -> bool:

@@ -182,6 +182,20 @@ def test_a_duplicate_delivery_creates_nothing_twice(client, django_capture_on_co
 
 
 @pytest.mark.django_db
+def test_a_late_delivery_of_an_older_message_never_shortens_the_window(client, django_capture_on_commit_callbacks):
+    payload = load_fixture("meta/message_text.json")
+    company = company_for(payload)
+    message = payload["entry"][0]["changes"][0]["value"]["messages"][0]
+    sent_at = int(message["timestamp"])
+    for wamid, timestamp in (("wamid.newer", sent_at + 600), ("wamid.older", sent_at)):
+        message.update({"id": wamid, "timestamp": str(timestamp)})
+        with django_capture_on_commit_callbacks(execute=True):
+            assert post_meta(client, company, payload).status_code == 200
+    assert Message.objects.filter(company=company).count() == 2
+    assert Contact.objects.get(company=company).last_inbound_at.timestamp() == sent_at + 600
+
+
+@pytest.mark.django_db
 def test_replaying_an_event_is_idempotent(client, django_capture_on_commit_callbacks):
     from conversations.services import webhook_events
 

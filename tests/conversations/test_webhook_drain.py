@@ -3,7 +3,8 @@
 import copy
 
 import pytest
-from django.db import OperationalError
+from django.db import OperationalError, connection
+from django.test.utils import CaptureQueriesContext
 
 from conversations import tasks
 from conversations.models import Message, WebhookEvent
@@ -83,11 +84,11 @@ def test_an_event_stored_while_a_drain_is_on_its_way_is_taken_by_that_drain(
     _post(client, meta_company, 0, django_capture_on_commit_callbacks)
     seen = []
 
-    def process(event_id):
-        seen.append(event_id)
+    def process(event):
+        seen.append(event.pk)
         if len(seen) == 1:  # stored while the drain works: its flag is gone, so it wakes another drain
             _post(client, meta_company, 1, django_capture_on_commit_callbacks)
-        tasks._process_drained(event_id)
+        return tasks._process_drained(event)
 
     webhook_events.drain(process=process, batch=50, seconds=60)
     assert len(seen) == 2  # the drain loops until its claim comes back empty
@@ -110,6 +111,42 @@ def test_a_full_batch_wakes_another_drainer_and_a_spent_drain_hands_over(
 
     assert webhook_events.drain(process=tasks._process_drained, batch=2, seconds=60) == 3
     assert Message.objects.count() == 5
+
+
+def test_a_batch_is_read_in_one_query_and_its_outcomes_written_once_per_kind(
+    client, meta_company, publishes, django_capture_on_commit_callbacks
+):
+    for number in range(4):
+        _post(client, meta_company, number, django_capture_on_commit_callbacks)
+    _post(client, meta_company, 0, django_capture_on_commit_callbacks)  # a second delivery of the first
+    with CaptureQueriesContext(connection) as queries:
+        assert webhook_events.drain(process=tasks._process_drained, batch=50, seconds=60) == 5
+    table = WebhookEvent._meta.db_table
+    reads = [q["sql"] for q in queries if q["sql"].startswith("SELECT") and f'FROM "{table}"' in q["sql"]]
+    marks = [q["sql"] for q in queries if q["sql"].startswith(f'UPDATE "{table}"') and "processed_at" in q["sql"]]
+    assert len(reads) == 3  # the claim, the batch with its companies, and the next claim (none left)
+    assert len(marks) == 2  # "1 message" for four of them, "1 duplicate" for the last
+    summaries = list(WebhookEvent.objects.order_by("pk").values_list("state", "summary"))
+    assert summaries == [("processed", "1 message")] * 4 + [("processed", "1 duplicate")]
+
+
+def test_what_a_broken_batch_processed_is_marked_and_the_rest_left_to_the_sweeper(
+    client, meta_company, publishes, django_capture_on_commit_callbacks
+):
+    for number in range(3):
+        _post(client, meta_company, number, django_capture_on_commit_callbacks)
+    seen = []
+
+    def process(event):
+        seen.append(event.pk)
+        if len(seen) == 2:
+            raise MemoryError  # nothing the task layer catches: the worker process is going down
+        return tasks._process_drained(event)
+
+    with pytest.raises(MemoryError):
+        webhook_events.drain(process=process, batch=50, seconds=60)
+    states = list(WebhookEvent.objects.order_by("pk").values_list("state", flat=True))
+    assert states == [WebhookEvent.State.PROCESSED, WebhookEvent.State.PROCESSING, WebhookEvent.State.PROCESSING]
 
 
 def test_claims_never_overlap_and_leave_retried_events_to_their_own_task(meta_company):
