@@ -1,5 +1,6 @@
 """ASGI entry point: HTTP goes to Django, WebSockets to the Channels router (live dashboards)."""
 
+import gc
 import os
 import warnings
 
@@ -24,3 +25,9 @@ application = ProtocolTypeRouter(
         "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
     }
 )
+
+# What loading the project created (modules, URL patterns, settings, app registry) lives as long as the
+# process: frozen, it is never walked again by the cyclic garbage collector. Unfrozen, every full
+# collection walked all of it, a pause of tens of ms in whichever request was running: the ingest
+# benchmark's p99 at half rate went from 22-67 ms to 9-19 ms.
+gc.freeze()

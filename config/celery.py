@@ -1,6 +1,7 @@
 """The Celery app, the request id carried into tasks, and every periodic job in one list."""
 
 import contextlib
+import gc
 import os
 from dataclasses import dataclass
 
@@ -78,6 +79,18 @@ def _bind_request_id(task=None, **_: object) -> None:
 
     request_id = getattr(task.request, REQUEST_ID_HEADER, None) if task else None
     set_request_id(request_id if request_id and request_id != "-" else None)
+
+
+@signals.worker_init.connect
+@signals.worker_process_init.connect
+def _freeze_startup_objects(**_: object) -> None:
+    """Keep the garbage collector off what start-up created (see ``config/asgi.py``).
+
+    Once in the main process before the pool forks (every pool kind, and the children inherit the
+    frozen objects without touching their pages), then in each prefork child for what it made since.
+    Full collections walking that heap paused the dispatcher's send threads past their pacing slots.
+    """
+    gc.freeze()
 
 
 @signals.worker_init.connect
