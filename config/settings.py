@@ -125,8 +125,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     }
 else:
-    # Under ASGI every request runs in a new thread: persistent connections would pile up (one per
-    # thread) until PostgreSQL refuses more. A pool per process (psycopg_pool) reuses them instead.
+    # Web requests, WebSocket consumers and the send engine each run on threads of their own: one
+    # persistent connection per thread would pile up until PostgreSQL refuses more. A pool per process
+    # (psycopg_pool) lends connections to whichever thread needs one, given back after each request.
     DATABASES["default"]["CONN_MAX_AGE"] = 0
     if env.bool("DB_POOL", default=True):
         DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
@@ -135,6 +136,9 @@ else:
             "timeout": 10,
         }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+# HTTP requests run on this many threads per web process (config/asgi.py). Each holds at most one
+# database connection while it runs, so keep it within DB_POOL_MAX_SIZE.
+WEB_THREADS = env.int("WEB_THREADS", default=10)
 
 # ------------------------------------------------------------------------------ cache, broker, channels
 REDIS_URL = env.str("REDIS_URL", default="")
