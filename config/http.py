@@ -5,8 +5,10 @@ It does not retry: retrying is the task's decision (see the sending engine).
 
 import logging
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
+from requests.auth import AuthBase
 
 from config.masking import mask_text
 
@@ -16,11 +18,40 @@ DEFAULT_TIMEOUT = (5, 30)  # connect, read (seconds)
 USER_AGENT = "Ponte/1.0 (+WhatsApp middleware for ISPs)"
 
 
+class _OwnCredentials(AuthBase):
+    """Our requests carry their credentials themselves: none is ever taken from a ``~/.netrc``.
+
+    requests looks for one on every request without an ``auth`` (a file lookup each time), and would
+    attach what it finds to a provider call.
+    """
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        return request
+
+
 class OutgoingSession(requests.Session):
     def __init__(self, *, timeout: tuple[float, float] = DEFAULT_TIMEOUT) -> None:
         super().__init__()
         self.timeout = timeout
         self.headers["User-Agent"] = USER_AGENT
+        self.auth = _OwnCredentials()
+        self._environment: dict[tuple, dict[str, Any]] = {}
+
+    def merge_environment_settings(
+        self, url: str, proxies: dict[str, str] | None, stream: bool | None, verify: Any, cert: Any
+    ) -> dict[str, Any]:
+        """requests' merge of the proxy and CA-bundle variables, read once per host rather than per request.
+
+        The variables do not change while the process runs, and reading them (``NO_PROXY`` matching
+        included) cost about a tenth of a millisecond per request: a tenth of a core at 1,000 sends/s.
+        """
+        if proxies:  # the caller's own proxies: merged as requests does
+            return super().merge_environment_settings(url, proxies, stream, verify, cert)
+        key = (urlsplit(url)[:2], stream, verify, cert)
+        if key not in self._environment:
+            self._environment[key] = super().merge_environment_settings(url, {}, stream, verify, cert)
+        merged = self._environment[key]
+        return {**merged, "proxies": dict(merged["proxies"])}
 
     def request(self, method: str, url: str, *args: Any, **kwargs: Any) -> requests.Response:
         kwargs.setdefault("timeout", self.timeout)
