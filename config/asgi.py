@@ -3,9 +3,9 @@
 HTTP requests run Django's synchronous stack (every view and middleware here is synchronous) on a
 fixed pool of ``WEB_THREADS`` threads per process (a2wsgi's WSGI bridge). Django's own ASGI handler
 would run each request in a thread started for it, then start another thread to join that one, and the
-event loop waits for each start: measured with py-spy, the server spent its time there, and on two
-cores shared with workers and the database it took 650 signed webhooks/s where the pool takes 1,015
-(and 1,600 requests/s to a trivial view where the pool takes 4,700).
+event loop waits for each start (py-spy found the loop there). On two cores shared with the workers
+and the database that handler took about 650 signed webhooks/s, the pool 916 to 1,015; a trivial view
+about 1,600 requests/s against 4,700 (``python -m benchmarks ingest``).
 """
 
 import gc
