@@ -45,8 +45,11 @@ STUCK_AFTER = dt.timedelta(minutes=10)
 # Each send thread waits for its job's slot, then makes the call: a channel at R messages per second
 # whose calls take S seconds needs about R x S threads (1,000 mps at 60 ms: 60, shared by the dispatchers).
 SEND_THREADS = 64
-# How often a running dispatcher claims the next round while earlier ones are being sent.
-TICK_SECONDS = 0.1
+# How often a running dispatcher claims the next round while earlier ones are being sent. A round hands
+# out at most one send per free thread, so a 1,000 mps channel shared by two dispatchers needs 50 per
+# dispatcher per 100 ms tick out of 64 threads: no slack when a claim ran long on a slower machine
+# (793 to 912 msgs/s at the limit over runs); at 50 ms it needs 25 (949 to 956).
+TICK_SECONDS = 0.05
 # A send may start at most this long after its pacing slot (see _wait_for_slot).
 LATE_SECONDS = 0.02
 # Evolution channels paced at least this slowly show "typing…" for TYPING_MS before each message.
