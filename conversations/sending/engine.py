@@ -26,7 +26,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from django.db import connection, transaction
-from django.db.models import Exists, Min, OuterRef
+from django.db.models import Min, OuterRef, Q, Subquery
 from django.utils import timezone
 
 from companies.models import Channel, Company
@@ -77,22 +77,36 @@ def backoff_seconds(attempt: int, *, kind: ErrorKind, retry_after: float | None)
     return delay * random.uniform(0.5, 1.5)  # noqa: S311 (jitter, not security)
 
 
+def _due_first(channel: Channel | OuterRef, now: dt.datetime):
+    """A channel's due queued messages in the order of the outbox index (``message_outbox_due``).
+
+    Ordered as that partial index is, so PostgreSQL reads it and stops at the limit. Unordered (or by id),
+    with statistics taken while a burst was still queued, it walked the channel's rows through the
+    foreign-key or primary-key index instead, past every message already sent: each claim got slower as
+    the burst went out (4 ms of 20,000, against 0.25 ms from the index).
+    """
+    return Message.objects.filter(channel=channel, status=Message.Status.QUEUED, next_attempt_at__lte=now).order_by(
+        "next_attempt_at", "pk"
+    )
+
+
 def due_channels() -> list[Channel]:
     """Channels with a message due now that may send: active, healthy, of an active company."""
-    due = Message.objects.filter(
-        channel=OuterRef("pk"), status=Message.Status.QUEUED, next_attempt_at__lte=timezone.now()
-    )
+    # A Subquery keeps its ORDER BY ... LIMIT 1 (an Exists would drop it), see _due_first.
+    first_due = _due_first(OuterRef("pk"), timezone.now()).values("next_attempt_at")[:1]
     return list(
-        Channel.objects.filter(Exists(due), is_active=True, health="ok", company__status=Company.Status.ACTIVE)
+        Channel.objects.annotate(first_due=Subquery(first_due))
+        .filter(first_due__isnull=False, is_active=True, health="ok", company__status=Company.Status.ACTIVE)
         .select_related("company")
         .order_by("pk")
     )
 
 
 def _heads(channel: Channel, limit: int, now: dt.datetime) -> list[int]:
-    """Ids of up to ``limit`` due queued messages of ``channel``, oldest first, each the first in its contact's line.
+    """Ids of up to ``limit`` due queued messages of ``channel``, earliest due first, each first in its contact's line.
 
-    One message per contact at a time, oldest first: a contact's messages arrive in order, and a contact
+    Earliest due first (oldest first among messages due at the same time, as fresh ones are). One message
+    per contact at a time, the contact's oldest: a contact's messages arrive in order, and a contact
     backing off (pair rate limit) holds back only its own messages. Two plain index lookups rather than
     one ``NOT EXISTS`` (earlier message of the same contact): right after a burst of inserts the
     planner's statistics still describe an empty outbox, and it ran that anti-join as a nested loop
@@ -100,21 +114,18 @@ def _heads(channel: Channel, limit: int, now: dt.datetime) -> list[int]:
     cost at most a pass over the due rows whatever the statistics say.
     """
     heads: list[int] = []
-    page, after = max(limit, 200), 0
+    page, after = max(limit, 200), None
     while len(heads) < limit:
-        candidates = list(
-            Message.objects.filter(
-                channel=channel, status=Message.Status.QUEUED, next_attempt_at__lte=now, pk__gt=after
-            )
-            .order_by("pk")
-            .values_list("pk", "contact_id")[:page]
-        )
+        due = _due_first(channel, now)
+        if after is not None:  # the next page: after the last candidate, in the index's order
+            due = due.filter(Q(next_attempt_at__gt=after[0]) | Q(next_attempt_at=after[0], pk__gt=after[1]))
+        candidates = list(due.values_list("pk", "contact_id", "next_attempt_at")[:page])
         if not candidates:
             break
         first = dict(
             Message.objects.filter(
                 channel=channel,
-                contact_id__in={contact for _, contact in candidates},
+                contact_id__in={contact for _, contact, _ in candidates},
                 status__in=[Message.Status.QUEUED, Message.Status.SENDING],
             )
             .order_by()
@@ -122,10 +133,10 @@ def _heads(channel: Channel, limit: int, now: dt.datetime) -> list[int]:
             .annotate(first=Min("pk"))
             .values_list("contact_id", "first")
         )
-        heads += [pk for pk, contact in candidates if first.get(contact) == pk]
+        heads += [pk for pk, contact, _ in candidates if first.get(contact) == pk]
         if len(candidates) < page:
             break
-        after = candidates[-1][0]
+        after = (candidates[-1][2], candidates[-1][0])
     return heads[:limit]
 
 

@@ -133,6 +133,53 @@ def test_claims_follow_each_contacts_line_whatever_the_order_of_the_rows(graph):
 
 
 @pytest.mark.django_db
+def test_a_message_due_earlier_goes_before_an_older_one_whose_retry_came_due_later(graph):
+    channel = CloudChannelFactory(api_base_url=graph.url)
+    older, newer = _queue(channel, "551"), _queue(channel, "552")
+    now = timezone.now()
+    Message.objects.filter(pk=older.pk).update(next_attempt_at=now - dt.timedelta(seconds=1))  # its retry
+    Message.objects.filter(pk=newer.pk).update(next_attempt_at=now - dt.timedelta(seconds=5))
+    assert [m.pk for m in engine.claim(channel, 1)] == [newer.pk]
+    assert [m.pk for m in engine.claim(channel, 1)] == [older.pk]
+
+
+@pytest.mark.django_db
+def test_claims_read_the_outbox_index_however_much_was_already_sent(graph):
+    """After a burst, the statistics still say "mostly queued": the queries must not walk sent messages."""
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("the query plan is PostgreSQL's")
+    channel = CloudChannelFactory(api_base_url=graph.url)
+    contact = Contact.objects.create(company=channel.company, phone="5544998887777", wa_id="5544998887777")
+    now = timezone.now()
+    Message.objects.bulk_create(
+        Message(
+            company=channel.company,
+            channel=channel,
+            contact=contact,
+            direction="out",
+            author="business",
+            type="text",
+            status="queued",
+            status_at=now,
+            next_attempt_at=now,
+        )
+        for _ in range(3000)
+    )
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE conversations_message")  # taken while everything is queued, as after a burst
+    Message.objects.filter(pk__in=Message.objects.order_by("pk").values("pk")[:2990]).update(status="sent")
+    plans = []
+    for queryset in (engine._due_first(channel, timezone.now())[:200], engine._due_first(channel, now)[:1]):
+        sql, params = queryset.values_list("pk").query.sql_with_params()
+        with connection.cursor() as cursor:
+            cursor.execute("EXPLAIN " + sql, params)
+            plans.append("\n".join(row[0] for row in cursor.fetchall()))
+    assert all("message_outbox_due" in plan for plan in plans), plans
+
+
+@pytest.mark.django_db
 def test_a_send_that_missed_its_slot_on_a_busy_channel_is_not_made_but_queued_again(graph):
     channel = CloudChannelFactory(api_base_url=graph.url, throughput_mps=10)
     message = _queue(channel, "5544998887777")
