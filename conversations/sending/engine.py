@@ -92,10 +92,11 @@ def _due_first(channel: Channel | OuterRef, now: dt.datetime):
 
 def due_channels() -> list[Channel]:
     """Channels with a message due now that may send: active, healthy, of an active company."""
-    # A Subquery keeps its ORDER BY ... LIMIT 1 (an Exists would drop it), see _due_first.
+    # A Subquery keeps its ORDER BY ... LIMIT 1 (an Exists would drop it), see _due_first. An alias, not an
+    # annotation: only the WHERE clause runs it.
     first_due = _due_first(OuterRef("pk"), timezone.now()).values("next_attempt_at")[:1]
     return list(
-        Channel.objects.annotate(first_due=Subquery(first_due))
+        Channel.objects.alias(first_due=Subquery(first_due))
         .filter(first_due__isnull=False, is_active=True, health="ok", company__status=Company.Status.ACTIVE)
         .select_related("company")
         .order_by("pk")

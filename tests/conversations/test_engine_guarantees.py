@@ -1,6 +1,7 @@
 """The engine against the fake Graph API on a thread: the wire format, receipts that came first, claims whatever
 the planner thinks, and sends that missed their pacing slot (never made late, never lost)."""
 
+import copy
 import datetime as dt
 import time
 
@@ -151,22 +152,12 @@ def test_claims_read_the_outbox_index_however_much_was_already_sent(graph):
     if connection.vendor != "postgresql":
         pytest.skip("the query plan is PostgreSQL's")
     channel = CloudChannelFactory(api_base_url=graph.url)
-    contact = Contact.objects.create(company=channel.company, phone="5544998887777", wa_id="5544998887777")
+    first = _queue(channel, "5544998887777")
+    burst = [copy.copy(first) for _ in range(2999)]  # 2,999 more like it, in one insert
+    for message in burst:
+        message.pk = None
+    Message.objects.bulk_create(burst)
     now = timezone.now()
-    Message.objects.bulk_create(
-        Message(
-            company=channel.company,
-            channel=channel,
-            contact=contact,
-            direction="out",
-            author="business",
-            type="text",
-            status="queued",
-            status_at=now,
-            next_attempt_at=now,
-        )
-        for _ in range(3000)
-    )
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE conversations_message")  # taken while everything is queued, as after a burst
     Message.objects.filter(pk__in=Message.objects.order_by("pk").values("pk")[:2990]).update(status="sent")
