@@ -11,7 +11,7 @@ from django.utils import timezone
 from conversations.models import Contact, Message, PendingStatus
 from conversations.sending import content, engine, pacing
 from conversations.services import outbound
-from conversations.whatsapp.base import ErrorKind, SendError
+from conversations.whatsapp.base import ErrorKind, SendError, Sent
 from conversations.whatsapp.cloud import CloudProvider
 from tests.factories import CloudChannelFactory
 from tests.fakes.graph_api import load_fixture, running_graph_api
@@ -131,6 +131,61 @@ def test_claims_follow_each_contacts_line_whatever_the_order_of_the_rows(graph):
     Message.objects.filter(pk=b1.pk).update(status="queued", next_attempt_at=timezone.now() + dt.timedelta(hours=1))
     assert engine.claim(channel, 10) == []  # b1 backs off: b2 waits behind it, not past it
     assert b2.pk not in Message.objects.filter(status="sending").values_list("pk", flat=True)
+
+
+@pytest.mark.django_db
+def test_a_claim_looks_past_one_contacts_backlog_in_a_few_growing_pages(graph):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    channel = CloudChannelFactory(api_base_url=graph.url)
+    backlog = [_queue(channel, "551", body=f"parte {i}") for i in range(30)]
+    others = [_queue(channel, phone) for phone in ("552", "553")]
+    with CaptureQueriesContext(connection) as captured:
+        claimed = engine.claim(channel, 2)
+    assert [m.pk for m in claimed] == [backlog[0].pk, others[0].pk]
+    # The 30 rows of the backlog fill pages of 2, 4, 8 and 16 due rows; the next page holds the other contacts.
+    # Pages of the size asked for would have taken 16 of them.
+    pages = [q["sql"] for q in captured.captured_queries if "LIMIT" in q["sql"] and "FOR UPDATE" not in q["sql"]]
+    assert [int(sql.rsplit("LIMIT", 1)[1].split()[0]) for sql in pages] == [2, 4, 8, 16, 32]
+
+
+@pytest.mark.django_db
+def test_claimed_messages_come_back_marked_sending_with_their_contact_loaded(graph):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    channel = CloudChannelFactory(api_base_url=graph.url)
+    queued = [_queue(channel, f"55449990{i:04d}") for i in range(3)]
+    claimed = engine.claim(channel, 3)
+    with CaptureQueriesContext(connection) as captured:
+        seen = [(m.pk, m.status, m.contact.phone, engine.recipient(m)) for m in claimed]
+    assert captured.captured_queries == []
+    assert seen == [(m.pk, "sending", m.contact.phone, m.contact.wa_id) for m in queued]
+    stored = dict(Message.objects.filter(pk__in=[m.pk for m in queued]).values_list("pk", "status_at"))
+    assert all(m.status_at == stored[m.pk] for m in claimed)
+
+
+@pytest.mark.django_db
+def test_a_sent_round_writes_each_messages_history_entry_once(graph):
+    channel = CloudChannelFactory(api_base_url=graph.url)
+    queued = [_queue(channel, f"55449990{i:04d}") for i in range(3)]
+    claimed = engine.claim(channel, 3)
+    outcomes = [engine.Outcome(m, sent=Sent(provider_id=f"wamid.t{m.pk}", wa_id="", status="ok")) for m in claimed]
+    engine._record(outcomes, {channel.pk: channel})
+    engine._mark_sent(claimed)  # written again (a retried write): still one entry per message
+    for message in queued:
+        message.refresh_from_db()
+        assert (message.status, message.provider_id, message.attempts) == ("sent", f"wamid.t{message.pk}", 1)
+        [entry] = message.status_changes.filter(status="sent")
+        assert (entry.at, entry.error_code, entry.error_title, entry.applied, entry.raw) == (
+            message.status_at,
+            "",
+            "",
+            True,
+            {},
+        )
+        assert entry.created_at is not None
 
 
 @pytest.mark.django_db
