@@ -13,6 +13,7 @@ import pytest
 import responses
 from django.utils import timezone
 
+from companies.services import save_channel
 from conversations.models import Contact, Message
 from conversations.sending import content, engine, pacing
 from conversations.services import outbound
@@ -166,6 +167,46 @@ def test_an_expired_token_stops_the_channel_not_the_queue(dispatcher):
         message.refresh_from_db()
         assert (message.status, message.attempts) == ("queued", 0)
     assert dispatcher.run(budget_seconds=1) == 0
+
+
+@pytest.mark.django_db
+@responses.activate
+def test_a_new_token_saved_while_the_dispatcher_runs_is_the_one_it_sends_with(dispatcher):
+    channel = CloudChannelFactory(access_token="EAAG-expired")
+    responses.post(GRAPH, **_graph_answer("error_190_token_expired"))
+    message = _queue(channel, _contact(channel.company))
+    dispatcher.run(budget_seconds=2)
+    channel.refresh_from_db()
+    assert channel.health == "auth_failed"
+
+    channel.access_token = "EAAG-renewed"
+    save_channel(channel=channel, changed={"access_token"})  # as the admin and the API do: healthy again
+    responses.replace(responses.POST, GRAPH, **_graph_answer("send_text_success"))
+    assert dispatcher.run(budget_seconds=2) == 1  # the same dispatcher, its channel and sessions read before
+    message.refresh_from_db()
+    assert message.status == "sent"
+    assert [call.request.headers["Authorization"] for call in responses.calls] == [
+        "Bearer EAAG-expired",
+        "Bearer EAAG-renewed",
+    ]
+
+
+@pytest.mark.django_db
+def test_a_channel_is_read_again_only_once_it_was_saved(django_assert_num_queries):
+    channel = _console_channel()
+    _queue(channel, _contact(channel.company))
+    known: dict = {}
+    [first] = engine.due_channels(known)
+    with django_assert_num_queries(1):  # which channels are due; the channel itself comes from ``known``
+        [same] = engine.due_channels(known)
+    assert same is first
+    channel.company.name = "Renamed ISP"
+    channel.company.save()
+    [again] = engine.due_channels(known)
+    assert again is not first and again.company.name == "Renamed ISP"
+    channel.throughput_mps = 500
+    channel.save()
+    assert engine.due_channels(known)[0].throughput_mps == 500
 
 
 @pytest.mark.django_db
