@@ -14,7 +14,7 @@ import responses
 from django.utils import timezone
 
 from companies.services import save_channel
-from conversations.models import Contact, Message
+from conversations.models import Contact, Message, MessageStatusChange
 from conversations.sending import content, engine, pacing
 from conversations.services import outbound
 from conversations.whatsapp import console
@@ -440,6 +440,22 @@ def test_a_message_left_sending_by_a_dead_worker_is_failed_not_resent(dispatcher
     assert (message.status, message.error_code) == ("failed", "outcome_unknown")
     dispatcher.run(budget_seconds=1)
     assert console.outbox == []
+
+
+@pytest.mark.django_db
+def test_a_crashed_dispatchers_sends_are_recovered_in_batches_with_their_history(django_assert_max_num_queries):
+    channel = _console_channel()
+    for i in range(60):
+        _queue(channel, _contact(channel.company, f"55449990{i:04d}"))
+    taken = engine.claim(channel, 60)
+    Message.objects.filter(pk__in=[m.pk for m in taken[:55]]).update(status_at=timezone.now() - dt.timedelta(hours=1))
+    with django_assert_max_num_queries(8):  # a few statements for the lot, not a transaction per message
+        assert engine.recover_stuck() == 55
+    assert Message.objects.filter(status="failed", error_code="outcome_unknown").count() == 55
+    assert Message.objects.filter(status="sending").count() == 5  # still within the time a send may take
+    entries = MessageStatusChange.objects.filter(status="failed", error_code="outcome_unknown")
+    assert sorted(entries.values_list("message_id", flat=True)) == sorted(m.pk for m in taken[:55])
+    assert engine.recover_stuck() == 0
 
 
 @pytest.mark.django_db
