@@ -344,10 +344,10 @@ def _mark_sent(messages: list[Message]) -> None:
                 f"INSERT INTO {history} ({quote('message_id')}, {quote('status')}, {quote('at')}, "  # noqa: S608
                 f"{quote('error_code')}, {quote('error_title')}, {quote('applied')}, {quote('raw')}, "
                 f"{quote('created_at')}) "
-                f"SELECT {quote('id')}, {quote('status')}, {quote('status_at')}, '', '', %s, %s, %s FROM {table} "
+                f"SELECT {quote('id')}, %s, {quote('status_at')}, '', '', %s, %s, %s FROM {table} "
                 f"WHERE {quote('id')} IN ({', '.join(['%s'] * len(ids))}) "
                 f"ON CONFLICT ({quote('message_id')}, {quote('status')}, {quote('at')}) DO NOTHING",
-                [True, "{}", created_at, *ids],
+                [Message.Status.SENT, True, "{}", created_at, *ids],
             )
 
 
