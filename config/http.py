@@ -58,12 +58,48 @@ class OutgoingSession(requests.Session):
         try:
             response = super().request(method, url, *args, **kwargs)
         except requests.RequestException as exc:
-            logger.warning("HTTP %s %s failed: %s", method, mask_text(url), mask_text(str(exc)))
+            _log_failure(method, url, exc)
             raise
-        level = logging.INFO if response.ok else logging.WARNING
-        if logger.isEnabledFor(level):  # masking is regex work: not for a line nobody keeps (1,000 sends/s)
-            logger.log(level, "HTTP %s %s -> %s", method, mask_text(url), response.status_code)
+        _log_answer(method, url, response)
         return response
+
+    def api(
+        self,
+        method: str,
+        url: str,
+        *,
+        headers: dict[str, str] | None = None,
+        json: Any = None,
+        params: dict[str, Any] | None = None,
+    ) -> requests.Response:
+        """One call to a JSON API, handed straight to the transport adapter: no redirect followed, no cookie kept.
+
+        ``request`` goes through what a session does for a browser-like client: merging its cookies, hooks
+        and settings into every request, storing the cookies of every answer, following redirects. An API
+        call needs none of it, and at 1,000 sends/s it was a fifth to a quarter of each send's CPU. The
+        proxy and CA-bundle variables, our User-Agent and the timeouts apply as in ``request``; a redirect
+        comes back as the 3xx answer it is.
+        """
+        prepared = requests.PreparedRequest()
+        prepared.prepare(method=method, url=url, headers={**self.headers, **(headers or {})}, json=json, params=params)
+        settings = self.merge_environment_settings(prepared.url, {}, None, None, None)
+        try:
+            response = self.get_adapter(prepared.url).send(prepared, timeout=self.timeout, **settings)
+        except requests.RequestException as exc:
+            _log_failure(method, url, exc)
+            raise
+        _log_answer(method, url, response)
+        return response
+
+
+def _log_failure(method: str, url: str, exc: Exception) -> None:
+    logger.warning("HTTP %s %s failed: %s", method, mask_text(url), mask_text(str(exc)))
+
+
+def _log_answer(method: str, url: str, response: requests.Response) -> None:
+    level = logging.INFO if response.ok else logging.WARNING
+    if logger.isEnabledFor(level):  # masking is regex work: not for a line nobody keeps (1,000 sends/s)
+        logger.log(level, "HTTP %s %s -> %s", method, mask_text(url), response.status_code)
 
 
 def session(*, timeout: tuple[float, float] = DEFAULT_TIMEOUT) -> OutgoingSession:

@@ -248,7 +248,7 @@ class CloudProvider:
 
     def _request(self, method: str, url: str, **kwargs: Any) -> dict[str, Any]:
         try:
-            response = self._http.request(method, url, headers=self._auth(), **kwargs)
+            response = self._http.api(method, url, headers=self._auth(), **kwargs)
         except requests.RequestException as exc:
             raise transport_error(exc) from None
         if not response.ok:

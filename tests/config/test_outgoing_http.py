@@ -66,3 +66,40 @@ def test_credentials_are_never_taken_from_a_netrc_file(tmp_path, monkeypatch):
         .headers.get("Authorization", "")
         .startswith("Basic")
     )  # what plain requests would have sent
+
+
+@responses.activate
+def test_an_api_call_goes_as_a_session_request_would_but_keeps_no_cookie_and_follows_no_redirect(monkeypatch):
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.isp.example:3128")
+    url = "https://graph.facebook.com/v23.0/1/messages"
+    responses.post(url, json={"messages": [{"id": "wamid.1"}]}, headers={"Set-Cookie": "fr=tracking; Path=/"})
+    responses.get(
+        "https://graph.facebook.com/v23.0/media", status=302, headers={"Location": "https://elsewhere.example/"}
+    )
+    session = http.session(timeout=(2, 7))
+    sent = []
+    adapter = session.get_adapter(url)
+    real_send = adapter.send
+    monkeypatch.setattr(adapter, "send", lambda request, **kwargs: sent.append(kwargs) or real_send(request, **kwargs))
+
+    answer = session.api("POST", url, headers={"Authorization": "Bearer EAAG"}, json={"to": "5544998887777"})
+    assert answer.json() == {"messages": [{"id": "wamid.1"}]}
+    request = responses.calls[0].request
+    assert request.headers["User-Agent"] == http.USER_AGENT
+    assert request.headers["Authorization"] == "Bearer EAAG"
+    assert request.headers["Content-Type"] == "application/json"
+    assert request.body == b'{"to": "5544998887777"}'
+    assert sent[0]["timeout"] == (2, 7)
+    assert sent[0]["proxies"]["https"] == "http://proxy.isp.example:3128"
+    assert not session.cookies  # a plain session.post would have kept Meta's cookie for the next call
+
+    moved = session.api("GET", "https://graph.facebook.com/v23.0/media", params={"phone_number_id": "1"})
+    assert moved.status_code == 302 and len(responses.calls) == 2  # answered as it is, not followed
+    assert responses.calls[1].request.url == "https://graph.facebook.com/v23.0/media?phone_number_id=1"
+
+
+def test_an_api_call_that_cannot_connect_raises_as_requests_does(caplog):
+    session = http.session(timeout=(0.5, 0.5))
+    with pytest.raises(requests.ConnectionError):
+        session.api("POST", "http://127.0.0.1:9/v23.0/1/messages?access_token=EAAGsecret", json={})
+    assert "EAAGsecret" not in caplog.text and "failed" in caplog.text
