@@ -547,26 +547,22 @@ def recover_stuck(*, older_than: dt.timedelta = STUCK_AFTER) -> int:
     """Messages left ``sending`` by a worker that died: failed as ``outcome_unknown``, never resent blindly."""
     now = timezone.now()
     stuck = Message.objects.filter(status=Message.Status.SENDING, status_at__lt=now - older_than)
+    entry = {"status": Message.Status.FAILED, "at": now, "error_code": "outcome_unknown"}
     recovered = 0
-    while ids := list(stuck.order_by("pk").values_list("pk", flat=True)[:500]):
+    while True:
         with transaction.atomic():
-            # Only those still sending: a worker that was merely slow may have written its outcome meanwhile.
-            failed = list(
-                Message.objects.select_for_update(skip_locked=True)
-                .filter(pk__in=ids, status=Message.Status.SENDING)
-                .values_list("pk", flat=True)
-            )
+            # Locked as they are read, and rows a writer holds are skipped: a worker that was merely slow and
+            # is writing its outcome right now keeps it.
+            failed = list(stuck.select_for_update(skip_locked=True).order_by("pk").values_list("pk", flat=True)[:500])
+            if not failed:
+                return recovered
             Message.objects.filter(pk__in=failed).update(
                 status=Message.Status.FAILED,
                 status_at=now,
                 error_code="outcome_unknown",
                 error_reason="The worker stopped during the provider call; it may have been sent. Retry if not.",
             )
-            entry = {"status": Message.Status.FAILED, "at": now, "error_code": "outcome_unknown"}
             MessageStatusChange.objects.bulk_create(
                 [MessageStatusChange(message_id=pk, **entry) for pk in failed], ignore_conflicts=True
             )
         recovered += len(failed)
-        if len(failed) < len(ids):
-            break  # some were locked or written meanwhile: the next run sees the rest
-    return recovered

@@ -158,7 +158,7 @@ def _claim(event_id: int, *, force: bool) -> bool:
 
 
 def process_webhook_event(*, event_id: int, force: bool = False) -> WebhookEvent | None:
-    """Claim one stored event and normalise it (``process_claimed``). Safe to run twice.
+    """Claim one stored event, normalise it and mark it done. Safe to run twice.
 
     Returns the event, or None when another worker has it or it was already processed (and
     ``force`` is not set).
@@ -166,15 +166,10 @@ def process_webhook_event(*, event_id: int, force: bool = False) -> WebhookEvent
     if not _claim(event_id, force=force):
         return None
     event = WebhookEvent.objects.select_related("company").get(pk=event_id)
-    process_claimed(event)
-    return event
-
-
-def process_claimed(event: WebhookEvent) -> None:
-    """Normalise an event this worker holds and mark it done."""
     outcome = normalise(event)
     mark_done({event.pk: outcome})
     event.state, event.summary = outcome
+    return event
 
 
 def normalise(event: WebhookEvent) -> Outcome:
