@@ -88,7 +88,7 @@ def _freeze_startup_objects(**_: object) -> None:
 
     Once in the main process before the pool forks (every pool kind, and the children inherit the
     frozen objects without touching their pages), then in each prefork child for what it made since.
-    Full collections walking that heap paused the dispatcher's send threads past their pacing slots.
+    Full collections walking that heap paused the dispatcher's sends past their pacing slots.
     """
     gc.freeze()
 

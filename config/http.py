@@ -58,9 +58,9 @@ class OutgoingSession(requests.Session):
         try:
             response = super().request(method, url, *args, **kwargs)
         except requests.RequestException as exc:
-            _log_failure(method, url, exc)
+            log_failure(method, url, exc)
             raise
-        _log_answer(method, url, response)
+        log_answer(method, url, response.status_code)
         return response
 
     def api(
@@ -86,20 +86,20 @@ class OutgoingSession(requests.Session):
         try:
             response = self.get_adapter(prepared.url).send(prepared, timeout=self.timeout, **settings)
         except requests.RequestException as exc:
-            _log_failure(method, url, exc)
+            log_failure(method, url, exc)
             raise
-        _log_answer(method, url, response)
+        log_answer(method, url, response.status_code)
         return response
 
 
-def _log_failure(method: str, url: str, exc: Exception) -> None:
+def log_failure(method: str, url: str, exc: Exception) -> None:
     logger.warning("HTTP %s %s failed: %s", method, mask_text(url), mask_text(str(exc)))
 
 
-def _log_answer(method: str, url: str, response: requests.Response) -> None:
-    level = logging.INFO if response.ok else logging.WARNING
+def log_answer(method: str, url: str, status: int) -> None:
+    level = logging.INFO if status < 400 else logging.WARNING
     if logger.isEnabledFor(level):  # masking is regex work: not for a line nobody keeps (1,000 sends/s)
-        logger.log(level, "HTTP %s %s -> %s", method, mask_text(url), response.status_code)
+        logger.log(level, "HTTP %s %s -> %s", method, mask_text(url), status)
 
 
 def session(*, timeout: tuple[float, float] = DEFAULT_TIMEOUT) -> OutgoingSession:

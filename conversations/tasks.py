@@ -90,7 +90,7 @@ _dispatcher: engine.Dispatcher | None = None
 
 
 def _worker_dispatcher() -> engine.Dispatcher:
-    # One per worker process: its send threads and HTTP sessions are reused from run to run.
+    # One per worker process: its send loop, threads and HTTP connections are reused from run to run.
     global _dispatcher
     if _dispatcher is None:
         _dispatcher = engine.Dispatcher()

@@ -6,12 +6,15 @@ round, and a company with one message is served in the next round, a fraction of
 A running dispatcher claims a round every TICK_SECONDS while the earlier ones are still being sent
 (``Dispatcher.run``); each send starts within LATE_SECONDS of a pacing slot of its own or is not made
 and goes back to the queue (``_wait_for_slot``), so no second ever holds more than the channel's limit.
+Sends wait for their slots, and Cloud API calls are made, on the dispatcher's event loop (``send_loop``);
+the synchronous providers' calls (Evolution, console) run on a few threads from there.
 
 At most once: a message is marked ``sending`` (committed) before its provider call. If the worker
 dies after the call, the row stays ``sending`` and ``recover_stuck`` marks it failed with
 ``outcome_unknown`` after a while: it is never sent again blindly (an operator may retry it).
 """
 
+import asyncio
 import contextvars
 import datetime as dt
 import itertools
@@ -21,9 +24,9 @@ import random
 import sqlite3
 import threading
 import time
-from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import Any
 
 from django.db import connection, transaction
 from django.db.models import Min, OuterRef, Q, Subquery
@@ -33,7 +36,9 @@ from companies.models import Channel, Company
 from conversations.models import Message, MessageStatusChange, PendingStatus
 from conversations.sending import content as contents
 from conversations.sending import pacing
+from conversations.sending.send_loop import SendLoop
 from conversations.services import statuses
+from conversations.whatsapp import cloud
 from conversations.whatsapp.base import ErrorKind, SendError, Sent, provider_for
 
 logger = logging.getLogger(__name__)
@@ -42,18 +47,20 @@ MAX_ATTEMPTS = 8
 BACKOFF_BASE_SECONDS = 2.0
 BACKOFF_CAP_SECONDS = 15 * 60
 STUCK_AFTER = dt.timedelta(minutes=10)
-# Each send thread waits for its job's slot, then makes the call: a channel at R messages per second
-# whose calls take S seconds needs about R x S threads (1,000 mps at 60 ms: 60, shared by the dispatchers).
-SEND_THREADS = 64
-# How often a running dispatcher claims the next round while earlier ones are being sent. A round hands
-# out at most one send per free thread, so a 1,000 mps channel shared by two dispatchers needs 50 per
-# dispatcher per 100 ms tick out of 64 threads: no slack when a claim ran long on a slower machine
-# (793 to 912 msgs/s at the limit over runs); at 50 ms it needs 25 (949 to 956).
+# The sends a dispatcher holds at once, waiting on its event loop for their slots or in flight: a channel at
+# R messages per second whose calls take S seconds holds about R x (S + HORIZON) (1,000 mps with Meta's 60 to
+# 200 ms: 310 to 450, shared by the dispatchers). Each is a timer or a socket, not a thread.
+MAX_IN_FLIGHT = 320
+# Threads for the synchronous providers' calls (Evolution, console): their channels send one message every few
+# seconds, or are not real.
+SEND_THREADS = 16
+# How often a running dispatcher claims the next round while earlier ones are being sent: a round's claim
+# and write come out of the tick, so a slow claim delays only the next one (see Dispatcher.run).
 TICK_SECONDS = 0.05
 # The largest page of due messages _heads reads at once when looking past contacts' later messages.
 MAX_HEADS_PAGE = 1000
 # A send may start at most this long after its pacing slot (see _wait_for_slot).
-LATE_SECONDS = 0.02
+LATE_SECONDS = 0.015
 # Evolution channels paced at least this slowly show "typing…" for TYPING_MS before each message.
 TYPING_MIN_DELAY_MS = 2000
 TYPING_MS = 1000
@@ -199,40 +206,28 @@ def recipient(message: Message) -> str:
     return contact.wa_id or contact.phone or contact.user_id
 
 
-def _wait_for_slot(slot: float, channel: Channel) -> bool:
-    """Sleep until ``slot``; False when the send would start more than LATE_SECONDS after any slot of its own.
+async def _wait_for_slot(slot: float, channel: Channel) -> bool:
+    """Wait until ``slot``; False when the send would start more than LATE_SECONDS after any slot of its own.
 
-    Slots are one even schedule shared by every worker. A send started late (a busy machine, a slow claim,
-    every send thread busy) would bunch up with the sends of the next slots: more than the limit in some
-    second. So every send starts within LATE_SECONDS of a slot of its own: any one-second window holds at
-    most the slots of 1 + LATE_SECONDS seconds, which CLOUD_SAFETY's margin (3 %) keeps within the limit.
-    A late send takes a fresh slot if the channel has one free right now (a channel below its pace), else
-    it is not made: the message goes back to the queue untouched for the next round.
+    Slots are one even schedule shared by every worker. A send started late (a busy machine, a slow claim)
+    would bunch up with the sends of the next slots: more than the limit in some second. So every send
+    starts within LATE_SECONDS of a slot of its own: any one-second window holds at most the slots of
+    1 + LATE_SECONDS seconds, which CLOUD_SAFETY's margin (4 %) keeps within the limit. A late send takes a
+    fresh slot if the channel has one free right now (a channel below its pace), else it is not made: the
+    message goes back to the queue untouched for the next round.
     """
     for _ in range(3):
         delay = slot - time.time()
         if delay > 0:
-            time.sleep(delay)
+            await asyncio.sleep(delay)
         if time.time() - slot <= LATE_SECONDS:
             return True
+        # On the loop itself: one Redis round trip (or file lock), and only for a send already late.
         fresh = pacing.take_now(channel, within=LATE_SECONDS)
         if fresh is None:
             return False
         slot = fresh
     return False
-
-
-def _send_at(slot: float, send: Callable[[], Sent], message: Message, channel: Channel) -> Outcome:
-    """Send at ``slot`` (see _wait_for_slot); a message whose slot passed is returned ``missed_slot``, unsent."""
-    if not _wait_for_slot(slot, channel):
-        return Outcome(message, missed_slot=True)
-    try:
-        return Outcome(message, sent=send())
-    except SendError as exc:
-        return Outcome(message, error=exc)
-    except Exception as exc:  # a bug in an adapter must not leave the row "sending" forever
-        logger.exception("Unexpected error sending message %s", message.pk)
-        return Outcome(message, error=SendError(str(exc), kind=ErrorKind.RETRYABLE, code="unexpected"))
 
 
 def _fail(message: Message, *, now: dt.datetime, code: str, reason: str) -> None:
@@ -393,7 +388,7 @@ def _prepare(channel: Channel, messages: list[Message], now: dt.datetime) -> tup
 
 @dataclass
 class Round:
-    """What ``Dispatcher._start_round`` handed to the send threads, and what it could not."""
+    """What ``Dispatcher._start_round`` handed to the send loop, and what it could not."""
 
     futures: list[Future] = field(default_factory=list)
     refused: list[Outcome] = field(default_factory=list)  # failed before any call (window closed)
@@ -404,16 +399,18 @@ class Round:
 class Dispatcher:
     """Runs rounds until nothing is due or the time budget is spent."""
 
-    def __init__(self, *, threads: int = SEND_THREADS) -> None:
-        self.threads = threads
+    def __init__(self, *, in_flight: int = MAX_IN_FLIGHT, threads: int = SEND_THREADS) -> None:
+        self.in_flight = in_flight
+        self.sends = SendLoop(connections=in_flight)
         self.pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="send")
-        self._providers: dict[tuple[int, int], tuple[dt.datetime, object]] = {}
+        self._providers: dict[tuple[int, int], tuple[dt.datetime, Any]] = {}
         self._channels: dict[int, Channel] = {}  # see due_channels
 
     def close(self) -> None:
+        self.sends.close()
         self.pool.shutdown(wait=True)
 
-    def _provider(self, channel: Channel):
+    def _provider(self, channel: Channel) -> Any:
         # One provider (and HTTP session) per channel and thread: sessions are not thread-safe. Made again once
         # the channel was saved (new token, URL or limits): the dispatcher outlives any one version of it.
         key = (channel.pk, threading.get_ident())
@@ -422,27 +419,40 @@ class Dispatcher:
             held = self._providers[key] = (channel.updated_at, provider_for(channel))
         return held[1]
 
-    def _send_job(self, channel: Channel, message: Message) -> Callable[[], Sent]:
-        content = message.data["content"]
-        to = recipient(message)
+    async def _send_at(self, slot: float, channel: Channel, message: Message) -> Outcome:
+        """Send at ``slot`` (see _wait_for_slot); a message whose slot passed is returned ``missed_slot``, unsent."""
+        if not await _wait_for_slot(slot, channel):
+            return Outcome(message, missed_slot=True)
+        try:
+            return Outcome(message, sent=await self._send(channel, message))
+        except SendError as exc:
+            return Outcome(message, error=exc)
+        except Exception as exc:  # a bug in an adapter must not leave the row "sending" forever
+            logger.exception("Unexpected error sending message %s", message.pk)
+            return Outcome(message, error=SendError(str(exc), kind=ErrorKind.RETRYABLE, code="unexpected"))
+
+    async def _send(self, channel: Channel, message: Message) -> Sent:
+        content, to = message.data["content"], recipient(message)
+        if channel.kind == Channel.Kind.CLOUD:
+            # Built as CloudProvider.send_* would, posted from the loop.
+            body = contents.send(cloud.MESSAGE_BODIES, to=to, content=content)
+            return await self._provider(channel).deliver_async(self.sends.http, body)
+        # Other providers (Evolution, console) are synchronous: their call runs on a send thread.
         typing_first = channel.kind == Channel.Kind.EVOLUTION and channel.send_delay_ms >= TYPING_MIN_DELAY_MS
 
-        def job() -> Sent:
+        def call() -> Sent:
             provider = self._provider(channel)
             if typing_first:
                 # Unofficial numbers look less like robots when "typing…" precedes the message.
                 provider.send_presence(to=to, delay_ms=TYPING_MS)
             return contents.send(provider, to=to, content=content)
 
-        return job
+        return await asyncio.get_running_loop().run_in_executor(self.pool, contextvars.copy_context().run, call)
 
     def _start_round(self, room: int) -> Round:
-        """Claim a round (in rotating channel order) and hand it to the send threads.
+        """Claim a round (in rotating channel order) and hand it to the send loop.
 
-        ``room`` bounds the round: at most that many sends are handed over, so every job has a send
-        thread waiting for its slot. Slots reserved beyond what the threads can start on time would be
-        missed and wasted: on a slower machine the schedule then ran ahead of the sends and most of
-        them missed their slot (see ``Dispatcher.run``).
+        ``room`` bounds the round: at most that many sends are handed over (see MAX_IN_FLIGHT).
         """
         if room <= 0:
             return Round()
@@ -476,21 +486,12 @@ class Dispatcher:
             refused += failed_now
             jobs += [(slot, channel, message) for message, slot in zip(to_send, slots, strict=False)]
             room -= len(messages)
-        # In slot order: a send thread waits for its job's slot, so a channel's later slots taken first would
-        # hold the threads while another channel's earlier ones wait behind them (and miss them).
-        jobs.sort(key=lambda job: job[0])
-        futures = [
-            # The send threads log with the request id of the task that woke the dispatcher.
-            self.pool.submit(
-                contextvars.copy_context().run, _send_at, slot, self._send_job(channel, message), message, channel
-            )
-            for slot, channel, message in jobs
-        ]
+        futures = self.sends.submit([self._send_at(slot, channel, message) for slot, channel, message in jobs])
         return Round(futures, refused, {c.pk: c for c in channels}, paced_for)
 
     def run_round(self) -> int:
         """One pass over the due channels, waiting for its sends; returns how many messages were handled."""
-        started = self._start_round(self.threads)
+        started = self._start_round(self.in_flight)
         outcomes = started.refused + [future.result() for future in started.futures]
         _record(outcomes, started.channels)
         return len(outcomes)
@@ -498,11 +499,11 @@ class Dispatcher:
     def run(self, *, budget_seconds: float, idle_wait: float = pacing.HORIZON_SECONDS) -> int:
         """Rounds until ``budget_seconds`` pass or nothing is due; returns messages handled.
 
-        Pipelined: every TICK_SECONDS a round is claimed and handed to the send threads while the earlier
-        ones are still being sent, and the outcomes that came in meanwhile are written. Waiting for each
-        round's last send before claiming the next left every channel idle while a round was claimed and
-        written (about half of a 1,000 mps channel's capacity on a 2-core machine). Sends in flight never
-        outnumber the send threads, so the schedule runs only as far ahead as the threads can follow.
+        Pipelined: every TICK_SECONDS a round is claimed and handed to the send loop while the earlier ones
+        are still being sent, and the outcomes that came in meanwhile are written. Waiting for each round's
+        last send before claiming the next left every channel idle while a round was claimed and written
+        (about half of a 1,000 mps channel's capacity on a 2-core machine). Sends held never outnumber
+        ``in_flight``.
         """
         deadline, handled = time.monotonic() + budget_seconds, 0
         in_flight: list[Future] = []
@@ -520,9 +521,9 @@ class Dispatcher:
 
         try:
             while (tick_started := time.monotonic()) < deadline:
-                # Room for as many new sends as there are send threads not already holding one.
+                # Room for as many new sends as the in-flight bound leaves.
                 busy = sum(1 for future in in_flight if not future.done())
-                started = self._start_round(self.threads - busy)
+                started = self._start_round(self.in_flight - busy)
                 channels.update(started.channels)
                 in_flight += started.futures
                 _record(started.refused, channels)
@@ -538,7 +539,7 @@ class Dispatcher:
                     # (with two dispatchers on one channel, a fixed wait left the channel's slots unused).
                     time.sleep(min(idle_wait, started.paced_for))
         finally:
-            # Whatever happens, what was handed to the send threads is waited for and written.
+            # Whatever happens, what was handed to the send loop is waited for and written.
             handled += record_finished(wait=True)
         return handled
 

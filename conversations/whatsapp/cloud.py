@@ -1,13 +1,17 @@
 """The Meta WhatsApp Cloud API provider: sends through the Graph API and maps Meta's error codes once."""
 
 import email.utils
+import json
 import logging
 import time
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 
+import aiohttp
 import requests
 
 from config import http
+from config.async_http import AsyncOutgoing
 from config.masking import mask_text
 from conversations.whatsapp.base import (
     Button,
@@ -124,26 +128,37 @@ def transport_error(exc: requests.RequestException) -> SendError:
     return SendError(f"Request failed: {mask_text(str(exc))}", kind=ErrorKind.PERMANENT, code="request_error")
 
 
+def async_transport_error(exc: aiohttp.ClientError | TimeoutError) -> SendError:
+    """``transport_error`` for an aiohttp call: timeouts and broken connections are retryable, a bad URL is not."""
+    if isinstance(exc, TimeoutError):
+        return SendError(f"Timed out: {mask_text(str(exc))}", kind=ErrorKind.RETRYABLE, code="timeout")
+    if isinstance(exc, aiohttp.ClientConnectionError | aiohttp.ClientPayloadError):
+        return SendError(f"Connection failed: {mask_text(str(exc))}", kind=ErrorKind.RETRYABLE, code="connection_error")
+    return SendError(f"Request failed: {mask_text(str(exc))}", kind=ErrorKind.PERMANENT, code="request_error")
+
+
 def _description(row: ListRow) -> dict[str, str]:
     return {"description": row.description} if row.description else {}
 
 
-class CloudProvider:
-    """One Cloud API phone number (``channel.phone_number_id``) reached with the channel's token."""
+T = TypeVar("T")
 
-    def __init__(self, channel: "Channel", *, max_media_bytes: int = MAX_MEDIA_BYTES) -> None:
-        self.channel = channel
-        self.max_media_bytes = max_media_bytes
-        self._http = http.session()
-        self._api = f"{channel.base_url}/{channel.api_version}"
 
-    # -------------------------------------------------------------------------- sending
+class CloudMessages(Generic[T]):
+    """The Cloud API message each send method posts, handed to ``_deliver``: here returned as it is.
 
-    def send_text(self, *, to: str, text: str, reply_to: str = "") -> Sent:
+    ``CloudProvider`` delivers it through the Graph API. As built here, it is what the sending engine posts
+    from its event loop (``CloudProvider.deliver_async``) with the same content, limits and checks.
+    """
+
+    def _deliver(self, body: dict[str, Any]) -> T:
+        return cast(T, body)
+
+    def send_text(self, *, to: str, text: str, reply_to: str = "") -> T:
         preview = "http://" in text or "https://" in text  # previews help boleto links; noise otherwise
         return self._send(to, "text", {"body": text, "preview_url": preview}, reply_to=reply_to)
 
-    def send_media(self, *, to: str, media: OutgoingMedia, reply_to: str = "") -> Sent:
+    def send_media(self, *, to: str, media: OutgoingMedia, reply_to: str = "") -> T:
         if media.kind not in MEDIA_KINDS:
             raise SendError(f"Unknown media kind {media.kind!r}", kind=ErrorKind.PERMANENT, code="bad_media_kind")
         # An uploaded id is preferred: Meta fetches links on every send (cached 10 min) and it costs throughput.
@@ -154,21 +169,19 @@ class CloudProvider:
             obj["filename"] = media.filename
         return self._send(to, media.kind, obj, reply_to=reply_to)
 
-    def send_location(self, *, to: str, location: Location) -> Sent:
+    def send_location(self, *, to: str, location: Location) -> T:
         obj: dict[str, Any] = {"latitude": location.latitude, "longitude": location.longitude}
         obj.update({k: v for k, v in (("name", location.name), ("address", location.address)) if v})
         return self._send(to, "location", obj)
 
-    def send_buttons(self, *, to: str, body: str, buttons: tuple[Button, ...], footer: str = "") -> Sent:
+    def send_buttons(self, *, to: str, body: str, buttons: tuple[Button, ...], footer: str = "") -> T:
         # Meta's limits (≤ 3 buttons, titles ≤ 20 chars): failing here names the problem, Meta's 131009 does not.
         if not 1 <= len(buttons) <= 3 or any(len(b.title) > 20 for b in buttons):
             raise SendError("1 to 3 buttons, titles ≤ 20 characters", kind=ErrorKind.PERMANENT, code="bad_buttons")
         action = {"buttons": [{"type": "reply", "reply": {"id": b.id, "title": b.title}} for b in buttons]}
         return self._send(to, "interactive", self._interactive("button", body, action, footer))
 
-    def send_list(
-        self, *, to: str, body: str, button: str, sections: tuple[ListSection, ...], footer: str = ""
-    ) -> Sent:
+    def send_list(self, *, to: str, body: str, button: str, sections: tuple[ListSection, ...], footer: str = "") -> T:
         rows = [row for section in sections for row in section.rows]
         if not 1 <= len(rows) <= 10 or any(len(row.title) > 24 for row in rows):
             raise SendError("1 to 10 rows, titles ≤ 24 characters", kind=ErrorKind.PERMANENT, code="bad_list")
@@ -181,15 +194,54 @@ class CloudProvider:
         }
         return self._send(to, "interactive", self._interactive("list", body, action, footer))
 
-    def send_template(self, *, to: str, template: TemplateCall) -> Sent:
+    def send_template(self, *, to: str, template: TemplateCall) -> T:
         obj: dict[str, Any] = {"name": template.name, "language": {"code": template.language}}
         if template.components:
             obj["components"] = list(template.components)
         return self._send(to, "template", obj)
 
+    @staticmethod
+    def _interactive(kind: str, body: str, action: dict[str, Any], footer: str) -> dict[str, Any]:
+        obj: dict[str, Any] = {"type": kind, "body": {"text": body}, "action": action}
+        if footer:
+            obj["footer"] = {"text": footer}
+        return obj
+
+    def _send(self, to: str, kind: str, obj: dict[str, Any], *, reply_to: str = "") -> T:
+        body: dict[str, Any] = {"messaging_product": "whatsapp", "recipient_type": "individual", "to": to}
+        if reply_to:
+            body["context"] = {"message_id": reply_to}
+        body.update({"type": kind, kind: obj})
+        return self._deliver(body)
+
+
+MESSAGE_BODIES: CloudMessages[dict[str, Any]] = CloudMessages()
+
+
+class CloudProvider(CloudMessages[Sent]):
+    """One Cloud API phone number (``channel.phone_number_id``) reached with the channel's token."""
+
+    def __init__(self, channel: "Channel", *, max_media_bytes: int = MAX_MEDIA_BYTES) -> None:
+        self.channel = channel
+        self.max_media_bytes = max_media_bytes
+        self._http = http.session()
+        self._api = f"{channel.base_url}/{channel.api_version}"
+        self.messages_url = f"{self._api}/{channel.phone_number_id}/messages"
+
+    def _deliver(self, body: dict[str, Any]) -> Sent:
+        return self._sent(self._request("POST", self.messages_url, json=body))
+
+    async def deliver_async(self, client: AsyncOutgoing, body: dict[str, Any]) -> Sent:
+        """Post a message built by ``CloudMessages`` from an event loop; answers and errors read as ``_deliver``'s."""
+        try:
+            answer = await client.api("POST", self.messages_url, headers=self._auth(), json=body)
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise async_transport_error(exc) from None
+        return self._sent(self._read(answer.status, answer.reason, answer.headers, answer.body))
+
     def mark_read(self, *, message_id: str, remote: str = "") -> None:
         body = {"messaging_product": "whatsapp", "status": "read", "message_id": message_id}
-        data = self._request("POST", f"{self._api}/{self.channel.phone_number_id}/messages", json=body)
+        data = self._request("POST", self.messages_url, json=body)
         if data.get("success") is not True:
             raise self._bad_response(200, data)
 
@@ -209,7 +261,7 @@ class CloudProvider:
         except requests.RequestException as exc:
             raise transport_error(exc) from None
         if not response.ok:
-            raise self._error(response)
+            raise self._error(response.status_code, response.reason, response.headers, response.content)
         content = read_capped(response, self.max_media_bytes)
         mime = response.headers.get("Content-Type", "").split(";")[0].strip() or declared_mime
         return FetchedMedia(content=content, mime_type=mime)
@@ -222,19 +274,7 @@ class CloudProvider:
 
     # -------------------------------------------------------------------------- plumbing
 
-    @staticmethod
-    def _interactive(kind: str, body: str, action: dict[str, Any], footer: str) -> dict[str, Any]:
-        obj: dict[str, Any] = {"type": kind, "body": {"text": body}, "action": action}
-        if footer:
-            obj["footer"] = {"text": footer}
-        return obj
-
-    def _send(self, to: str, kind: str, obj: dict[str, Any], *, reply_to: str = "") -> Sent:
-        body: dict[str, Any] = {"messaging_product": "whatsapp", "recipient_type": "individual", "to": to}
-        if reply_to:
-            body["context"] = {"message_id": reply_to}
-        body.update({"type": kind, kind: obj})
-        data = self._request("POST", f"{self._api}/{self.channel.phone_number_id}/messages", json=body)
+    def _sent(self, data: dict[str, Any]) -> Sent:
         try:
             message = data["messages"][0]
             provider_id = message["id"]
@@ -251,14 +291,18 @@ class CloudProvider:
             response = self._http.api(method, url, headers=self._auth(), **kwargs)
         except requests.RequestException as exc:
             raise transport_error(exc) from None
-        if not response.ok:
-            raise self._error(response)
+        return self._read(response.status_code, response.reason, response.headers, response.content)
+
+    def _read(self, status: int, reason: str, headers: Mapping[str, str], body: bytes) -> dict[str, Any]:
+        """The JSON object of an answer, or the SendError it means."""
+        if status >= 400:  # as requests' ``ok``: a redirect is not followed, and not an error
+            raise self._error(status, reason, headers, body)
         try:
-            data = response.json()
+            data = json.loads(body)
         except ValueError:
-            raise self._bad_response(response.status_code, response.text) from None
+            raise self._bad_response(status, body.decode(errors="replace")) from None
         if not isinstance(data, dict):
-            raise self._bad_response(response.status_code, data)
+            raise self._bad_response(status, data)
         return data
 
     def _scrub(self, text: str) -> str:
@@ -271,32 +315,32 @@ class CloudProvider:
         logger.warning("Meta answered %s with an unexpected body: %s", status, mask_text(self._scrub(str(body)))[:1000])
         return SendError(f"Unexpected reply from Meta (HTTP {status})", kind=ErrorKind.PERMANENT, code="bad_response")
 
-    def _error(self, response: requests.Response) -> SendError:
+    def _error(self, status: int, reason: str, headers: Mapping[str, str], body: bytes) -> SendError:
         try:
-            body = response.json()
+            data = json.loads(body)
         except ValueError:
-            body = None  # an HTML page from a proxy, or nothing: the HTTP status decides
-        error = body.get("error") if isinstance(body, dict) else None
+            data = None  # an HTML page from a proxy, or nothing: the HTTP status decides
+        error = data.get("error") if isinstance(data, dict) else None
         error = error if isinstance(error, dict) else {}
         code = error.get("code") if isinstance(error.get("code"), int) else None
         details = {
-            "http_status": response.status_code,
+            "http_status": status,
             "message": self._scrub(str(error.get("message", ""))),
             "details": self._scrub(str((error.get("error_data") or {}).get("details", ""))),
             "fbtrace_id": error.get("fbtrace_id", ""),
             "docs": ERROR_CODES_URL,
         }
-        retry_after = parse_retry_after(response.headers.get("Retry-After"))
+        retry_after = parse_retry_after(headers.get("Retry-After"))
         if retry_after is None and code is not None:
             retry_after = RETRY_AFTER.get(code)
-        label = code if code is not None else f"HTTP {response.status_code}"
-        message = f"Meta error {label}: {details['message'] or response.reason}"
+        label = code if code is not None else f"HTTP {status}"
+        message = f"Meta error {label}: {details['message'] or reason}"
         if details["details"]:
             message += f" ({details['details']})"
         return SendError(
             message,
-            kind=classify(code, response.status_code),
-            code=str(code) if code is not None else f"http_{response.status_code}",
+            kind=classify(code, status),
+            code=str(code) if code is not None else f"http_{status}",
             retry_after=retry_after,
             details=details,
         )

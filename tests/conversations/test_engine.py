@@ -2,15 +2,12 @@
 
 import datetime as dt
 import itertools
-import json
 import os
-import re
 import secrets
 import threading
 import time
 
 import pytest
-import responses
 from django.utils import timezone
 
 from companies.services import save_channel
@@ -18,10 +15,8 @@ from conversations.models import Contact, Message, MessageStatusChange
 from conversations.sending import content, engine, pacing
 from conversations.services import outbound
 from conversations.whatsapp import console
-from tests.conftest import load_fixture
 from tests.factories import CloudChannelFactory, CompanyFactory, EvolutionChannelFactory
-
-GRAPH = re.compile(r"https://graph\.facebook\.com/v\d+\.\d+/\d+/messages")
+from tests.fakes.graph_api import running_graph_api
 
 
 @pytest.fixture(autouse=True)
@@ -37,9 +32,15 @@ def _isolated(settings, tmp_path, monkeypatch):
 
 @pytest.fixture
 def dispatcher():
-    instance = engine.Dispatcher(threads=4)
+    instance = engine.Dispatcher(in_flight=4)
     yield instance
     instance.close()
+
+
+@pytest.fixture
+def graph():
+    with running_graph_api() as server:
+        yield server
 
 
 def _contact(company, phone="5544998887777", *, window_open=True) -> Contact:
@@ -60,11 +61,6 @@ def _queue(channel, contact, body="Olá", **kwargs) -> Message:
     )
 
 
-def _graph_answer(name: str):
-    fixture = load_fixture(f"meta_api/{name}.json")
-    return {"status": fixture["http_status"], "json": fixture["body"]}
-
-
 @pytest.mark.django_db
 def test_a_queued_message_is_sent_once_with_its_history(dispatcher):
     channel = _console_channel()
@@ -80,18 +76,18 @@ def test_a_queued_message_is_sent_once_with_its_history(dispatcher):
 
 
 @pytest.mark.django_db
-@responses.activate
-def test_cloud_send_posts_to_the_graph_api_and_records_the_wamid(dispatcher):
-    channel = CloudChannelFactory()
-    responses.post(GRAPH, **_graph_answer("send_text_success"))
+def test_cloud_send_posts_to_the_graph_api_and_records_the_wamid(dispatcher, graph):
+    channel = CloudChannelFactory(api_base_url=graph.url)
     message = _queue(channel, _contact(channel.company), body="Sua fatura vence amanhã")
     dispatcher.run(budget_seconds=5)
     message.refresh_from_db()
-    sent = json.loads(responses.calls[0].request.body)
-    assert sent["text"]["body"] == "Sua fatura vence amanhã"
-    assert sent["to"] == "5544998887777"
+    [request] = graph.requests
+    assert request.path == f"/{channel.api_version}/{channel.phone_number_id}/messages"
+    assert request.authorization == f"Bearer {channel.access_token}"
+    assert request.body["text"]["body"] == "Sua fatura vence amanhã"
+    assert request.body["to"] == "5544998887777"
     assert message.status == "sent"
-    assert message.provider_id == load_fixture("meta_api/send_text_success.json")["body"]["messages"][0]["id"]
+    assert message.provider_id == request.wamid
 
 
 @pytest.mark.django_db
@@ -109,10 +105,9 @@ def test_cloud_send_posts_to_the_graph_api_and_records_the_wamid(dispatcher):
         ("error_100_invalid_parameter", "failed", "100", False),
     ],
 )
-@responses.activate
-def test_provider_errors_retry_or_fail_at_once(dispatcher, fixture, status, code, requeued):
-    channel = CloudChannelFactory()
-    responses.post(GRAPH, **_graph_answer(fixture))
+def test_provider_errors_retry_or_fail_at_once(dispatcher, graph, fixture, status, code, requeued):
+    channel = CloudChannelFactory(api_base_url=graph.url)
+    graph.fail_next(1, fixture)
     message = _queue(channel, _contact(channel.company))
     before = timezone.now()
     dispatcher.run_round()
@@ -127,10 +122,9 @@ def test_provider_errors_retry_or_fail_at_once(dispatcher, fixture, status, code
 
 
 @pytest.mark.django_db
-@responses.activate
-def test_window_closed_from_meta_is_our_window_closed_reason(dispatcher):
-    channel = CloudChannelFactory()
-    responses.post(GRAPH, **_graph_answer("error_131047_reengagement"))
+def test_window_closed_from_meta_is_our_window_closed_reason(dispatcher, graph):
+    channel = CloudChannelFactory(api_base_url=graph.url)
+    graph.fail_next(1, "error_131047_reengagement")
     message = _queue(channel, _contact(channel.company))
     dispatcher.run_round()
     message.refresh_from_db()
@@ -138,31 +132,29 @@ def test_window_closed_from_meta_is_our_window_closed_reason(dispatcher):
 
 
 @pytest.mark.django_db
-@responses.activate
-def test_retryable_failures_give_up_after_the_limit(dispatcher):
-    channel = CloudChannelFactory()
-    responses.post(GRAPH, status=503, json={"error": {"code": 2, "message": "Service temporarily unavailable"}})
+def test_retryable_failures_give_up_after_the_limit(dispatcher, graph):
+    channel = CloudChannelFactory(api_base_url=graph.url)
+    graph.fail_next(engine.MAX_ATTEMPTS + 1, "error_131000_generic")
     message = _queue(channel, _contact(channel.company))
     for _ in range(engine.MAX_ATTEMPTS):
         Message.objects.filter(pk=message.pk).update(next_attempt_at=timezone.now())
         dispatcher.run_round()
     message.refresh_from_db()
     assert (message.status, message.attempts) == ("failed", engine.MAX_ATTEMPTS)
-    assert len(responses.calls) == engine.MAX_ATTEMPTS
+    assert len(graph.requests) == engine.MAX_ATTEMPTS
 
 
 @pytest.mark.django_db
-@responses.activate
-def test_an_expired_token_stops_the_channel_not_the_queue(dispatcher):
-    channel = CloudChannelFactory()
-    responses.post(GRAPH, **_graph_answer("error_190_token_expired"))
+def test_an_expired_token_stops_the_channel_not_the_queue(dispatcher, graph):
+    channel = CloudChannelFactory(api_base_url=graph.url)
+    graph.fail_next(10, "error_190_token_expired")
     contact = _contact(channel.company)
     first, second = _queue(channel, contact), _queue(channel, _contact(channel.company, "5544998880000"))
     dispatcher.run(budget_seconds=2)
     channel.refresh_from_db()
     assert channel.health == "auth_failed"
     assert "190" in channel.health_reason
-    assert len(responses.calls) == 2  # one round; nothing after the channel stopped
+    assert len(graph.requests) == 2  # one round; nothing after the channel stopped
     for message in (first, second):
         message.refresh_from_db()
         assert (message.status, message.attempts) == ("queued", 0)
@@ -170,10 +162,9 @@ def test_an_expired_token_stops_the_channel_not_the_queue(dispatcher):
 
 
 @pytest.mark.django_db
-@responses.activate
-def test_a_new_token_saved_while_the_dispatcher_runs_is_the_one_it_sends_with(dispatcher):
-    channel = CloudChannelFactory(access_token="EAAG-expired")
-    responses.post(GRAPH, **_graph_answer("error_190_token_expired"))
+def test_a_new_token_saved_while_the_dispatcher_runs_is_the_one_it_sends_with(dispatcher, graph):
+    channel = CloudChannelFactory(api_base_url=graph.url, access_token="EAAG-expired")
+    graph.fail_next(1, "error_190_token_expired")
     message = _queue(channel, _contact(channel.company))
     dispatcher.run(budget_seconds=2)
     channel.refresh_from_db()
@@ -181,14 +172,10 @@ def test_a_new_token_saved_while_the_dispatcher_runs_is_the_one_it_sends_with(di
 
     channel.access_token = "EAAG-renewed"
     save_channel(channel=channel, changed={"access_token"})  # as the admin and the API do: healthy again
-    responses.replace(responses.POST, GRAPH, **_graph_answer("send_text_success"))
     assert dispatcher.run(budget_seconds=2) == 1  # the same dispatcher, its channel and sessions read before
     message.refresh_from_db()
     assert message.status == "sent"
-    assert [call.request.headers["Authorization"] for call in responses.calls] == [
-        "Bearer EAAG-expired",
-        "Bearer EAAG-renewed",
-    ]
+    assert [request.authorization for request in graph.requests] == ["Bearer EAAG-expired", "Bearer EAAG-renewed"]
 
 
 @pytest.mark.django_db
@@ -222,14 +209,15 @@ def test_the_api_refuses_free_form_outside_the_window_but_templates_go(dispatche
 
 
 @pytest.mark.django_db
-def test_a_window_that_closes_while_queued_fails_without_calling_meta(dispatcher):
-    channel = CloudChannelFactory()
+def test_a_window_that_closes_while_queued_fails_without_calling_meta(dispatcher, graph):
+    channel = CloudChannelFactory(api_base_url=graph.url)
     contact = _contact(channel.company)
     message = _queue(channel, contact)
     Contact.objects.filter(pk=contact.pk).update(last_inbound_at=timezone.now() - dt.timedelta(hours=25))
-    dispatcher.run_round()  # responses is not active: any HTTP call would fail the test's network guard
+    dispatcher.run_round()
     message.refresh_from_db()
     assert (message.status, message.error_code) == ("failed", "window_closed")
+    assert graph.requests == []
 
 
 @pytest.mark.django_db
@@ -253,9 +241,9 @@ def test_one_companys_backlog_does_not_hold_another_company(dispatcher):
 
 
 @pytest.mark.django_db
-def test_a_round_hands_over_no_more_sends_than_there_are_threads_shared_evenly(dispatcher):
-    # Slots reserved beyond what the send threads can start on time would be missed: the 4 threads
-    # get 4 sends, 2 per channel, and every claimed message is sent (none left "sending").
+def test_a_round_hands_over_no_more_sends_than_its_in_flight_bound_shared_evenly(dispatcher):
+    # The dispatcher holds at most 4 sends at once: 4 sends, 2 per channel, and every claimed message is
+    # sent (none left "sending").
     first, second = _console_channel(), _console_channel()
     for channel, prefix in ((first, "55449992"), (second, "55449993")):
         for i in range(10):
@@ -310,6 +298,23 @@ def test_seconds_until_room_is_how_far_the_schedule_runs_past_the_horizon(store,
     assert wait > 0
 
 
+def test_slots_from_redis_are_moved_into_our_clock_by_the_least_delay_seen(monkeypatch):
+    clock = pacing._RedisClock(keep=3)
+    now = [1000.0]
+    monkeypatch.setattr(pacing.time, "time", lambda: now[0])
+
+    def answer(delay: float) -> str:  # Redis's TIME (2 s behind ours), read ``delay`` after Redis took it
+        return str((now[0] - 2 - delay) * 1000)
+
+    assert clock.offset(answer(0.001)) == pytest.approx(2.001)
+    now[0] += 1
+    assert clock.offset(answer(0.040)) == pytest.approx(2.001)  # a stalled process: its delay is not taken
+    now[0] += 1
+    assert clock.offset(answer(0.002)) == pytest.approx(2.001)
+    now[0] += 1
+    assert clock.offset(answer(0.003)) == pytest.approx(2.002)  # the oldest sample has gone: the best of the rest
+
+
 @pytest.mark.django_db
 def test_a_tick_counts_the_rounds_own_time(dispatcher, monkeypatch):
     channel = _console_channel(throughput_mps=1000)
@@ -319,8 +324,13 @@ def test_a_tick_counts_the_rounds_own_time(dispatcher, monkeypatch):
     monkeypatch.setattr(engine.time, "monotonic", lambda: next(clock))
     pauses: list[float] = []
     monkeypatch.setattr(engine.time, "sleep", pauses.append)
-    monkeypatch.setattr(engine, "_wait_for_slot", lambda slot, channel: True)
-    dispatcher.run(budget_seconds=100)
+
+    async def on_time(slot, channel):
+        return True
+
+    monkeypatch.setattr(engine, "_wait_for_slot", on_time)
+    # The send loop's thread reads the same (patched) clock: a budget it cannot use up before the sends end.
+    dispatcher.run(budget_seconds=10**7)
     assert Message.objects.filter(status="sent").count() == 6
     # A round that took longer than a tick is followed by the next one at once, not by a whole tick more.
     assert pauses and set(pauses) == {0.0}

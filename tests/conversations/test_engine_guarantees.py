@@ -8,8 +8,10 @@ import time
 import pytest
 from django.utils import timezone
 
+from config.request_id import get_request_id, reset_request_id, set_request_id
 from conversations.models import Contact, Message, PendingStatus
 from conversations.sending import content, engine, pacing
+from conversations.sending.send_loop import SendLoop
 from conversations.services import outbound
 from conversations.whatsapp.base import ErrorKind, SendError, Sent
 from conversations.whatsapp.cloud import CloudProvider
@@ -32,7 +34,7 @@ def graph():
 
 @pytest.fixture
 def dispatcher():
-    instance = engine.Dispatcher(threads=4)
+    instance = engine.Dispatcher(in_flight=4)
     yield instance
     instance.close()
 
@@ -225,15 +227,19 @@ def test_claims_read_the_outbox_index_however_much_was_already_sent(graph):
     assert all("message_outbox_due" in plan for plan in plans), plans
 
 
+def _send_at(dispatcher, slot: float, channel, message) -> engine.Outcome:
+    [future] = dispatcher.sends.submit([dispatcher._send_at(slot, channel, message)])
+    return future.result(timeout=10)
+
+
 @pytest.mark.django_db
-def test_a_send_that_missed_its_slot_on_a_busy_channel_is_not_made_but_queued_again(graph):
+def test_a_send_that_missed_its_slot_on_a_busy_channel_is_not_made_but_queued_again(graph, dispatcher):
     channel = CloudChannelFactory(api_base_url=graph.url, throughput_mps=10)
     message = _queue(channel, "5544998887777")
     [claimed] = engine.claim(channel, 1)
     assert pacing.reserve(channel, 100)  # the channel's next slots all belong to other sends now
-    calls = []
-    outcome = engine._send_at(time.time() - 0.5, lambda: calls.append(1), claimed, channel)
-    assert outcome.missed_slot and calls == []
+    outcome = _send_at(dispatcher, time.time() - 0.5, channel, claimed)
+    assert outcome.missed_slot and outcome.sent is None and outcome.error is None
     engine._record([outcome], {channel.pk: channel})
     message.refresh_from_db()
     assert (message.status, message.attempts) == ("queued", 0)
@@ -241,12 +247,13 @@ def test_a_send_that_missed_its_slot_on_a_busy_channel_is_not_made_but_queued_ag
 
 
 @pytest.mark.django_db
-def test_a_late_send_on_a_channel_below_its_pace_takes_a_free_slot_and_goes(graph):
+def test_a_late_send_on_a_channel_below_its_pace_takes_a_free_slot_and_goes(graph, dispatcher):
     channel = CloudChannelFactory(api_base_url=graph.url, throughput_mps=10)
     _queue(channel, "5544998887777")
     [claimed] = engine.claim(channel, 1)
-    sent = engine._send_at(time.time() - 0.5, lambda: "sent", claimed, channel)
-    assert not sent.missed_slot and sent.sent == "sent"
+    outcome = _send_at(dispatcher, time.time() - 0.5, channel, claimed)
+    assert not outcome.missed_slot
+    assert outcome.sent.provider_id == graph.sent[0].wamid
 
 
 def test_a_late_window_stays_within_the_limit_at_every_rate():
@@ -255,3 +262,61 @@ def test_a_late_window_stays_within_the_limit_at_every_rate():
     for limit in (1, 2, 10, 80, 250, 1000):
         worst = int((1 + engine.LATE_SECONDS) * limit * pacing.CLOUD_SAFETY) + 1
         assert worst <= limit, limit
+
+
+@pytest.mark.django_db
+def test_sends_waiting_for_meta_hold_no_thread_each():
+    # One send thread, and Meta answering after 300 ms: all 30 sends are out before the first answer comes back.
+    with running_graph_api(delay=0.3) as slow:
+        channel = CloudChannelFactory(api_base_url=slow.url, throughput_mps=1000)
+        for i in range(30):
+            _queue(channel, f"55449990{i:05d}")
+        dispatcher = engine.Dispatcher(in_flight=30, threads=1)
+        try:
+            assert dispatcher.run_round() == 30
+        finally:
+            dispatcher.close()
+        arrivals = [request.monotonic for request in slow.sent]
+    assert len(arrivals) == 30
+    assert max(arrivals) - min(arrivals) < 0.3
+    assert Message.objects.filter(status="sent").count() == 30
+
+
+@pytest.mark.django_db
+def test_the_send_loop_logs_with_the_request_id_of_the_task_that_woke_the_dispatcher(graph, dispatcher, caplog):
+    channel = CloudChannelFactory(api_base_url=graph.url, throughput_mps=1000)
+    _queue(channel, "5544998887777")
+    graph.fail_next(1, "error_131000_generic")
+    token = set_request_id("task-7f3a")
+    try:
+        seen = []
+        [claimed] = engine.claim(channel, 1)
+
+        async def send_and_look():
+            seen.append(get_request_id())
+            return await dispatcher._send_at(time.time(), channel, claimed)
+
+        [future] = dispatcher.sends.submit([send_and_look()])
+        outcome = future.result(timeout=10)
+    finally:
+        reset_request_id(token)
+    assert seen == ["task-7f3a"]
+    assert outcome.error.code == "131000"
+
+
+def test_a_failing_coroutine_hands_its_exception_to_whoever_waits():
+    sends = SendLoop(connections=1)
+
+    async def broken():
+        raise ValueError("a bug in an adapter")
+
+    async def fine():
+        return "sent"
+
+    try:
+        failed, ok = sends.submit([broken(), fine()])
+        with pytest.raises(ValueError, match="a bug in an adapter"):
+            failed.result(timeout=5)
+        assert ok.result(timeout=5) == "sent"
+    finally:
+        sends.close()

@@ -96,7 +96,7 @@ def test_slow_evolution_channels_show_typing_before_the_message():
         },
     )
     message = _queued(channel)
-    dispatcher = engine.Dispatcher(threads=2)
+    dispatcher = engine.Dispatcher(in_flight=2, threads=2)
     try:
         dispatcher.run_round()
     finally:
