@@ -6,6 +6,7 @@ variables as requests reads them (``HTTPS_PROXY``, ``NO_PROXY``, ``REQUESTS_CA_B
 kept, no redirect followed, the same masked log lines. It does not retry: that is the caller's decision.
 """
 
+import functools
 import json as jsonlib
 import os
 import ssl
@@ -40,6 +41,8 @@ class AsyncOutgoing:
         # requests' reading of the environment, so both transports reach an API the same way.
         self._environment = OutgoingSession()
         self._routes: dict[tuple[str, str], tuple[str | None, ssl.SSLContext | bool]] = {}
+        # Loading a CA bundle takes about 20 ms: here, not on the event loop at its first call (its sends wait).
+        tls_context(self._environment.merge_environment_settings("https://localhost/", {}, None, None, None)["verify"])
 
     def _client(self) -> aiohttp.ClientSession:
         if self._session is None:
@@ -57,17 +60,8 @@ class AsyncOutgoing:
         if (scheme, host) not in self._routes:
             settings = self._environment.merge_environment_settings(url, {}, None, None, None)
             proxies = settings["proxies"]
-            proxy = proxies.get(scheme) or proxies.get("all")
-            verify = settings["verify"]
-            if verify is False:
-                tls: ssl.SSLContext | bool = False
-            else:
-                bundle = DEFAULT_CA_BUNDLE_PATH if verify is True else verify
-                if os.path.isdir(bundle):
-                    tls = ssl.create_default_context(capath=bundle)
-                else:
-                    tls = ssl.create_default_context(cafile=bundle)
-            self._routes[scheme, host] = (proxy, tls)
+            tls = tls_context(settings["verify"]) if scheme == "https" else True  # True: aiohttp's default
+            self._routes[scheme, host] = (proxies.get(scheme) or proxies.get("all"), tls)
         return self._routes[scheme, host]
 
     async def api(self, method: str, url: str, *, headers: dict[str, str] | None = None, json: Any = None) -> Answer:
@@ -93,3 +87,14 @@ class AsyncOutgoing:
         if self._session is not None:
             await self._session.close()
             self._session = None
+
+
+@functools.cache
+def tls_context(verify: bool | str) -> ssl.SSLContext | bool:
+    """A verifying TLS context for requests' ``verify`` setting: True (certifi's bundle), a bundle file or folder."""
+    if verify is False:
+        return False
+    bundle = DEFAULT_CA_BUNDLE_PATH if verify is True else verify
+    if os.path.isdir(bundle):
+        return ssl.create_default_context(capath=bundle)
+    return ssl.create_default_context(cafile=bundle)

@@ -138,3 +138,18 @@ def test_a_slow_answer_times_out():
 
     with pytest.raises(TimeoutError):
         asyncio.run(call())
+
+
+def test_the_ca_bundle_is_loaded_before_the_first_call_and_only_for_https(monkeypatch):
+    from config import async_http
+
+    async_http.tls_context.cache_clear()
+    loads: list[str] = []
+    real = ssl.create_default_context
+    monkeypatch.setattr(async_http.ssl, "create_default_context", lambda **kw: loads.append(kw) or real(**kw))
+    client = AsyncOutgoing()
+    assert len(loads) == 1  # made with the client, not on the event loop when its first send is due
+    assert client._route("http://127.0.0.1:8080/x")[1] is True  # plain HTTP: no context of ours
+    client._route("https://graph.facebook.com/v23.0/1/messages")
+    client._route("https://other.example/")
+    assert len(loads) == 1
