@@ -4,7 +4,7 @@ The content is plain JSON so the outbox row alone says everything needed to send
 after any restart.
 """
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from companies.models import Channel
 from conversations.whatsapp.base import (
@@ -20,6 +20,9 @@ from conversations.whatsapp.base import (
 
 if TYPE_CHECKING:
     from conversations.models import Contact
+    from conversations.whatsapp.cloud import CloudMessages
+
+T = TypeVar("T")
 
 TEMPLATE = "template"
 MEDIA_KINDS = ("image", "audio", "video", "document", "sticker")
@@ -84,8 +87,12 @@ def needs_template(channel: Channel, contact: "Contact", content: dict[str, Any]
     return channel.kind == Channel.Kind.CLOUD and not is_template(content) and not contact.window_open
 
 
-def send(provider: WhatsAppProvider, *, to: str, content: dict[str, Any]) -> Sent:
-    """Send ``content`` to ``to`` through ``provider``; raises the provider's SendError."""
+def send(provider: "WhatsAppProvider | CloudMessages[T]", *, to: str, content: dict[str, Any]) -> "Sent | T":
+    """Send ``content`` to ``to`` through ``provider``; raises the provider's SendError.
+
+    Given ``cloud.MESSAGE_BODIES`` instead, it returns the Cloud API request the send would post (the engine
+    posts it from its event loop).
+    """
     kind = content["kind"]
     if kind == "text":
         return provider.send_text(to=to, text=content["text"], reply_to=content.get("reply_to", ""))

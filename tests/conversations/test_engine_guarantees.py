@@ -284,7 +284,7 @@ def test_sends_waiting_for_meta_hold_no_thread_each(monkeypatch):
 
 
 @pytest.mark.django_db
-def test_the_send_loop_logs_with_the_request_id_of_the_task_that_woke_the_dispatcher(graph, dispatcher, caplog):
+def test_sends_run_with_the_request_id_of_the_task_that_woke_the_dispatcher(graph, dispatcher):
     channel = CloudChannelFactory(api_base_url=graph.url, throughput_mps=1000)
     _queue(channel, "5544998887777")
     graph.fail_next(1, "error_131000_generic")
