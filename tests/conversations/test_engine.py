@@ -320,16 +320,23 @@ def test_a_tick_counts_the_rounds_own_time(dispatcher, monkeypatch):
     channel = _console_channel(throughput_mps=1000)
     for i in range(6):
         _queue(channel, _contact(channel.company, f"55449997{i:05d}"))
-    clock = itertools.count(step=0.5)  # every look at the clock: half a second of claiming and writing
-    monkeypatch.setattr(engine.time, "monotonic", lambda: next(clock))
+    # Every look at the dispatcher's clock: half a second of claiming and writing. Only the dispatcher's own
+    # thread: the send loop and the database pool's timer thread keep the real clock and their real sleeps.
+    dispatcher_thread, real_monotonic, real_sleep = threading.get_ident(), time.monotonic, time.sleep
+    clock = itertools.count(step=0.5)
     pauses: list[float] = []
-    monkeypatch.setattr(engine.time, "sleep", pauses.append)
+
+    def mine() -> bool:
+        return threading.get_ident() == dispatcher_thread
+
+    monkeypatch.setattr(engine.time, "monotonic", lambda: next(clock) if mine() else real_monotonic())
+    monkeypatch.setattr(engine.time, "sleep", lambda s: pauses.append(s) if mine() else real_sleep(s))
 
     async def on_time(slot, channel):
         return True
 
     monkeypatch.setattr(engine, "_wait_for_slot", on_time)
-    # The send loop's thread reads the same (patched) clock: a budget it cannot use up before the sends end.
+    # Never sleeping, the dispatcher spins while its sends are out: a budget it cannot use up before they end.
     dispatcher.run(budget_seconds=10**7)
     assert Message.objects.filter(status="sent").count() == 6
     # A round that took longer than a tick is followed by the next one at once, not by a whole tick more.
