@@ -528,7 +528,9 @@ class Dispatcher:
                 in_flight += started.futures
                 _record(started.refused, channels)
                 handled += len(started.refused) + record_finished(wait=False)
-                if in_flight or started.futures or started.refused:
+                # ``busy``: a round with no room looked at no channel, so finding none says nothing about what
+                # is due (its sends may all have ended meanwhile, leaving nothing in flight).
+                if busy or in_flight or started.futures or started.refused:
                     # A tick is counted from its start: the claim and the writes above come out of it, not
                     # on top of it (a fixed sleep after them made each round later than the last).
                     time.sleep(max(0.0, tick_started + TICK_SECONDS - time.monotonic()))

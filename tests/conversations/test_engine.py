@@ -344,6 +344,33 @@ def test_a_tick_counts_the_rounds_own_time(dispatcher, monkeypatch):
 
 
 @pytest.mark.django_db
+def test_sends_that_all_end_during_a_tick_with_no_room_do_not_end_the_run(dispatcher, monkeypatch):
+    channel = _console_channel(throughput_mps=1000)
+    for i in range(6):
+        _queue(channel, _contact(channel.company, f"55449996{i:05d}"))
+    release, handed = threading.Event(), []
+    real_send, real_start = engine.contents.send, dispatcher._start_round
+
+    def held_send(provider, **kwargs):
+        release.wait(5)
+        return real_send(provider, **kwargs)
+
+    def start_round(room):
+        if room == 0:  # every send is out (4 of 4): they all end now, while this tick finds no room
+            release.set()
+            for future in handed:
+                future.result()
+        started = real_start(room)
+        handed.extend(started.futures)
+        return started
+
+    monkeypatch.setattr(engine.contents, "send", held_send)
+    monkeypatch.setattr(dispatcher, "_start_round", start_round)
+    assert dispatcher.run(budget_seconds=5) == 6
+    assert Message.objects.filter(status="sent").count() == 6
+
+
+@pytest.mark.django_db
 def test_a_slow_channel_claims_only_what_one_reservation_can_pace(dispatcher, monkeypatch):
     channel = _console_channel(throughput_mps=1)  # one slot a second: one per pacing horizon
     for i in range(5):
