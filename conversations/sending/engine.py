@@ -51,9 +51,10 @@ STUCK_AFTER = dt.timedelta(minutes=10)
 # R messages per second whose calls take S seconds holds about R x (S + HORIZON) (1,000 mps with Meta's 60 to
 # 200 ms: 310 to 450, shared by the dispatchers). Each is a timer or a socket, not a thread.
 MAX_IN_FLIGHT = 320
-# Threads for the synchronous providers' calls (Evolution, console): their channels send one message every few
-# seconds, or are not real.
-SEND_THREADS = 16
+# Threads for the synchronous providers' calls (Evolution, console). An Evolution send holds one for its
+# "typing…" (Evolution answers when it ends, TYPING_MS) and the call, about 1.2 s, while its number sends one
+# message every few seconds: at the default 5 s delay, 64 threads keep over 250 numbers at their pace.
+SEND_THREADS = 64
 # How often a running dispatcher claims the next round while earlier ones are being sent: a round's claim
 # and write come out of the tick, so a slow claim delays only the next one (see Dispatcher.run).
 TICK_SECONDS = 0.05
@@ -461,7 +462,7 @@ class Dispatcher:
             return Round()
         start = next(_round_robin) % len(channels)
         channels = channels[start:] + channels[:start]
-        jobs: list[tuple[float, Channel, Message]] = []
+        futures: list[Future] = []
         refused: list[Outcome] = []
         paced_for = math.inf
         now = timezone.now()
@@ -484,9 +485,12 @@ class Dispatcher:
                 messages = messages[: len(slots)]
             to_send, failed_now = _prepare(channel, messages, now)
             refused += failed_now
-            jobs += [(slot, channel, message) for message, slot in zip(to_send, slots, strict=False)]
+            # Handed over now, not with the round: the slots of the first channels of a round of many passed
+            # while the others were claimed, and their sends were not made.
+            futures += self.sends.submit(
+                [self._send_at(slot, channel, message) for message, slot in zip(to_send, slots, strict=False)]
+            )
             room -= len(messages)
-        futures = self.sends.submit([self._send_at(slot, channel, message) for slot, channel, message in jobs])
         return Round(futures, refused, {c.pk: c for c in channels}, paced_for)
 
     def run_round(self) -> int:

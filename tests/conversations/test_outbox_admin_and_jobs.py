@@ -2,6 +2,7 @@
 
 import datetime as dt
 import json
+import re
 import threading
 import time
 
@@ -152,3 +153,51 @@ def test_a_dead_holders_lease_expires():
     assert joblocks.acquire("job", holder="other", lease=dt.timedelta(minutes=5))
     joblocks.release("job", holder="dead-worker")  # a stale holder cannot release the new lease
     assert JobLock.objects.get(name="job").holder == "other"
+
+
+def _one_round_sends_them_all(count: int) -> None:
+    """One round of a dispatcher with the default threads hands over ``count`` messages, Evolution accepts each."""
+    accepted = {"key": {"remoteJid": "5544998887777@s.whatsapp.net", "fromMe": True, "id": "3EB0EVO"}}
+    responses.post(re.compile(r"https://evo\.example\.com/message/sendText/.*"), status=201, json=accepted)
+    dispatcher = engine.Dispatcher()
+    try:
+        assert dispatcher.run_round() == count
+    finally:
+        dispatcher.close()
+    assert Message.objects.filter(status="sent").count() == count
+    assert len([call for call in responses.calls if "/message/sendText/" in call.request.url]) == count
+
+
+@pytest.mark.django_db
+@responses.activate
+def test_evolution_numbers_typing_at_once_do_not_wait_for_each_others_threads(monkeypatch):
+    # Evolution answers a "typing…" only when it ends: each send holds a thread meanwhile. 40 numbers with a
+    # message due type at the same time: each "typing…" ends only once all 40 have begun.
+    monkeypatch.setattr(engine, "LATE_SECONDS", 30.0)  # when each begins is not what this is about
+    all_typing = threading.Barrier(40, timeout=20)
+
+    def presence(request):
+        all_typing.wait()
+        return 201, {}, "{}"
+
+    responses.add_callback(responses.POST, re.compile(r"https://evo\.example\.com/chat/sendPresence/.*"), presence)
+    for _ in range(40):
+        _queued(EvolutionChannelFactory(send_delay_ms=5000))
+    _one_round_sends_them_all(40)
+
+
+@pytest.mark.django_db
+@responses.activate
+def test_each_channels_sends_are_handed_over_as_soon_as_it_is_claimed(monkeypatch):
+    # Claims that take 50 ms each (a busy database): handed over only with the whole round, the first
+    # channels' slots (20 ms after their claim) had passed, and numbers paced 1.5 s apart have no other slot.
+    real_claim = engine.claim
+
+    def slow_claim(channel, limit):
+        time.sleep(0.05)
+        return real_claim(channel, limit)
+
+    monkeypatch.setattr(engine, "claim", slow_claim)
+    for _ in range(5):
+        _queued(EvolutionChannelFactory(send_delay_ms=1500))
+    _one_round_sends_them_all(5)
