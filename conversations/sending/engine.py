@@ -7,7 +7,7 @@ A running dispatcher claims a round every TICK_SECONDS while the earlier ones ar
 (``Dispatcher.run``); each send starts within LATE_SECONDS of a pacing slot of its own or is not made
 and goes back to the queue (``_wait_for_slot``), so no second ever holds more than the channel's limit.
 Sends wait for their slots, and Cloud API calls are made, on the dispatcher's event loop (``send_loop``);
-the synchronous providers' calls (Evolution, console) run on a few threads from there.
+the synchronous providers' calls (Evolution, console) run on SEND_THREADS threads from there.
 
 At most once: a message is marked ``sending`` (committed) before its provider call. If the worker
 dies after the call, the row stays ``sending`` and ``recover_stuck`` marks it failed with
