@@ -68,9 +68,9 @@ class _RedisClock:
     Every worker's slots come from Redis's clock, so workers on machines whose clocks disagree still keep
     one schedule. Each script call tells Redis's time; our clock read when the answer is in hand is later
     by the true difference plus however long the answer took to reach us, which a busy process stretches
-    to tens of milliseconds. Taken from one call, that delay moved a whole reservation's slots later, onto
-    the next reservation's (another worker's): more than the limit in some second. The least difference
-    seen over the last calls is the one with the least delay.
+    to tens of milliseconds. Taken from one call, that delay would move a whole reservation's slots later,
+    onto the next reservation's (another worker's), and put more than the limit into some second. The least
+    difference seen over the last calls is the one with the least delay.
     """
 
     def __init__(self, keep: int = 64) -> None:
