@@ -118,22 +118,20 @@ def read_capped(response: requests.Response, max_bytes: int) -> bytes:
     return b"".join(chunks)
 
 
-def transport_error(exc: requests.RequestException) -> SendError:
+# What a request that got no HTTP answer failed on, for both transports (requests and aiohttp). A timeout is
+# checked first: aiohttp's and requests' connect timeouts are also connection errors.
+_TIMEOUTS = (requests.Timeout, TimeoutError)
+_BROKEN = (requests.ConnectionError, requests.exceptions.ChunkedEncodingError)
+_BROKEN += (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError)
+
+
+def transport_error(exc: requests.RequestException | aiohttp.ClientError | TimeoutError) -> SendError:
     """A SendError for a request that got no HTTP answer: network trouble is worth retrying."""
-    if isinstance(exc, requests.Timeout):
+    if isinstance(exc, _TIMEOUTS):
         return SendError(f"Timed out: {mask_text(str(exc))}", kind=ErrorKind.RETRYABLE, code="timeout")
-    if isinstance(exc, requests.ConnectionError | requests.exceptions.ChunkedEncodingError):
+    if isinstance(exc, _BROKEN):
         return SendError(f"Connection failed: {mask_text(str(exc))}", kind=ErrorKind.RETRYABLE, code="connection_error")
     # Invalid URL, missing schema...: the channel's base URL is wrong; retrying will not fix it.
-    return SendError(f"Request failed: {mask_text(str(exc))}", kind=ErrorKind.PERMANENT, code="request_error")
-
-
-def async_transport_error(exc: aiohttp.ClientError | TimeoutError) -> SendError:
-    """``transport_error`` for an aiohttp call: timeouts and broken connections are retryable, a bad URL is not."""
-    if isinstance(exc, TimeoutError):
-        return SendError(f"Timed out: {mask_text(str(exc))}", kind=ErrorKind.RETRYABLE, code="timeout")
-    if isinstance(exc, aiohttp.ClientConnectionError | aiohttp.ClientPayloadError):
-        return SendError(f"Connection failed: {mask_text(str(exc))}", kind=ErrorKind.RETRYABLE, code="connection_error")
     return SendError(f"Request failed: {mask_text(str(exc))}", kind=ErrorKind.PERMANENT, code="request_error")
 
 
@@ -236,7 +234,7 @@ class CloudProvider(CloudMessages[Sent]):
         try:
             answer = await client.api("POST", self.messages_url, headers=self._auth(), json=body)
         except (aiohttp.ClientError, TimeoutError) as exc:
-            raise async_transport_error(exc) from None
+            raise transport_error(exc) from None
         return self._sent(self._read(answer.status, answer.reason, answer.headers, answer.body))
 
     def mark_read(self, *, message_id: str, remote: str = "") -> None:
