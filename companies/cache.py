@@ -8,14 +8,20 @@ the affected keys (``companies.signals``), so a change is seen at once.
 In front of a shared cache each process also keeps what it read for COMPANY_LOCAL_CACHE_SECONDS
 (2 s by default): a webhook burst then costs no cache round trip per request. A change is seen at once
 by the process that made it (its copy is dropped with the shared key) and by the others within those
-seconds. The local copy is the pickle, so every caller still gets its own instance.
+seconds. The local copy is the pickle, so every caller still gets its own instance (except inside
+``local_only()``, below).
+
+Code on an event loop must not wait for Redis or the database: inside ``local_only()`` a lookup answers
+from this process's memory or raises ``NotCachedLocally``, and the caller hands the work to a thread.
 """
 
+import contextlib
+import contextvars
 import pickle
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import TypeVar
 
 from django.conf import settings
@@ -53,6 +59,7 @@ class _LocalCopies:
 
     def __init__(self) -> None:
         self._entries: dict[str, tuple[float, bytes]] = {}
+        self._shared: dict[str, tuple[float, bytes, object]] = {}
         self._lock = threading.Lock()
 
     def get(self, key: str) -> bytes | None:
@@ -61,6 +68,17 @@ class _LocalCopies:
             return None
         return entry[1]
 
+    def get_shared(self, key: str) -> object | None:
+        """One unpickled instance per entry, the same for every caller: read it, never change it."""
+        entry = self._entries.get(key)
+        if entry is None or entry[0] < time.monotonic():
+            return None
+        shared = self._shared.get(key)
+        if shared is None or shared[1] is not entry[1]:  # none yet, or read before the entry was replaced
+            shared = (entry[0], entry[1], pickle.loads(entry[1]))  # noqa: S301  (our own encrypted data)
+            self._shared[key] = shared
+        return shared[2]
+
     def set(self, key: str, pickled: bytes) -> None:
         seconds = settings.COMPANY_LOCAL_CACHE_SECONDS
         if seconds <= 0:
@@ -68,25 +86,58 @@ class _LocalCopies:
         with self._lock:
             if len(self._entries) >= _LOCAL_MAX_ENTRIES:
                 self._entries.clear()  # a flood of unknown keys must not grow the process without bound
+                self._shared.clear()
             self._entries[key] = (time.monotonic() + seconds, pickled)
 
     def forget(self, keys: Iterable[str]) -> None:
         with self._lock:
             for key in keys:
                 self._entries.pop(key, None)
+                self._shared.pop(key, None)
 
     def clear(self) -> None:
         with self._lock:
             self._entries.clear()
+            self._shared.clear()
 
 
 _LOCAL_MAX_ENTRIES = 10_000
 local_copies = _LocalCopies()
 
 
+class NotCachedLocally(Exception):
+    """Inside ``local_only()``: the answer would have to come from Redis or the database."""
+
+
+_local_only: contextvars.ContextVar[bool] = contextvars.ContextVar("company_cache_local_only", default=False)
+
+
+@contextlib.contextmanager
+def local_only() -> Iterator[None]:
+    """Lookups in this block answer from this process's memory, or raise NotCachedLocally.
+
+    They may return one instance shared by every such caller (no unpickling per lookup): read it only.
+    """
+    token = _local_only.set(True)
+    try:
+        yield
+    finally:
+        _local_only.reset(token)
+
+
+def needs_database() -> None:
+    """Say that a query is about to run: inside ``local_only()`` it raises NotCachedLocally instead."""
+    if _local_only.get():
+        raise NotCachedLocally
+
+
 def _cached(key: str, load: Callable[[], T | None]) -> T | None:
+    if _local_only.get() and (shared := local_copies.get_shared(key)) is not None:
+        return None if shared == _MISSING else shared  # type: ignore[return-value]
     pickled = local_copies.get(key)
     if pickled is None:
+        if settings.CACHE_IS_SHARED and _local_only.get():
+            raise NotCachedLocally(key)
         blob = cache.get(key)
         if blob is not None:
             pickled = crypto.decrypt(blob)
@@ -94,6 +145,7 @@ def _cached(key: str, load: Callable[[], T | None]) -> T | None:
     if pickled is not None:
         value = pickle.loads(pickled)  # noqa: S301  (our own encrypted, authenticated data)
         return None if value == _MISSING else value
+    needs_database()
     value = load()
     pickled = pickle.dumps(_MISSING if value is None else value)
     timeout = _NEGATIVE_TIMEOUT if value is None else settings.COMPANY_CACHE_TIMEOUT

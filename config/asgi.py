@@ -6,6 +6,9 @@ would run each request in a thread started for it, then start another thread to 
 event loop waits for each start (py-spy found the loop there). On two cores shared with the workers
 and the database that handler took about 650 signed webhooks/s, the pool 916 to 1,015; a trivial view
 about 1,600 requests/s against 4,700 (``python -m benchmarks ingest``).
+
+In front of Django, signed Meta and Evolution webhooks are accepted on the event loop itself and stored in
+batches (``conversations.webhook_intake``); whatever that path does not accept reaches Django as it came.
 """
 
 import gc
@@ -24,11 +27,15 @@ from django.conf import settings  # noqa: E402
 
 from config.chunked_bodies import SizedBodies  # noqa: E402
 from config.routing import websocket_urlpatterns  # noqa: E402
+from conversations.webhook_intake import WebhookIntake  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
-        "http": SizedBodies(
-            WSGIMiddleware(django_wsgi_app, workers=settings.WEB_THREADS), limit=settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        "http": WebhookIntake(
+            SizedBodies(
+                WSGIMiddleware(django_wsgi_app, workers=settings.WEB_THREADS),
+                limit=settings.DATA_UPLOAD_MAX_MEMORY_SIZE,
+            )
         ),
         "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
     }

@@ -45,16 +45,21 @@ class SizedBodies:
         body = b"".join(chunks)
         headers = [(name, value) for name, value in scope["headers"] if name.lower() != b"transfer-encoding"]
         headers.append((b"content-length", str(len(body)).encode()))
-        replayed = False
+        await self.app({**scope, "headers": headers}, replaying(body, receive), send)
 
-        async def replay() -> Message:
-            nonlocal replayed
-            if replayed:
-                return await receive()  # after the body: only a disconnect can come
-            replayed = True
-            return {"type": "http.request", "body": body, "more_body": False}
 
-        await self.app({**scope, "headers": headers}, replay, send)
+def replaying(body: bytes, receive: Receive) -> Receive:
+    """A ``receive`` for an application after us: ``body``, already read, whole; then what ``receive`` brings."""
+    replayed = False
+
+    async def replay() -> Message:
+        nonlocal replayed
+        if replayed:
+            return await receive()  # after the body: only a disconnect can come
+        replayed = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return replay
 
 
 async def _too_large(send: Send, limit: int) -> None:

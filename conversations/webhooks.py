@@ -3,13 +3,18 @@
 Processing happens in Celery (``conversations.tasks.drain_webhook_events``). If the request
 cannot be stored (the database is down) the answer is a 5xx, so the provider delivers it again: a
 request is never acknowledged and then lost.
+
+Under the ASGI server most Meta and Evolution POSTs never reach these views: ``webhook_intake`` accepts
+them on the event loop with ``accept_meta`` and ``accept_evolution`` and stores them in batches. The
+views answer the rest (every refusal among them) and are the whole path under WSGI and in tests.
 """
 
 import hashlib
 import hmac
 import json
 import uuid
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, NamedTuple
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
@@ -22,6 +27,14 @@ from conversations.services.webhook_events import store_webhook
 from conversations.whatsapp import cloud_webhook
 
 ACCEPTED = {"status": "accepted"}
+
+
+class Accepted(NamedTuple):
+    """An authenticated webhook: whose it is, where from, and the body to store."""
+
+    company: Company
+    source: str
+    text: str
 
 
 class Rejected(Exception):
@@ -59,6 +72,11 @@ def _same(given: str, expected: str) -> bool:
     return bool(expected) and hmac.compare_digest(given.encode(), expected.encode())
 
 
+def _store(accepted: Accepted, headers: Mapping[str, str]) -> HttpResponse:
+    store_webhook(company=accepted.company, source=accepted.source, body=accepted.text, headers=headers)
+    return JsonResponse(ACCEPTED)
+
+
 def _rejecting(view):
     def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         try:
@@ -73,15 +91,14 @@ def _rejecting(view):
 # ------------------------------------------------------------------------------ Meta
 
 
-def _verify_meta_signature(request: HttpRequest, company: Company) -> None:
+def _verify_meta_signature(company: Company, signature: str, body: bytes) -> None:
     """X-Hub-Signature-256 is HMAC-SHA256 of the raw body with the app secret (Meta's webhook docs)."""
-    header = request.headers.get("X-Hub-Signature-256", "")
-    if not header:
+    if not signature:
         raise Rejected(401, "missing_signature", "The X-Hub-Signature-256 header is missing.")
     if not company.meta_app_secret:
         raise Rejected(403, "not_configured", "This company has no Meta app secret configured.")
-    expected = "sha256=" + hmac.new(company.meta_app_secret.encode(), request.body, hashlib.sha256).hexdigest()
-    if not hmac.compare_digest(header.strip().lower().encode(), expected.encode()):
+    expected = "sha256=" + hmac.new(company.meta_app_secret.encode(), body, hashlib.sha256).hexdigest()
+    if not hmac.compare_digest(signature.strip().lower().encode(), expected.encode()):
         raise Rejected(403, "invalid_signature", "The signature does not match the body.")
 
 
@@ -101,6 +118,7 @@ def _check_meta_ownership(company: Company, payload: dict[str, Any]) -> None:
                 )
             continue
         if waba_ids is None:
+            company_cache.needs_database()
             waba_ids = set(
                 company.channels.filter(kind=Channel.Kind.CLOUD).exclude(waba_id="").values_list("waba_id", flat=True)
             )
@@ -110,39 +128,46 @@ def _check_meta_ownership(company: Company, payload: dict[str, Any]) -> None:
             )
 
 
+def accept_meta(*, contract: str | None, signature: str, body: bytes) -> Accepted:
+    """Authenticate a Meta webhook POST: the company, and the body as it is to be stored; or Rejected."""
+    company = _company(contract)
+    _verify_meta_signature(company, signature, body)
+    payload, text = _json(body)
+    if payload.get("object") != "whatsapp_business_account":
+        raise Rejected(
+            400, "invalid", "Not a WhatsApp Business Account webhook.", {"object": [str(payload.get("object"))]}
+        )
+    _check_meta_ownership(company, payload)
+    return Accepted(company, WebhookEvent.Source.META, text)
+
+
 @csrf_exempt
 @require_methods("GET", "POST")
 @_rejecting
 def meta(request: HttpRequest) -> HttpResponse:
-    company = _company(request.GET.get("contract"))
+    contract = request.GET.get("contract")
     if request.method == "GET":
+        company = _company(contract)
         # Verification handshake: echo hub.challenge only for the company's verify token.
         if request.GET.get("hub.mode") != "subscribe" or not _same(
             request.GET.get("hub.verify_token", ""), company.meta_verify_token
         ):
             raise Rejected(403, "invalid_verify_token", "The verify token does not match.")
         return HttpResponse(request.GET.get("hub.challenge", ""), content_type="text/plain")
-    _verify_meta_signature(request, company)
-    payload, text = _json(request.body)
-    if payload.get("object") != "whatsapp_business_account":
-        raise Rejected(
-            400, "invalid", "Not a WhatsApp Business Account webhook.", {"object": [str(payload.get("object"))]}
-        )
-    _check_meta_ownership(company, payload)
-    store_webhook(company=company, source=WebhookEvent.Source.META, body=text, headers=request.headers)
-    return JsonResponse(ACCEPTED)
+    accepted = accept_meta(
+        contract=contract, signature=request.headers.get("X-Hub-Signature-256", ""), body=request.body
+    )
+    return _store(accepted, request.headers)
 
 
 # ------------------------------------------------------------------------------ Evolution
 
 
-@csrf_exempt
-@require_methods("POST")
-@_rejecting
-def evolution(request: HttpRequest, contract: str) -> HttpResponse:
+def accept_evolution(*, contract: str, apikey: str, body: bytes) -> Accepted:
+    """Authenticate an Evolution webhook (``apikey`` is the header's, if any); or Rejected."""
     company = _company(contract)
-    payload, text = _json(request.body)
-    key = request.headers.get("apikey") or str(payload.get("apikey") or "")
+    payload, text = _json(body)
+    key = apikey or str(payload.get("apikey") or "")
     if not key:
         raise Rejected(401, "missing_api_key", "The apikey header (or body field) is missing.")
     instance = str(payload.get("instance") or "")
@@ -153,8 +178,15 @@ def evolution(request: HttpRequest, contract: str) -> HttpResponse:
         raise Rejected(403, "invalid_api_key", "The apikey does not match the instance's key.")
     # Evolution echoes the instance key in every body: the stored copy must not keep it.
     stored = text.replace(json.dumps(key)[1:-1], "***") if payload.get("apikey") else text
-    store_webhook(company=company, source=WebhookEvent.Source.EVOLUTION, body=stored, headers=request.headers)
-    return JsonResponse(ACCEPTED)
+    return Accepted(company, WebhookEvent.Source.EVOLUTION, stored)
+
+
+@csrf_exempt
+@require_methods("POST")
+@_rejecting
+def evolution(request: HttpRequest, contract: str) -> HttpResponse:
+    accepted = accept_evolution(contract=contract, apikey=request.headers.get("apikey") or "", body=request.body)
+    return _store(accepted, request.headers)
 
 
 # ------------------------------------------------------------------------------ Chatwoot
@@ -168,5 +200,4 @@ def chatwoot(request: HttpRequest, contract: str, secret: str) -> HttpResponse:
     if not _same(secret, company.chatwoot_webhook_secret):
         raise Rejected(403, "invalid_secret", "The webhook secret does not match.")
     _, text = _json(request.body)
-    store_webhook(company=company, source=WebhookEvent.Source.CHATWOOT, body=text, headers=request.headers)
-    return JsonResponse(ACCEPTED)
+    return _store(Accepted(company, WebhookEvent.Source.CHATWOOT, text), request.headers)

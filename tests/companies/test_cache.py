@@ -150,3 +150,61 @@ def test_local_copies_are_off_when_the_cache_is_this_process_memory(settings):
     settings.COMPANY_LOCAL_CACHE_SECONDS = 0
     cache.local_copies.set("key", b"x")
     assert cache.local_copies.get("key") is None
+
+
+@pytest.fixture
+def shared_cache(settings):
+    settings.CACHE_IS_SHARED, settings.COMPANY_LOCAL_CACHE_SECONDS = True, 2.0
+    cache.local_copies.clear()
+    yield
+    cache.local_copies.clear()
+
+
+@pytest.mark.django_db
+def test_local_only_lookups_never_leave_the_process(shared_cache, django_assert_num_queries, monkeypatch):
+    company = CompanyFactory()
+    channel = CloudChannelFactory(company=company, phone_number_id="5511")
+    with django_assert_num_queries(0), cache.local_only():
+        with pytest.raises(cache.NotCachedLocally):
+            cache.get_company_by_contract(company.contract)  # only in Redis (here: its stand-in) or the database
+        with pytest.raises(cache.NotCachedLocally):
+            cache.get_channel_by_phone_number_id("5511")
+    assert cache.get_channel_by_phone_number_id("5511").pk == channel.pk  # outside: fetched, kept locally
+    monkeypatch.setattr(cache, "cache", None)  # any use of the shared cache would fail
+    with django_assert_num_queries(0), cache.local_only():
+        assert cache.get_channel_by_phone_number_id("5511").company_id == company.pk
+        assert cache.get_channel_by_phone_number_id("5511") is cache.get_channel_by_phone_number_id("5511")
+        with pytest.raises(cache.NotCachedLocally):
+            cache.needs_database()
+    cache.needs_database()  # outside the block a query is fine
+
+
+@pytest.mark.django_db
+def test_a_local_only_miss_for_an_unknown_key_is_remembered_as_a_miss(shared_cache):
+    assert cache.get_channel_by_phone_number_id("404404") is None
+    with cache.local_only():
+        assert cache.get_channel_by_phone_number_id("404404") is None
+
+
+@pytest.mark.django_db
+def test_a_change_replaces_the_shared_local_instance(shared_cache, django_capture_on_commit_callbacks):
+    company = CompanyFactory(name="Old name")
+    cache.get_company_by_contract(company.contract)
+    with cache.local_only():
+        assert cache.get_company_by_contract(company.contract).name == "Old name"
+    with django_capture_on_commit_callbacks(execute=True):
+        services.update_company(company=company, data={"name": "New name"})
+    with pytest.raises(cache.NotCachedLocally), cache.local_only():
+        cache.get_company_by_contract(company.contract)  # dropped here at once, like the pickle
+    cache.get_company_by_contract(company.contract)
+    with cache.local_only():
+        assert cache.get_company_by_contract(company.contract).name == "New name"
+
+
+@pytest.mark.django_db
+def test_without_a_shared_cache_local_only_reads_the_process_cache(settings, django_assert_num_queries):
+    settings.CACHE_IS_SHARED, settings.COMPANY_LOCAL_CACHE_SECONDS = False, 0
+    company = CompanyFactory()
+    cache.get_company_by_contract(company.contract)
+    with django_assert_num_queries(0), cache.local_only():
+        assert cache.get_company_by_contract(company.contract).pk == company.pk

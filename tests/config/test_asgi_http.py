@@ -5,10 +5,10 @@ import threading
 
 import pytest
 from asgiref.sync import async_to_sync
-from asgiref.testing import ApplicationCommunicator
 from django.core.signals import request_started
 
 from conversations.models import WebhookEvent
+from tests.asgi import exchange, http_scope
 from tests.conftest import load_fixture, sign
 from tests.factories import CloudChannelFactory, CompanyFactory
 
@@ -17,32 +17,7 @@ async def _request(method: str, path: str, *, query: str = "", chunks=(b"",), he
     """One request as uvicorn hands it over: the body in ``chunks``, one ``http.request`` message each."""
     from config.asgi import application
 
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": method,
-        "scheme": "http",
-        "path": path,
-        "raw_path": path.encode(),
-        "query_string": query.encode(),
-        "root_path": "",
-        "headers": [(b"host", b"testserver"), *[(k.lower().encode(), v.encode()) for k, v in headers]],
-        "client": ("127.0.0.1", 50000),
-        "server": ("testserver", 80),
-    }
-    communicator = ApplicationCommunicator(application, scope)
-    for index, chunk in enumerate(chunks):
-        await communicator.send_input({"type": "http.request", "body": chunk, "more_body": index < len(chunks) - 1})
-    start = await communicator.receive_output(10)
-    chunks = []
-    while True:
-        message = await communicator.receive_output(10)
-        chunks.append(message.get("body", b""))
-        if not message.get("more_body"):
-            break
-    await communicator.wait(10)
-    return start["status"], {k.decode(): v.decode() for k, v in start["headers"]}, b"".join(chunks)
+    return await exchange(application, http_scope(method, path, query=query, headers=headers), chunks)
 
 
 @pytest.mark.django_db(transaction=True)  # each request closes stale connections on its thread
@@ -98,7 +73,7 @@ def test_a_signed_meta_webhook_is_stored_through_the_asgi_application(length):
 def test_a_chunked_body_over_the_largest_limit_is_refused_413():
     from config.asgi import application
 
-    sized = application.application_mapping["http"]  # its limit was read from the settings at start-up
+    sized = application.application_mapping["http"].app  # its limit was read from the settings at start-up
     previous, sized.limit = sized.limit, 1000
     try:
         company, body = _meta_company()

@@ -232,3 +232,30 @@ def test_a_drain_goes_on_when_the_retry_of_a_failed_event_cannot_be_scheduled(
     assert (failing.state, failing.attempts) == (WebhookEvent.State.PENDING, 1)  # for the sweeper
     assert WebhookEvent.objects.filter(state=WebhookEvent.State.PROCESSED).count() == 1
     assert Message.objects.count() == 1
+
+
+def test_a_batch_of_events_is_stored_in_one_insert_and_wakes_one_drain(
+    meta_company, publishes, django_capture_on_commit_callbacks
+):
+    bodies = ['{"n": 1, "t": "aspas \' \\" e barra \\\\ %s $1"}', '{"n": 2, "t": "Olá 你好 🙂"}', "{}"]
+    events = [
+        webhook_events.new_event(
+            company=meta_company, source="meta", body=body, headers={"Content-Type": "application/json"}
+        )
+        for body in bodies
+    ]
+    with CaptureQueriesContext(connection) as queries, django_capture_on_commit_callbacks(execute=True):
+        stored = webhook_events.store_webhooks(events)
+    assert stored == events
+    assert [event.pk for event in events] == sorted(event.pk for event in events)
+    inserts = [q for q in queries.captured_queries if q["sql"].upper().startswith("INSERT")]
+    # One INSERT for all three; on PostgreSQL it goes round Django's cursor (server-side binding), unseen here.
+    assert len(inserts) == (0 if connection.vendor == "postgresql" else 1)
+    rows = list(WebhookEvent.objects.order_by("pk"))
+    assert [row.pk for row in rows] == [event.pk for event in events]
+    assert [row.body for row in rows] == bodies
+    assert {(row.state, row.attempts, row.error, row.headers["Content-Type"]) for row in rows} == {
+        (WebhookEvent.State.PENDING, 0, "", "application/json")
+    }
+    assert all(row.received_at == event.received_at for row, event in zip(rows, events, strict=True))
+    assert publishes["drains"] == 1

@@ -1,0 +1,79 @@
+"""Writes asked for on an event loop, done on one thread of their own, as many at a time as are waiting.
+
+A coroutine that must store a row before it answers (a webhook) awaits ``BatchWriter.write``. The first
+write starts at once; writes asked for while one is under way wait for it and then go together, in one
+call of the batch function (one INSERT, one commit). Nobody waits for a timer, so a lone request is
+written as soon as it comes; a batch forms only while the database is busy with the one before.
+
+``write`` returns only once the batch holding its item has been written, or raises the exception the
+batch met, so a caller never reports stored what is not.
+"""
+
+import asyncio
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Generic, TypeVar
+
+Item = TypeVar("Item")
+Result = TypeVar("Result")
+
+
+class BatchWriter(Generic[Item, Result]):
+    """``write_batch`` gets a batch's items in the order they were asked for and returns one result each.
+
+    A batch holds at most ``max_items`` items and, beyond its first, at most ``max_bytes`` of their
+    ``size``. It runs on a thread of this writer's own, never on the event loop.
+    """
+
+    def __init__(
+        self,
+        write_batch: Callable[[list[Item]], Sequence[Result]],
+        *,
+        max_items: int = 100,
+        max_bytes: int = 4 * 1024 * 1024,
+        name: str = "batch-writer",
+    ) -> None:
+        self._write_batch = write_batch
+        self.max_items, self.max_bytes = max_items, max_bytes
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=name)
+        self._waiting: list[tuple[Item, int, asyncio.Future[Result]]] = []
+        self._running: asyncio.Task[None] | None = None
+
+    async def write(self, item: Item, *, size: int = 0) -> Result:
+        future: asyncio.Future[Result] = asyncio.get_running_loop().create_future()
+        self._waiting.append((item, size, future))
+        if self._running is None or self._running.done():
+            self._running = asyncio.create_task(self._run())
+        return await future
+
+    def _take(self) -> list[tuple[Item, int, asyncio.Future[Result]]]:
+        count, total = 1, self._waiting[0][1]
+        while count < min(len(self._waiting), self.max_items):
+            total += self._waiting[count][1]
+            if total > self.max_bytes:
+                break
+            count += 1
+        batch = self._waiting[:count]
+        del self._waiting[:count]
+        return batch
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        while self._waiting:
+            batch = self._take()
+            try:
+                results = await loop.run_in_executor(self._executor, self._checked, [item for item, _, _ in batch])
+            except Exception as exc:  # each caller raises it; the next batch is tried all the same
+                for _, _, future in batch:
+                    if not future.done():
+                        future.set_exception(exc)
+            else:
+                for (_, _, future), result in zip(batch, results, strict=True):
+                    if not future.done():
+                        future.set_result(result)
+
+    def _checked(self, items: list[Item]) -> Sequence[Result]:
+        results = self._write_batch(items)
+        if len(results) != len(items):
+            raise RuntimeError(f"the batch function returned {len(results)} results for {len(items)} items")
+        return results

@@ -1,0 +1,208 @@
+"""The webhooks' fast path: a signed Meta or Evolution POST is accepted on the event loop.
+
+These POSTs are most of the product's requests. Through Django (``config/asgi.py``) each one crosses to a
+thread and back, passes the middlewares built for browsers, and takes a pooled connection for an
+INSERT and a commit of its own. Here, in front of Django, a POST to ``/webhooks/meta/`` or
+``/webhooks/evolution/<contract>/`` is authenticated on the event loop by the views' own functions
+(``conversations.webhooks.accept_meta``, ``accept_evolution``), with tenants taken from this process's
+memory (``companies.cache.local_only``). The webhooks accepted meanwhile are stored together by one
+thread, one INSERT and one commit (``config.batch_writer``), and each is answered 200 only once its row
+is committed.
+
+Every other request goes to Django as it came, its body replayed: anything rejected (Django answers it
+with the same error), anything unusual (a tenant not in memory yet, an account-level change, a body
+without a Content-Length or above ``FAST_BODY_LIMIT``, plain HTTP where HTTPS is required, a host or
+an origin to check) and any webhook whose batch could not be stored (Django tries to store it itself
+and answers 503 if it cannot). So the answers, and the rule that nothing is acknowledged before it
+is stored, are the views'; this path only makes the common case cheap.
+"""
+
+import json
+import logging
+import re
+from collections.abc import Awaitable, Callable
+from typing import Any
+from urllib.parse import parse_qs
+
+from django.conf import settings
+from django.http.request import split_domain_port, validate_host
+
+from companies.cache import NotCachedLocally, local_only
+from config.batch_writer import BatchWriter
+from config.chunked_bodies import replaying
+from config.request_id import get_request_id, reset_request_id, set_request_id
+from conversations.models import WebhookEvent
+from conversations.services.webhook_events import new_event, store_webhooks
+from conversations.webhooks import ACCEPTED, Accepted, Rejected, accept_evolution, accept_meta
+
+logger = logging.getLogger(__name__)
+
+Scope = dict[str, Any]
+Receive = Callable[[], Awaitable[dict[str, Any]]]
+Send = Callable[[dict[str, Any]], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+# Parsing JSON holds the interpreter lock: bodies bigger than a few hundred messages go to a thread of Django's.
+FAST_BODY_LIMIT = 256 * 1024
+_EVOLUTION = re.compile(r"/webhooks/evolution/([^/]+)/")
+_ANSWER = json.dumps(ACCEPTED).encode()  # as Django's JsonResponse writes it
+
+
+def _accept(path: str, query: bytes, headers: dict[str, str], body: bytes) -> Accepted | None:
+    """The authenticated webhook, or None when Django is to answer (rejected, or needs a lookup)."""
+    try:
+        with local_only():
+            if path == "/webhooks/meta/":
+                contract = parse_qs(query.decode("latin-1")).get("contract", [None])[-1]
+                signature = headers.get("x-hub-signature-256", "")
+                return accept_meta(contract=contract, signature=signature, body=body)
+            if match := _EVOLUTION.fullmatch(path):
+                return accept_evolution(contract=match[1], apikey=headers.get("apikey", ""), body=body)
+    except (Rejected, NotCachedLocally):
+        pass
+    return None
+
+
+def _plain(scope: Scope, headers: dict[str, str]) -> bool:
+    """Nothing for Django's middlewares to do but add their headers: no redirect, no host or CORS check to fail."""
+    if "origin" in headers or settings.DISALLOWED_USER_AGENTS:
+        return False
+    if settings.SECURE_SSL_REDIRECT and not _secure(scope, headers):
+        return False
+    return _host_allowed(headers)
+
+
+def _secure(scope: Scope, headers: dict[str, str]) -> bool:
+    if settings.SECURE_PROXY_SSL_HEADER:
+        name, secure_value = settings.SECURE_PROXY_SSL_HEADER
+        value = headers.get(name.removeprefix("HTTP_").replace("_", "-").lower())
+        if value is not None:
+            return value.split(",", 1)[0].strip() == secure_value
+    return scope.get("scheme") == "https"
+
+
+def _host_allowed(headers: dict[str, str]) -> bool:
+    if settings.USE_X_FORWARDED_HOST and "x-forwarded-host" in headers:
+        return False
+    allowed = settings.ALLOWED_HOSTS
+    if settings.DEBUG and not allowed:
+        allowed = [".localhost", "127.0.0.1", "[::1]"]  # as HttpRequest.get_host allows
+    domain, _ = split_domain_port(headers.get("host", ""))
+    return bool(domain) and validate_host(domain, allowed)
+
+
+def _response_headers(scope: Scope, headers: dict[str, str]) -> list[tuple[bytes, bytes]]:
+    """The headers Django's middlewares give the same answer (``tests`` compare the two)."""
+    answer = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(_ANSWER)).encode()),
+        (b"x-request-id", get_request_id().encode()),
+        (b"x-frame-options", settings.X_FRAME_OPTIONS.upper().encode()),
+    ]
+    if settings.SECURE_CONTENT_TYPE_NOSNIFF:
+        answer.append((b"x-content-type-options", b"nosniff"))
+    if settings.SECURE_REFERRER_POLICY:
+        answer.append((b"referrer-policy", settings.SECURE_REFERRER_POLICY.encode()))
+    if settings.SECURE_CROSS_ORIGIN_OPENER_POLICY:
+        answer.append((b"cross-origin-opener-policy", settings.SECURE_CROSS_ORIGIN_OPENER_POLICY.encode()))
+    if settings.SECURE_HSTS_SECONDS and _secure(scope, headers):
+        hsts = f"max-age={settings.SECURE_HSTS_SECONDS}"
+        if settings.SECURE_HSTS_INCLUDE_SUBDOMAINS:
+            hsts += "; includeSubDomains"
+        if settings.SECURE_HSTS_PRELOAD:
+            hsts += "; preload"
+        answer.append((b"strict-transport-security", hsts.encode()))
+    return answer
+
+
+def _store_batch(events: list[WebhookEvent]) -> list[WebhookEvent]:
+    """On the writer's thread: its connection is handled as a request's would be."""
+    from django.db import close_old_connections
+
+    close_old_connections()
+    try:
+        return store_webhooks(events)
+    finally:
+        close_old_connections()
+
+
+class WebhookIntake:
+    """ASGI middleware in front of Django's HTTP application (see the module's docstring)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self.writer: BatchWriter[WebhookEvent, WebhookEvent] = BatchWriter(
+            _store_batch, max_bytes=4 * FAST_BODY_LIMIT, name="webhook-writer"
+        )
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if not (
+            scope["type"] == "http"
+            and scope["method"] == "POST"
+            and (scope["path"] == "/webhooks/meta/" or _EVOLUTION.fullmatch(scope["path"]))
+        ):
+            await self.app(scope, receive, send)
+            return
+        headers = {name.decode("latin-1").lower(): value.decode("latin-1") for name, value in scope["headers"]}
+        length = headers.get("content-length", "")
+        if (
+            len(headers) < len(scope["headers"])  # a repeated header: Django decides how to read it
+            or "transfer-encoding" in headers
+            or not length.isdigit()
+            or int(length) > FAST_BODY_LIMIT
+        ):
+            await self.app(scope, receive, send)
+            return
+        body = await self._read(receive, int(length))
+        if body is None:
+            return  # the client went away: nothing to store, nobody to answer
+        if len(body) == int(length) and _plain(scope, headers):
+            token = set_request_id(headers.get("x-request-id"))
+            try:
+                if await self._store(scope, headers, body):
+                    await send(
+                        {"type": "http.response.start", "status": 200, "headers": _response_headers(scope, headers)}
+                    )
+                    await send({"type": "http.response.body", "body": _ANSWER})
+                    return
+            finally:
+                reset_request_id(token)
+        await self.app(scope, replaying(body, receive), send)
+
+    @staticmethod
+    async def _read(receive: Receive, length: int) -> bytes | None:
+        chunks, size = [], 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return None
+            chunk = message.get("body", b"")
+            chunks.append(chunk)
+            size += len(chunk)
+            if not message.get("more_body") or size > length:
+                return b"".join(chunks)
+
+    async def _store(self, scope: Scope, headers: dict[str, str], body: bytes) -> bool:
+        """Whether the webhook was accepted and is stored; False leaves the request to Django."""
+        accepted = _accept(scope["path"], scope.get("query_string", b""), headers, body)
+        if accepted is None:
+            return False
+        event = new_event(
+            company=accepted.company, source=accepted.source, body=accepted.text, headers=_Headers(headers)
+        )
+        try:
+            await self.writer.write(event, size=len(body))
+        except Exception:
+            logger.exception("Could not store a %s webhook in a batch; Django's view tries again", accepted.source)
+            return False
+        return True
+
+
+class _Headers(dict):
+    """The request's headers by their lower-case names, looked up by any case (as ``request.headers``)."""
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and super().__contains__(name.lower())
+
+    def __getitem__(self, name: str) -> str:
+        return super().__getitem__(name.lower())
