@@ -6,16 +6,23 @@ call of the batch function (one INSERT, one commit). Nobody waits for a timer, s
 written as soon as it comes; a batch forms only while the database is busy with the one before.
 
 ``write`` returns only once the batch holding its item has been written, or raises the exception the
-batch met, so a caller never reports stored what is not.
+batch met, so a caller never reports stored what is not. What must follow a written batch but need not
+delay its callers (``then``: waking the consumers of the rows) runs on a second thread after they are
+released; calls asked for while one runs are merged into one more call after it, so every written batch
+is followed by a call that started after it.
 """
 
 import asyncio
+import logging
+import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Generic, TypeVar
 
 Item = TypeVar("Item")
 Result = TypeVar("Result")
+
+logger = logging.getLogger(__name__)
 
 
 class BatchWriter(Generic[Item, Result]):
@@ -29,13 +36,17 @@ class BatchWriter(Generic[Item, Result]):
         self,
         write_batch: Callable[[list[Item]], Sequence[Result]],
         *,
+        then: Callable[[], None] | None = None,
         max_items: int = 100,
         max_bytes: int = 4 * 1024 * 1024,
         name: str = "batch-writer",
     ) -> None:
-        self._write_batch = write_batch
+        self._write_batch, self._then = write_batch, then
         self.max_items, self.max_bytes = max_items, max_bytes
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=name)
+        self._then_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"{name}-then")
+        self._then_lock = threading.Lock()
+        self._then_asked = 0  # 0: idle; 1: a call runs; 2: and one more is to follow it
         self._waiting: list[tuple[Item, int, asyncio.Future[Result]]] = []
         self._running: asyncio.Task[None] | None = None
 
@@ -71,6 +82,31 @@ class BatchWriter(Generic[Item, Result]):
                 for (_, _, future), result in zip(batch, results, strict=True):
                     if not future.done():
                         future.set_result(result)
+                self._ask_then()
+
+    def settle(self, timeout: float = 10.0) -> None:
+        """Wait until the calls after written batches asked for so far are done (for tests)."""
+        self._then_executor.submit(lambda: None).result(timeout)
+
+    def _ask_then(self) -> None:
+        if self._then is None:
+            return
+        with self._then_lock:
+            self._then_asked = min(self._then_asked + 1, 2)
+            if self._then_asked == 2:
+                return  # the running call's thread makes one more call when it is done
+        self._then_executor.submit(self._call_then)
+
+    def _call_then(self) -> None:
+        while True:
+            try:
+                self._then()  # type: ignore[misc]  # only submitted when set
+            except Exception:
+                logger.exception("The call after a written batch failed")
+            with self._then_lock:
+                self._then_asked -= 1
+                if not self._then_asked:
+                    return
 
     def _checked(self, items: list[Item]) -> Sequence[Result]:
         results = self._write_batch(items)

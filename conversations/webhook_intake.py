@@ -7,7 +7,8 @@ INSERT and a commit of its own. Here, in front of Django, a POST to ``/webhooks/
 (``conversations.webhooks.accept_meta``, ``accept_evolution``), with tenants taken from this process's
 memory (``companies.cache.local_only``). The webhooks accepted meanwhile are stored together by one
 thread, one INSERT and one commit (``config.batch_writer``), and each is answered 200 only once its row
-is committed.
+is committed. The drainer is woken after the answers, on another thread, once for all the batches
+written while it was being woken.
 
 Every other request goes to Django as it came, its body replayed: anything rejected (Django answers it
 with the same error), anything unusual (a tenant not in memory yet, an account-level change, a body
@@ -32,7 +33,7 @@ from config.batch_writer import BatchWriter
 from config.chunked_bodies import replaying
 from config.request_id import get_request_id, reset_request_id, set_request_id
 from conversations.models import WebhookEvent
-from conversations.services.webhook_events import new_event, store_webhooks
+from conversations.services.webhook_events import new_event, store_webhooks, wake_drainer
 from conversations.webhooks import ACCEPTED, Accepted, Rejected, accept_evolution, accept_meta
 
 logger = logging.getLogger(__name__)
@@ -121,7 +122,7 @@ def _store_batch(events: list[WebhookEvent]) -> list[WebhookEvent]:
 
     close_old_connections()
     try:
-        return store_webhooks(events)
+        return store_webhooks(events, wake=False)  # the drainer is woken after the answers (BatchWriter's then)
     finally:
         close_old_connections()
 
@@ -132,7 +133,7 @@ class WebhookIntake:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
         self.writer: BatchWriter[WebhookEvent, WebhookEvent] = BatchWriter(
-            _store_batch, max_bytes=4 * FAST_BODY_LIMIT, name="webhook-writer"
+            _store_batch, then=wake_drainer, max_bytes=4 * FAST_BODY_LIMIT, name="webhook-writer"
         )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

@@ -96,14 +96,19 @@ def store_webhook(*, company: Company, source: str, body: str, headers: Mapping[
     return event
 
 
-def store_webhooks(events: list[WebhookEvent]) -> list[WebhookEvent]:
-    """Store events from ``new_event`` with one INSERT and one commit; the drainer is woken once after it."""
+def store_webhooks(events: list[WebhookEvent], *, wake: bool = True) -> list[WebhookEvent]:
+    """Store events from ``new_event`` with one INSERT and one commit.
+
+    With ``wake`` the drainer is woken once after the commit; without, the caller must call
+    ``wake_drainer`` after it (the sweeper enqueues what no wake-up reached, minutes later).
+    """
     with transaction.atomic():
         if transaction.get_connection().vendor == "postgresql":
             _insert_bound(events)
         else:
             WebhookEvent.objects.bulk_create(events)
-        transaction.on_commit(wake_drainer)
+        if wake:
+            transaction.on_commit(wake_drainer)
     return events
 
 

@@ -87,3 +87,41 @@ def test_a_writer_outlives_the_event_loop_it_first_ran_on():
     writer = BatchWriter(recorder)
     assert asyncio.run(writer.write("a")) == "A"
     assert asyncio.run(writer.write("b")) == "B"  # a new loop, as each test request has
+
+
+def test_the_call_after_written_batches_follows_each_and_merges_those_asked_for_while_it_runs():
+    recorder = _Recorder()
+    recorder.release.set()
+    calls, answered, then_started, then_release = [], [], threading.Event(), threading.Event()
+
+    def then():
+        calls.append(len(recorder.batches))  # how many batches were written when it started
+        if len(calls) == 1:
+            then_started.set()
+            then_release.wait(10)
+
+    writer = BatchWriter(recorder, then=then)
+
+    async def scenario():
+        answered.append(await writer.write("a"))
+        await asyncio.get_running_loop().run_in_executor(None, then_started.wait, 10)
+        # Written while the first call runs: three batches, one call after it for all of them.
+        for item in ("b", "c", "d"):
+            answered.append(await writer.write(item))
+        then_release.set()
+
+    asyncio.run(scenario())
+    writer.settle()
+    assert answered == ["A", "B", "C", "D"]  # nobody waited for the first call to finish
+    assert calls == [1, 4]
+
+
+def test_a_failed_batch_asks_for_no_call_after_it():
+    recorder = _Recorder(fail_on="a")
+    recorder.release.set()
+    calls = []
+    writer = BatchWriter(recorder, then=lambda: calls.append(1))
+    with pytest.raises(ValueError, match="cannot store a"):
+        asyncio.run(writer.write("a"))
+    writer.settle()
+    assert calls == []

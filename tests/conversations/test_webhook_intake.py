@@ -51,9 +51,19 @@ def django_stack():
     return _Django()
 
 
+_intakes: list[webhook_intake.WebhookIntake] = []
+
+
+def make_intake(django_stack) -> webhook_intake.WebhookIntake:
+    intake = webhook_intake.WebhookIntake(django_stack)
+    _intakes.append(intake)
+    return intake
+
+
 @pytest.fixture
 def intake(django_stack):
-    return webhook_intake.WebhookIntake(django_stack)
+    yield make_intake(django_stack)
+    _intakes.clear()
 
 
 @pytest.fixture(autouse=True)
@@ -72,7 +82,11 @@ async def _exchange(app, method, path, *, query="", body=b"", headers=(), length
 
 
 def request(app, method, path, **kwargs):
-    return async_to_sync(_exchange)(app, method, path, **kwargs)
+    """The answer, once the drain woken after it (eager in tests, on the writer's second thread) is done."""
+    answer = async_to_sync(_exchange)(app, method, path, **kwargs)
+    for intake in _intakes:
+        intake.writer.settle()
+    return answer
 
 
 def meta_post(app, company, body: bytes, *, secret=None, headers=()):
@@ -316,7 +330,7 @@ class _HostOverride:
 def test_plain_http_where_https_is_required_gets_djangos_redirect(settings):
     settings.SECURE_SSL_REDIRECT = True
     django_stack = _Django(fresh=True)
-    intake = webhook_intake.WebhookIntake(django_stack)
+    intake = make_intake(django_stack)
     payload = load_fixture("meta/message_text.json")
     company = company_for(payload)
     warm(company, payload)
@@ -338,12 +352,12 @@ def test_webhooks_arriving_during_a_write_are_stored_together_in_the_next(intake
     first_started, release = threading.Event(), threading.Event()
     store = webhook_intake.store_webhooks
 
-    def slow_store(events):
+    def slow_store(events, **kwargs):
         batches.append(len(events))
         if len(batches) == 1:
             first_started.set()
             release.wait(10)
-        return store(events)
+        return store(events, **kwargs)
 
     monkeypatch.setattr(webhook_intake, "store_webhooks", slow_store)
 
@@ -362,6 +376,7 @@ def test_webhooks_arriving_during_a_write_are_stored_together_in_the_next(intake
         return await asyncio.gather(first, *others)
 
     answers = async_to_sync(burst)()
+    intake.writer.settle()
     assert [status for status, _, _ in answers] == [200] * 25
     assert batches == [1, 24]
     assert WebhookEvent.objects.filter(company=company).count() == 25
@@ -380,7 +395,7 @@ def test_a_batch_that_cannot_be_stored_is_retried_by_django_one_by_one(intake, d
     company = company_for(payload)
     warm(company, payload)
 
-    def database_away(events):
+    def database_away(events, **kwargs):
         raise OperationalError("server closed the connection unexpectedly")
 
     monkeypatch.setattr(webhook_intake, "store_webhooks", database_away)
@@ -397,7 +412,7 @@ def test_with_the_database_down_the_answer_is_503_and_nothing_is_acknowledged(in
     def database_away(**kwargs):
         raise OperationalError("connection refused")
 
-    monkeypatch.setattr(webhook_intake, "store_webhooks", lambda events: database_away())
+    monkeypatch.setattr(webhook_intake, "store_webhooks", lambda events, **kwargs: database_away())
     monkeypatch.setattr("conversations.webhooks.store_webhook", database_away)
     status, _, answer = meta_post(intake, company, json.dumps(payload).encode())
     assert status == 503
