@@ -84,6 +84,11 @@ class BatchWriter(Generic[Item, Result]):
                         future.set_result(result)
                 self._ask_then()
 
+    def close(self) -> None:
+        """Let both threads end once what was asked of them is done."""
+        self._executor.shutdown(wait=True)
+        self._then_executor.shutdown(wait=True)
+
     def settle(self, timeout: float = 10.0) -> None:
         """Wait until the calls after written batches asked for so far are done (for tests)."""
         self._then_executor.submit(lambda: None).result(timeout)

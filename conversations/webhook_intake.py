@@ -26,6 +26,7 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from django.conf import settings
+from django.db import close_old_connections
 from django.http.request import split_domain_port, validate_host
 
 from companies.cache import NotCachedLocally, local_only
@@ -118,11 +119,17 @@ def _response_headers(scope: Scope, headers: dict[str, str]) -> list[tuple[bytes
 
 def _store_batch(events: list[WebhookEvent]) -> list[WebhookEvent]:
     """On the writer's thread: its connection is handled as a request's would be."""
-    from django.db import close_old_connections
-
     close_old_connections()
     try:
         return store_webhooks(events, wake=False)  # the drainer is woken after the answers (BatchWriter's then)
+    finally:
+        close_old_connections()
+
+
+def _wake_drainer() -> None:
+    """On the writer's second thread; with tasks run eagerly (tests) the drain itself runs here too."""
+    try:
+        wake_drainer()
     finally:
         close_old_connections()
 
@@ -133,7 +140,7 @@ class WebhookIntake:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
         self.writer: BatchWriter[WebhookEvent, WebhookEvent] = BatchWriter(
-            _store_batch, then=wake_drainer, max_bytes=4 * FAST_BODY_LIMIT, name="webhook-writer"
+            _store_batch, then=_wake_drainer, max_bytes=4 * FAST_BODY_LIMIT, name="webhook-writer"
         )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

@@ -111,7 +111,7 @@ def test_the_call_after_written_batches_follows_each_and_merges_those_asked_for_
         then_release.set()
 
     asyncio.run(scenario())
-    writer.settle()
+    writer.close()
     assert answered == ["A", "B", "C", "D"]  # nobody waited for the first call to finish
     assert calls == [1, 4]
 

@@ -60,10 +60,16 @@ def make_intake(django_stack) -> webhook_intake.WebhookIntake:
     return intake
 
 
+@pytest.fixture(autouse=True)
+def _close_intakes():
+    yield
+    while _intakes:
+        _intakes.pop().writer.close()
+
+
 @pytest.fixture
 def intake(django_stack):
-    yield make_intake(django_stack)
-    _intakes.clear()
+    return make_intake(django_stack)
 
 
 @pytest.fixture(autouse=True)
