@@ -55,7 +55,7 @@ def _accept(path: str, query: bytes, headers: dict[str, str], body: bytes) -> Ac
     try:
         with local_only():
             if path == "/webhooks/meta/":
-                contract = parse_qs(query.decode("latin-1")).get("contract", [None])[-1]
+                contract = _query(query).get("contract", [None])[-1]
                 signature = headers.get("x-hub-signature-256", "")
                 return accept_meta(contract=contract, signature=signature, body=body)
             if match := _EVOLUTION.fullmatch(path):
@@ -65,9 +65,18 @@ def _accept(path: str, query: bytes, headers: dict[str, str], body: bytes) -> Ac
     return None
 
 
+def _query(query: bytes) -> dict[str, list[str]]:
+    """The query string read as Django's ``request.GET`` reads it (blank values kept, the last one wins)."""
+    try:
+        text = query.decode()
+    except UnicodeDecodeError:
+        text = query.decode("iso-8859-1")
+    return parse_qs(text, keep_blank_values=True)
+
+
 def _plain(scope: Scope, headers: dict[str, str]) -> bool:
     """Nothing for Django's middlewares to do but add their headers: no redirect, no host or CORS check to fail."""
-    if "origin" in headers or settings.DISALLOWED_USER_AGENTS:
+    if "origin" in headers or settings.DISALLOWED_USER_AGENTS or settings.PREPEND_WWW:
         return False
     if settings.SECURE_SSL_REDIRECT and not _secure(scope, headers):
         return False
@@ -157,7 +166,7 @@ class WebhookIntake:
             len(headers) < len(scope["headers"])  # a repeated header: Django decides how to read it
             or "transfer-encoding" in headers
             or not length.isdigit()
-            or int(length) > FAST_BODY_LIMIT
+            or int(length) > min(FAST_BODY_LIMIT, settings.WEBHOOK_MAX_BODY_BYTES)  # Django refuses above its limit
         ):
             await self.app(scope, receive, send)
             return

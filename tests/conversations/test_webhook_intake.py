@@ -219,6 +219,7 @@ def _rejections():
         "not utf-8": dict(body=b'{"object": "\xff\xfe"}'),
         "not a waba webhook": dict(body=b'{"object": "page", "entry": []}'),
         "a json list": dict(body=b"[1, 2]"),
+        "the contract given twice, the last one blank": dict(body=body, query_suffix="&contract="),
     }
 
 
@@ -233,7 +234,7 @@ def test_whatever_django_refuses_goes_to_django_and_gets_its_answer(intake, djan
     headers = [("content-type", "application/json")]
     if spec.get("signature", signature):
         headers.append(("x-hub-signature-256", signature))
-    query = f"contract={spec.get('contract', company.contract)}"
+    query = f"contract={spec.get('contract', company.contract)}{spec.get('query_suffix', '')}"
     fast = request(intake, "POST", "/webhooks/meta/", query=query, body=body, headers=headers)
     slow = request(_Django(), "POST", "/webhooks/meta/", query=query, body=body, headers=headers)
     assert fast[0] >= 400
@@ -444,4 +445,15 @@ def test_a_client_that_leaves_before_its_body_is_read_stores_nothing(intake, dja
 
     assert async_to_sync(leave)()
     assert django_stack.paths == []
+    assert not WebhookEvent.objects.exists()
+
+
+def test_a_body_over_the_webhook_limit_gets_djangos_413_even_below_the_fast_paths_own(intake, django_stack, settings):
+    settings.WEBHOOK_MAX_BODY_BYTES = 1000
+    payload = load_fixture("meta/message_text.json")
+    company = company_for(payload)
+    warm(company, payload)
+    status, _, answer = meta_post(intake, company, json.dumps(payload, indent=4).encode())
+    assert (status, json.loads(answer)["error"]["code"]) == (413, "payload_too_large")
+    assert django_stack.paths == ["/webhooks/meta/"]
     assert not WebhookEvent.objects.exists()
