@@ -25,11 +25,16 @@ Result = TypeVar("Result")
 logger = logging.getLogger(__name__)
 
 
+class Full(Exception):
+    """Too many writes are waiting already: the caller must store its item another way."""
+
+
 class BatchWriter(Generic[Item, Result]):
     """``write_batch`` gets a batch's items in the order they were asked for and returns one result each.
 
     A batch holds at most ``max_items`` items and, beyond its first, at most ``max_bytes`` of their
-    ``size``. It runs on a thread of this writer's own, never on the event loop.
+    ``size``. It runs on a thread of this writer's own, never on the event loop. Beyond ``max_waiting``
+    writes waiting, ``write`` raises Full at once.
     """
 
     def __init__(
@@ -39,10 +44,11 @@ class BatchWriter(Generic[Item, Result]):
         then: Callable[[], None] | None = None,
         max_items: int = 100,
         max_bytes: int = 4 * 1024 * 1024,
+        max_waiting: int = 1000,
         name: str = "batch-writer",
     ) -> None:
         self._write_batch, self._then = write_batch, then
-        self.max_items, self.max_bytes = max_items, max_bytes
+        self.max_items, self.max_bytes, self.max_waiting = max_items, max_bytes, max_waiting
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=name)
         self._then_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"{name}-then")
         self._then_lock = threading.Lock()
@@ -51,6 +57,9 @@ class BatchWriter(Generic[Item, Result]):
         self._running: asyncio.Task[None] | None = None
 
     async def write(self, item: Item, *, size: int = 0) -> Result:
+        """The item's result once its batch is written; raises its batch's error, or Full."""
+        if len(self._waiting) >= self.max_waiting:
+            raise Full(f"{len(self._waiting)} writes are already waiting")  # a stalled database: no more in memory
         future: asyncio.Future[Result] = asyncio.get_running_loop().create_future()
         self._waiting.append((item, size, future))
         if self._running is None or self._running.done():
@@ -75,6 +84,7 @@ class BatchWriter(Generic[Item, Result]):
             try:
                 results = await loop.run_in_executor(self._executor, self._checked, [item for item, _, _ in batch])
             except Exception as exc:  # each caller raises it; the next batch is tried all the same
+                logger.exception("A batch of %d writes failed", len(batch))
                 for _, _, future in batch:
                     if not future.done():
                         future.set_exception(exc)
@@ -100,7 +110,11 @@ class BatchWriter(Generic[Item, Result]):
             self._then_asked = min(self._then_asked + 1, 2)
             if self._then_asked == 2:
                 return  # the running call's thread makes one more call when it is done
-        self._then_executor.submit(self._call_then)
+        try:
+            self._then_executor.submit(self._call_then)
+        except RuntimeError:  # closed: nothing runs after this writer any more
+            with self._then_lock:
+                self._then_asked = 0
 
     def _call_then(self) -> None:
         while True:

@@ -47,6 +47,7 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 # Parsing JSON holds the interpreter lock: bodies bigger than a few hundred messages go to a thread of Django's.
 FAST_BODY_LIMIT = 256 * 1024
 _EVOLUTION = re.compile(r"/webhooks/evolution/([^/]+)/")
+_LENGTH = re.compile(r"[0-9]{1,9}")
 _ANSWER = json.dumps(ACCEPTED).encode()  # as Django's JsonResponse writes it
 
 
@@ -60,18 +61,21 @@ def _accept(path: str, query: bytes, headers: dict[str, str], body: bytes) -> Ac
                 return accept_meta(contract=contract, signature=signature, body=body)
             if match := _EVOLUTION.fullmatch(path):
                 return accept_evolution(contract=match[1], apikey=headers.get("apikey", ""), body=body)
-    except (Rejected, NotCachedLocally):
+    except (Rejected, NotCachedLocally, ValueError):
         pass
     return None
 
 
 def _query(query: bytes) -> dict[str, list[str]]:
-    """The query string read as Django's ``request.GET`` reads it (blank values kept, the last one wins)."""
+    """The query string read as Django's ``request.GET`` reads it (blank values kept, the last one wins).
+
+    Raises ValueError where Django refuses it (more fields than ``DATA_UPLOAD_MAX_NUMBER_FIELDS``).
+    """
     try:
         text = query.decode()
     except UnicodeDecodeError:
         text = query.decode("iso-8859-1")
-    return parse_qs(text, keep_blank_values=True)
+    return parse_qs(text, keep_blank_values=True, max_num_fields=settings.DATA_UPLOAD_MAX_NUMBER_FIELDS)
 
 
 def _plain(scope: Scope, headers: dict[str, str]) -> bool:
@@ -112,8 +116,10 @@ def _response_headers(scope: Scope, headers: dict[str, str]) -> list[tuple[bytes
     ]
     if settings.SECURE_CONTENT_TYPE_NOSNIFF:
         answer.append((b"x-content-type-options", b"nosniff"))
-    if settings.SECURE_REFERRER_POLICY:
-        answer.append((b"referrer-policy", settings.SECURE_REFERRER_POLICY.encode()))
+    if policy := settings.SECURE_REFERRER_POLICY:
+        # As SecurityMiddleware writes it: a string's parts stripped, a list's as they are, joined by commas.
+        values = [value.strip() for value in policy.split(",")] if isinstance(policy, str) else policy
+        answer.append((b"referrer-policy", ",".join(values).encode()))
     if settings.SECURE_CROSS_ORIGIN_OPENER_POLICY:
         answer.append((b"cross-origin-opener-policy", settings.SECURE_CROSS_ORIGIN_OPENER_POLICY.encode()))
     if settings.SECURE_HSTS_SECONDS and _secure(scope, headers):
@@ -129,10 +135,12 @@ def _response_headers(scope: Scope, headers: dict[str, str]) -> list[tuple[bytes
 def _store_batch(events: list[WebhookEvent]) -> list[WebhookEvent]:
     """On the writer's thread: its connection is handled as a request's would be."""
     close_old_connections()
+    stored = store_webhooks(events, wake=False)  # the drainer is woken after the answers (BatchWriter's then)
     try:
-        return store_webhooks(events, wake=False)  # the drainer is woken after the answers (BatchWriter's then)
-    finally:
         close_old_connections()
+    except Exception:  # committed already: the batch must not be reported failed and stored again
+        logger.exception("Could not close the webhook writer's connection")
+    return stored
 
 
 def _wake_drainer() -> None:
@@ -164,8 +172,9 @@ class WebhookIntake:
         length = headers.get("content-length", "")
         if (
             len(headers) < len(scope["headers"])  # a repeated header: Django decides how to read it
+            or any("_" in name for name in headers)  # WSGI reads "a_b" as "a-b": it would join them
             or "transfer-encoding" in headers
-            or not length.isdigit()
+            or not _LENGTH.fullmatch(length)
             or int(length) > min(FAST_BODY_LIMIT, settings.WEBHOOK_MAX_BODY_BYTES)  # Django refuses above its limit
         ):
             await self.app(scope, receive, send)
@@ -176,10 +185,9 @@ class WebhookIntake:
         if len(body) == int(length) and _plain(scope, headers):
             token = set_request_id(headers.get("x-request-id"))
             try:
+                answer = _response_headers(scope, headers)  # before the write: nothing may fail after it
                 if await self._store(scope, headers, body):
-                    await send(
-                        {"type": "http.response.start", "status": 200, "headers": _response_headers(scope, headers)}
-                    )
+                    await send({"type": "http.response.start", "status": 200, "headers": answer})
                     await send({"type": "http.response.body", "body": _ANSWER})
                     return
             finally:
@@ -209,8 +217,7 @@ class WebhookIntake:
         )
         try:
             await self.writer.write(event, size=len(body))
-        except Exception:
-            logger.exception("Could not store a %s webhook in a batch; Django's view tries again", accepted.source)
+        except Exception:  # logged once per batch by the writer; Django's view tries again
             return False
         return True
 

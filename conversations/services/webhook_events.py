@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import NamedTuple
 
+import psycopg
 from django.conf import settings
 from django.core.cache import cache
 from django.db import transaction
@@ -127,7 +128,9 @@ def _insert_bound(events: list[WebhookEvent]) -> None:
     columns = ", ".join(quote(field.column) for field in fields)
     rows = ", ".join(["(" + ", ".join(["%s"] * len(fields)) + ")"] * len(events))
     sql = f"INSERT INTO {table} ({columns}) VALUES {rows} RETURNING {pk}"  # noqa: S608  (names from the model)
-    with connection.connection.cursor() as cursor:  # psycopg's own cursor, inside Django's transaction
+    # Django's connection makes client-binding cursors: a plain psycopg Cursor on it binds on the server,
+    # in the same transaction. Its errors become Django's, as through Django's own cursors.
+    with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
         cursor.execute(sql, values)
         for event, (pk,) in zip(events, cursor.fetchall(), strict=True):
             event.pk = pk

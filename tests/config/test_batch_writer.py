@@ -125,3 +125,23 @@ def test_a_failed_batch_asks_for_no_call_after_it():
         asyncio.run(writer.write("a"))
     writer.settle()
     assert calls == []
+
+
+def test_beyond_max_waiting_a_write_is_refused_at_once_and_the_queue_still_drains():
+    from config.batch_writer import Full
+
+    recorder = _Recorder()
+    writer = BatchWriter(recorder, max_waiting=2)
+
+    async def scenario():
+        first = asyncio.ensure_future(writer.write("a"))
+        await asyncio.get_running_loop().run_in_executor(None, recorder.first_started.wait, 10)
+        queued = [asyncio.ensure_future(writer.write(item)) for item in ("b", "c")]
+        await asyncio.sleep(0)  # "a" is being written; "b" and "c" wait: two waiting
+        with pytest.raises(Full):
+            await writer.write("d")
+        recorder.release.set()
+        return await asyncio.gather(first, *queued)
+
+    assert asyncio.run(scenario()) == ["A", "B", "C"]
+    assert recorder.batches == [["a"], ["b", "c"]]

@@ -249,7 +249,7 @@ def test_a_batch_of_events_is_stored_in_one_insert_and_wakes_one_drain(
     assert stored == events
     assert [event.pk for event in events] == sorted(event.pk for event in events)
     inserts = [q for q in queries.captured_queries if q["sql"].upper().startswith("INSERT")]
-    # One INSERT for all three; on PostgreSQL it goes round Django's cursor (server-side binding), unseen here.
+    # One INSERT for all three; on PostgreSQL it goes round Django's cursors (see the test below), unseen here.
     assert len(inserts) == (0 if connection.vendor == "postgresql" else 1)
     rows = list(WebhookEvent.objects.order_by("pk"))
     assert [row.pk for row in rows] == [event.pk for event in events]
@@ -259,3 +259,37 @@ def test_a_batch_of_events_is_stored_in_one_insert_and_wakes_one_drain(
     }
     assert all(row.received_at == event.received_at for row, event in zip(rows, events, strict=True))
     assert publishes["drains"] == 1
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="server-side binding is PostgreSQL's")
+def test_on_postgresql_the_batch_insert_binds_its_values_on_the_server(meta_company, publishes, monkeypatch):
+    import psycopg
+
+    sent = []
+    execute = psycopg.Cursor.execute
+
+    def recording(cursor, query, params=None, **kwargs):
+        sent.append((type(cursor), query, params))
+        return execute(cursor, query, params, **kwargs)
+
+    monkeypatch.setattr(psycopg.Cursor, "execute", recording)
+    body = '{"t": "it\'s"}'
+    webhook_events.store_webhooks(
+        [webhook_events.new_event(company=meta_company, source="meta", body=body, headers={})]
+    )
+    inserts = [(kind, query, params) for kind, query, params in sent if query.startswith("INSERT")]
+    assert len(inserts) == 1
+    kind, query, params = inserts[0]
+    assert not issubclass(kind, psycopg.ClientCursor)  # the body travels as a parameter, never quoted into SQL
+    assert body in params and body not in query
+    assert WebhookEvent.objects.get().body == body
+
+
+def test_a_database_error_in_the_batch_insert_is_djangos(meta_company, publishes):
+    from django.db import DatabaseError
+
+    events = [webhook_events.new_event(company=meta_company, source="meta", body="{}", headers={})]
+    events[0].body = None  # NOT NULL refuses it at once
+    with pytest.raises(DatabaseError):
+        webhook_events.store_webhooks(events)
+    assert not WebhookEvent.objects.exists()

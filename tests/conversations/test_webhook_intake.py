@@ -367,6 +367,8 @@ def test_webhooks_arriving_during_a_write_are_stored_together_in_the_next(intake
         return store(events, **kwargs)
 
     monkeypatch.setattr(webhook_intake, "store_webhooks", slow_store)
+    # The eager drain would write beside the next batch: SQLite's shared in-memory test database locks.
+    monkeypatch.setattr(webhook_intake, "wake_drainer", lambda: None)
 
     async def burst():
         bodies = []
@@ -457,3 +459,51 @@ def test_a_body_over_the_webhook_limit_gets_djangos_413_even_below_the_fast_path
     assert (status, json.loads(answer)["error"]["code"]) == (413, "payload_too_large")
     assert django_stack.paths == ["/webhooks/meta/"]
     assert not WebhookEvent.objects.exists()
+
+
+def test_a_header_spelt_with_underscores_goes_to_django_which_joins_it_with_its_dashed_twin(intake, django_stack):
+    payload = load_fixture("meta/message_text.json")
+    company = company_for(payload)
+    warm(company, payload)
+    body = json.dumps(payload).encode()
+    status, _, answer = meta_post(intake, company, body, headers=[("x_hub_signature_256", "sha256=bad")])
+    assert (status, json.loads(answer)["error"]["code"]) == (403, "invalid_signature")
+    assert django_stack.paths == ["/webhooks/meta/"]
+    assert not WebhookEvent.objects.exists()
+
+
+def test_a_query_with_more_fields_than_django_reads_gets_djangos_400(intake, django_stack, settings):
+    settings.DATA_UPLOAD_MAX_NUMBER_FIELDS = 10
+    payload = load_fixture("meta/message_text.json")
+    company = company_for(payload)
+    warm(company, payload)
+    body = json.dumps(payload).encode()
+    query = f"contract={company.contract}" + "".join(f"&f{number}=x" for number in range(20))
+    headers = [("content-type", "application/json"), ("x-hub-signature-256", sign(body, "app-secret"))]
+    status, _, _ = request(intake, "POST", "/webhooks/meta/", query=query, body=body, headers=headers)
+    assert status == 400
+    assert django_stack.paths == ["/webhooks/meta/"]
+    assert not WebhookEvent.objects.exists()
+
+
+def test_with_too_many_writes_waiting_a_webhook_is_stored_by_django(intake, django_stack, monkeypatch):
+    payload = load_fixture("meta/message_text.json")
+    company = company_for(payload)
+    warm(company, payload)
+    intake.writer.max_waiting = 0
+    assert meta_post(intake, company, json.dumps(payload).encode())[0] == 200
+    assert django_stack.paths == ["/webhooks/meta/"]
+    assert WebhookEvent.objects.filter(company=company).count() == 1
+
+
+def test_a_referrer_policy_given_as_a_list_is_written_as_djangos(settings):
+    settings.SECURE_REFERRER_POLICY = ["no-referrer", " strict-origin"]
+    intake = make_intake(_Django(fresh=True))
+    payload = load_fixture("meta/message_text.json")
+    company = company_for(payload)
+    warm(company, payload)
+    body = json.dumps(payload).encode()
+    _, fast, _ = meta_post(intake, company, body, headers=[("x-request-id", "req-12345678")])
+    _, slow, _ = meta_post(_Django(fresh=True), company, body, headers=[("x-request-id", "req-12345678")])
+    assert fast == slow
+    assert fast["referrer-policy"] == "no-referrer, strict-origin"
