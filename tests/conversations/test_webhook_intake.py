@@ -114,6 +114,15 @@ def warm(company, payload=None) -> None:
         company_cache.get_channel_by_phone_number_id(cloud_webhook.phone_number_id_of(value))
 
 
+@pytest.fixture
+def text_tenant():
+    """A company owning the text fixture's number, already in this process's memory; and the payload."""
+    payload = load_fixture("meta/message_text.json")
+    company = company_for(payload)
+    warm(company, payload)
+    return company, payload
+
+
 @pytest.fixture(params=["local memory cache", "shared cache with local copies"])
 def cache_mode(request, settings):
     company_cache.local_copies.clear()
@@ -171,10 +180,8 @@ def test_an_evolution_webhook_is_stored_with_its_key_masked(intake, django_stack
     assert django_stack.paths == []
 
 
-def test_the_answer_has_the_headers_django_gives_and_echoes_the_request_id(intake, client, settings):
-    payload = load_fixture("meta/message_text.json")
-    company = company_for(payload)
-    warm(company, payload)
+def test_the_answer_has_the_headers_django_gives_and_echoes_the_request_id(text_tenant, intake, client, settings):
+    company, payload = text_tenant
     body = json.dumps(payload).encode()
     _, fast, _ = meta_post(intake, company, body, headers=[("x-request-id", "req-12345678")])
     _, slow, _ = meta_post(_Django(), company, body, headers=[("x-request-id", "req-12345678")])
@@ -302,10 +309,8 @@ def test_the_verification_get_a_chunked_body_and_a_large_body_go_to_django(intak
     assert WebhookEvent.objects.filter(company=company).count() == 2
 
 
-def test_a_host_to_check_goes_to_django_which_refuses_a_foreign_one(intake, django_stack):
-    payload = load_fixture("meta/message_text.json")
-    company = company_for(payload)
-    warm(company, payload)
+def test_a_host_to_check_goes_to_django_which_refuses_a_foreign_one(text_tenant, intake, django_stack):
+    company, payload = text_tenant
     body = json.dumps(payload).encode()
     headers = [("content-type", "application/json"), ("x-hub-signature-256", sign(body, "app-secret"))]
     query = f"contract={company.contract}"
@@ -317,10 +322,8 @@ def test_a_host_to_check_goes_to_django_which_refuses_a_foreign_one(intake, djan
     assert not WebhookEvent.objects.exists()
 
 
-def test_a_request_with_an_origin_goes_to_django_for_its_cors_headers(intake, django_stack):
-    payload = load_fixture("meta/message_text.json")
-    company = company_for(payload)
-    warm(company, payload)
+def test_a_request_with_an_origin_goes_to_django_for_its_cors_headers(text_tenant, intake, django_stack):
+    company, payload = text_tenant
     assert meta_post(intake, company, json.dumps(payload).encode(), headers=[("origin", "https://x.example")])[0] == 200
     assert django_stack.paths == ["/webhooks/meta/"]
 
@@ -351,10 +354,10 @@ def test_plain_http_where_https_is_required_gets_djangos_redirect(settings):
 # ------------------------------------------------------------------------------ storing in batches
 
 
-def test_webhooks_arriving_during_a_write_are_stored_together_in_the_next(intake, django_stack, monkeypatch):
-    payload = load_fixture("meta/message_text.json")
-    company = company_for(payload)
-    warm(company, payload)
+def test_webhooks_arriving_during_a_write_are_stored_together_in_the_next(
+    text_tenant, intake, django_stack, monkeypatch
+):
+    company, payload = text_tenant
     batches: list[int] = []
     first_started, release = threading.Event(), threading.Event()
     store = webhook_intake.store_webhooks
@@ -399,10 +402,8 @@ async def _meta_post_async(app, company, body):
     )
 
 
-def test_a_batch_that_cannot_be_stored_is_retried_by_django_one_by_one(intake, django_stack, monkeypatch):
-    payload = load_fixture("meta/message_text.json")
-    company = company_for(payload)
-    warm(company, payload)
+def test_a_batch_that_cannot_be_stored_is_retried_by_django_one_by_one(text_tenant, intake, django_stack, monkeypatch):
+    company, payload = text_tenant
 
     def database_away(events, **kwargs):
         raise OperationalError("server closed the connection unexpectedly")
@@ -413,10 +414,8 @@ def test_a_batch_that_cannot_be_stored_is_retried_by_django_one_by_one(intake, d
     assert WebhookEvent.objects.filter(company=company).count() == 1
 
 
-def test_with_the_database_down_the_answer_is_503_and_nothing_is_acknowledged(intake, monkeypatch):
-    payload = load_fixture("meta/message_text.json")
-    company = company_for(payload)
-    warm(company, payload)
+def test_with_the_database_down_the_answer_is_503_and_nothing_is_acknowledged(text_tenant, intake, monkeypatch):
+    company, payload = text_tenant
 
     def database_away(**kwargs):
         raise OperationalError("connection refused")
@@ -429,10 +428,8 @@ def test_with_the_database_down_the_answer_is_503_and_nothing_is_acknowledged(in
     assert not WebhookEvent.objects.exists()
 
 
-def test_a_client_that_leaves_before_its_body_is_read_stores_nothing(intake, django_stack):
-    payload = load_fixture("meta/message_text.json")
-    company = company_for(payload)
-    warm(company, payload)
+def test_a_client_that_leaves_before_its_body_is_read_stores_nothing(text_tenant, intake, django_stack):
+    company, payload = text_tenant
     body = json.dumps(payload).encode()
 
     async def leave():
@@ -461,10 +458,10 @@ def test_a_body_over_the_webhook_limit_gets_djangos_413_even_below_the_fast_path
     assert not WebhookEvent.objects.exists()
 
 
-def test_a_header_spelt_with_underscores_goes_to_django_which_joins_it_with_its_dashed_twin(intake, django_stack):
-    payload = load_fixture("meta/message_text.json")
-    company = company_for(payload)
-    warm(company, payload)
+def test_a_header_spelt_with_underscores_goes_to_django_which_joins_it_with_its_dashed_twin(
+    text_tenant, intake, django_stack
+):
+    company, payload = text_tenant
     body = json.dumps(payload).encode()
     status, _, answer = meta_post(intake, company, body, headers=[("x_hub_signature_256", "sha256=bad")])
     assert (status, json.loads(answer)["error"]["code"]) == (403, "invalid_signature")
@@ -486,10 +483,8 @@ def test_a_query_with_more_fields_than_django_reads_gets_djangos_400(intake, dja
     assert not WebhookEvent.objects.exists()
 
 
-def test_with_too_many_writes_waiting_a_webhook_is_stored_by_django(intake, django_stack, monkeypatch):
-    payload = load_fixture("meta/message_text.json")
-    company = company_for(payload)
-    warm(company, payload)
+def test_with_too_many_writes_waiting_a_webhook_is_stored_by_django(text_tenant, intake, django_stack, monkeypatch):
+    company, payload = text_tenant
     intake.writer.max_waiting = 0
     assert meta_post(intake, company, json.dumps(payload).encode())[0] == 200
     assert django_stack.paths == ["/webhooks/meta/"]
