@@ -59,7 +59,7 @@ class _LocalCopies:
 
     def __init__(self) -> None:
         self._entries: dict[str, tuple[float, bytes]] = {}
-        self._shared: dict[str, tuple[float, bytes, object]] = {}
+        self._shared: dict[str, tuple[bytes, object]] = {}  # key -> (the pickle it came from, the instance)
         self._lock = threading.Lock()
 
     def get(self, key: str) -> bytes | None:
@@ -74,10 +74,10 @@ class _LocalCopies:
         if entry is None or entry[0] < time.monotonic():
             return None
         shared = self._shared.get(key)
-        if shared is None or shared[1] is not entry[1]:  # none yet, or read before the entry was replaced
-            shared = (entry[0], entry[1], pickle.loads(entry[1]))  # noqa: S301  (our own encrypted data)
+        if shared is None or shared[0] is not entry[1]:  # none yet, or read before the entry was replaced
+            shared = (entry[1], pickle.loads(entry[1]))  # noqa: S301  (our own encrypted data)
             self._shared[key] = shared
-        return shared[2]
+        return shared[1]
 
     def set(self, key: str, pickled: bytes) -> None:
         seconds = settings.COMPANY_LOCAL_CACHE_SECONDS

@@ -28,6 +28,7 @@ from urllib.parse import parse_qs
 from django.conf import settings
 from django.db import close_old_connections
 from django.http.request import split_domain_port, validate_host
+from django.utils.datastructures import CaseInsensitiveMapping
 
 from companies.cache import NotCachedLocally, local_only
 from config.batch_writer import BatchWriter
@@ -51,19 +52,24 @@ _LENGTH = re.compile(r"[0-9]{1,9}")
 _ANSWER = json.dumps(ACCEPTED).encode()  # as Django's JsonResponse writes it
 
 
-def _accept(path: str, query: bytes, headers: dict[str, str], body: bytes) -> Accepted | None:
+def _evolution_contract(path: str) -> str | None:
+    """The contract of an Evolution webhook's path; "" for Meta's path; None for any other path."""
+    if path == "/webhooks/meta/":
+        return ""
+    match = _EVOLUTION.fullmatch(path)
+    return match[1] if match else None
+
+
+def _accept(evolution_contract: str, query: bytes, headers: dict[str, str], body: bytes) -> Accepted | None:
     """The authenticated webhook, or None when Django is to answer (rejected, or needs a lookup)."""
     try:
         with local_only():
-            if path == "/webhooks/meta/":
-                contract = _query(query).get("contract", [None])[-1]
-                signature = headers.get("x-hub-signature-256", "")
-                return accept_meta(contract=contract, signature=signature, body=body)
-            if match := _EVOLUTION.fullmatch(path):
-                return accept_evolution(contract=match[1], apikey=headers.get("apikey", ""), body=body)
+            if evolution_contract:
+                return accept_evolution(contract=evolution_contract, apikey=headers.get("apikey", ""), body=body)
+            contract = _query(query).get("contract", [None])[-1]
+            return accept_meta(contract=contract, signature=headers.get("x-hub-signature-256", ""), body=body)
     except (Rejected, NotCachedLocally, ValueError):
-        pass
-    return None
+        return None
 
 
 def _query(query: bytes) -> dict[str, list[str]]:
@@ -161,11 +167,8 @@ class WebhookIntake:
         )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if not (
-            scope["type"] == "http"
-            and scope["method"] == "POST"
-            and (scope["path"] == "/webhooks/meta/" or _EVOLUTION.fullmatch(scope["path"]))
-        ):
+        evolution_contract = _evolution_contract(scope["path"]) if scope["type"] == "http" else None
+        if evolution_contract is None or scope["method"] != "POST":
             await self.app(scope, receive, send)
             return
         headers = {name.decode("latin-1").lower(): value.decode("latin-1") for name, value in scope["headers"]}
@@ -186,7 +189,7 @@ class WebhookIntake:
             token = set_request_id(headers.get("x-request-id"))
             try:
                 answer = _response_headers(scope, headers)  # before the write: nothing may fail after it
-                if await self._store(scope, headers, body):
+                if await self._store(evolution_contract, scope.get("query_string", b""), headers, body):
                     await send({"type": "http.response.start", "status": 200, "headers": answer})
                     await send({"type": "http.response.body", "body": _ANSWER})
                     return
@@ -207,26 +210,19 @@ class WebhookIntake:
             if not message.get("more_body") or size > length:
                 return b"".join(chunks)
 
-    async def _store(self, scope: Scope, headers: dict[str, str], body: bytes) -> bool:
+    async def _store(self, evolution_contract: str, query: bytes, headers: dict[str, str], body: bytes) -> bool:
         """Whether the webhook was accepted and is stored; False leaves the request to Django."""
-        accepted = _accept(scope["path"], scope.get("query_string", b""), headers, body)
+        accepted = _accept(evolution_contract, query, headers, body)
         if accepted is None:
             return False
         event = new_event(
-            company=accepted.company, source=accepted.source, body=accepted.text, headers=_Headers(headers)
+            company=accepted.company,
+            source=accepted.source,
+            body=accepted.text,
+            headers=CaseInsensitiveMapping(headers),
         )
         try:
             await self.writer.write(event, size=len(body))
         except Exception:  # logged once per batch by the writer; Django's view tries again
             return False
         return True
-
-
-class _Headers(dict):
-    """The request's headers by their lower-case names, looked up by any case (as ``request.headers``)."""
-
-    def __contains__(self, name: object) -> bool:
-        return isinstance(name, str) and super().__contains__(name.lower())
-
-    def __getitem__(self, name: str) -> str:
-        return super().__getitem__(name.lower())

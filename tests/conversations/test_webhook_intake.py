@@ -190,13 +190,11 @@ def test_the_answer_has_the_headers_django_gives_and_echoes_the_request_id(text_
     assert WebhookEvent.objects.filter(company=company).count() == 2
 
 
-def test_behind_a_tls_proxy_the_answer_carries_hsts_as_djangos_does(intake, django_stack, settings):
+def test_behind_a_tls_proxy_the_answer_carries_hsts_as_djangos_does(text_tenant, intake, django_stack, settings):
     settings.SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     settings.SECURE_SSL_REDIRECT, settings.SECURE_HSTS_SECONDS = True, 31536000
     settings.SECURE_HSTS_INCLUDE_SUBDOMAINS = settings.SECURE_HSTS_PRELOAD = True
-    payload = load_fixture("meta/message_text.json")
-    company = company_for(payload)
-    warm(company, payload)
+    company, payload = text_tenant
     body = json.dumps(payload).encode()
     headers = [("x-forwarded-proto", "https"), ("x-request-id", "req-12345678")]
     _, fast, _ = meta_post(intake, company, body, headers=headers)
@@ -231,11 +229,9 @@ def _rejections():
 
 
 @pytest.mark.parametrize("case", list(_rejections()))
-def test_whatever_django_refuses_goes_to_django_and_gets_its_answer(intake, django_stack, case):
+def test_whatever_django_refuses_goes_to_django_and_gets_its_answer(text_tenant, intake, django_stack, case):
     spec = _rejections()[case]
-    payload = load_fixture("meta/message_text.json")
-    company = company_for(payload)
-    warm(company, payload)
+    company, _ = text_tenant
     body = spec["body"]
     signature = sign(body, spec.get("secret", "app-secret"))
     headers = [("content-type", "application/json")]
@@ -337,13 +333,11 @@ class _HostOverride:
         await self.app({**scope, "headers": headers}, receive, send)
 
 
-def test_plain_http_where_https_is_required_gets_djangos_redirect(settings):
+def test_plain_http_where_https_is_required_gets_djangos_redirect(text_tenant, settings):
     settings.SECURE_SSL_REDIRECT = True
     django_stack = _Django(fresh=True)
     intake = make_intake(django_stack)
-    payload = load_fixture("meta/message_text.json")
-    company = company_for(payload)
-    warm(company, payload)
+    company, payload = text_tenant
     status, headers, _ = meta_post(intake, company, json.dumps(payload).encode())
     assert status == 301
     assert headers["location"].startswith("https://")
@@ -447,11 +441,11 @@ def test_a_client_that_leaves_before_its_body_is_read_stores_nothing(text_tenant
     assert not WebhookEvent.objects.exists()
 
 
-def test_a_body_over_the_webhook_limit_gets_djangos_413_even_below_the_fast_paths_own(intake, django_stack, settings):
+def test_a_body_over_the_webhook_limit_gets_djangos_413_even_below_the_fast_paths_own(
+    text_tenant, intake, django_stack, settings
+):
     settings.WEBHOOK_MAX_BODY_BYTES = 1000
-    payload = load_fixture("meta/message_text.json")
-    company = company_for(payload)
-    warm(company, payload)
+    company, payload = text_tenant
     status, _, answer = meta_post(intake, company, json.dumps(payload, indent=4).encode())
     assert (status, json.loads(answer)["error"]["code"]) == (413, "payload_too_large")
     assert django_stack.paths == ["/webhooks/meta/"]
@@ -469,11 +463,9 @@ def test_a_header_spelt_with_underscores_goes_to_django_which_joins_it_with_its_
     assert not WebhookEvent.objects.exists()
 
 
-def test_a_query_with_more_fields_than_django_reads_gets_djangos_400(intake, django_stack, settings):
+def test_a_query_with_more_fields_than_django_reads_gets_djangos_400(text_tenant, intake, django_stack, settings):
     settings.DATA_UPLOAD_MAX_NUMBER_FIELDS = 10
-    payload = load_fixture("meta/message_text.json")
-    company = company_for(payload)
-    warm(company, payload)
+    company, payload = text_tenant
     body = json.dumps(payload).encode()
     query = f"contract={company.contract}" + "".join(f"&f{number}=x" for number in range(20))
     headers = [("content-type", "application/json"), ("x-hub-signature-256", sign(body, "app-secret"))]
@@ -491,12 +483,10 @@ def test_with_too_many_writes_waiting_a_webhook_is_stored_by_django(text_tenant,
     assert WebhookEvent.objects.filter(company=company).count() == 1
 
 
-def test_a_referrer_policy_given_as_a_list_is_written_as_djangos(settings):
+def test_a_referrer_policy_given_as_a_list_is_written_as_djangos(text_tenant, settings):
     settings.SECURE_REFERRER_POLICY = ["no-referrer", " strict-origin"]
     intake = make_intake(_Django(fresh=True))
-    payload = load_fixture("meta/message_text.json")
-    company = company_for(payload)
-    warm(company, payload)
+    company, payload = text_tenant
     body = json.dumps(payload).encode()
     _, fast, _ = meta_post(intake, company, body, headers=[("x-request-id", "req-12345678")])
     _, slow, _ = meta_post(_Django(fresh=True), company, body, headers=[("x-request-id", "req-12345678")])
