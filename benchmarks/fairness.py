@@ -6,12 +6,12 @@ worker with two prefork processes. Company A has 10,000 queued text messages (1,
 on a Cloud channel at 1,000 mps; company B has its own Cloud channel (Meta's default 80 mps) and nothing
 queued. ``dispatch_outbox`` is sent through the broker ``OUTBOX_DISPATCHERS`` times; once A's messages
 are arriving at the fake, a Django child process queues B's messages one at a time, through
-``conversations.services.outbound.queue_message`` in a transaction (so the kick after the commit goes
+``conversations.services.outbound.send_message`` in a transaction (so the kick after the commit goes
 out as in production), 20 of them 0.25 s apart (10, 0.05 s apart, with ``--quick``, so they fall
 within A's shorter run), each to its own contact.
 
 Figures: each B message's latency is its arrival time at the fake Graph API minus the moment just
-before ``queue_message`` was called (both wall clocks of this machine); ``b_latency_p50_s`` and
+before ``send_message`` was called (both wall clocks of this machine); ``b_latency_p50_s`` and
 ``b_latency_p99_s`` are nearest-rank percentiles (with 20 samples p99 is the largest).
 ``b_sent_during_a`` counts the B messages that arrived while A still had messages to send, which is
 what makes the figure mean something; A's own rate and busiest second are reported alongside.

@@ -523,7 +523,7 @@ class _Stack:
                 "--graceful-timeout",
                 "10",
             ],
-            "worker": celery_worker_command(f"{tag}@%h"),
+            "worker": celery_worker_command(f"{tag}@%h", "inbound", tag),
         }
         self.processes: dict[str, subprocess.Popen] = {}
         self.logs: dict[str, Path] = {}

@@ -121,8 +121,8 @@ def child_env(database: Database, folder: Path, tag: str) -> dict[str, str]:
             "LOG_LEVEL": "WARNING",
             "VAR_DIR": str(folder),
             "CACHE_KEY_PREFIX": tag,
-            # Its own queue: a worker left over from an interrupted run must not take this run's tasks.
-            "CELERY_TASK_DEFAULT_QUEUE": tag,
+            # Its own queues: a worker left over from an interrupted run must not take this run's tasks.
+            "CELERY_QUEUE_PREFIX": f"{tag}.",
             "RATELIMIT_ENABLE": "false",
             "CELERY_TASK_ALWAYS_EAGER": "false",
             "PYTHONUNBUFFERED": "1",
@@ -258,16 +258,20 @@ def _announce_ready(**_: object) -> None:
         (Path(folder) / f"worker-ready-{os.getpid()}").write_text("ready")
 
 
-def celery_worker_command(name: str, *extra: str) -> list[str]:
-    """A Celery worker (``-c CELERY_CONCURRENCY`` prefork, warnings only) named ``name``."""
+def celery_worker_command(name: str, queue: str, tag: str, *extra: str) -> list[str]:
+    """A Celery worker of ``queue`` (``-c CELERY_CONCURRENCY`` prefork, warnings only) named ``name``.
+
+    As the deployment's pool of that queue runs it (``config.queues.pools``): the outbox's dispatchers and
+    the inbound drainers each in worker processes of their own.
+    """
     return [
-        *(sys.executable, "-m", "celery", "-A", "config", "worker"),
+        *(sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", f"{tag}.{queue}"),
         *("-c", str(CELERY_CONCURRENCY), "-l", "warning", "-n", name, *extra),
     ]
 
 
 class Workers:
-    """``count`` Celery worker processes (each ``-c CELERY_CONCURRENCY`` prefork) on the child environment."""
+    """``count`` outbox workers (each ``-c CELERY_CONCURRENCY`` prefork) on the child environment."""
 
     def __init__(self, env: dict[str, str], folder: Path, tag: str, *, count: int = 1) -> None:
         self.env, self.folder, self.tag = env, folder, tag
@@ -277,7 +281,7 @@ class Workers:
             log_path = folder / f"worker-{index}.log"
             with log_path.open("wb") as handle:
                 process = subprocess.Popen(
-                    celery_worker_command(f"{tag}-{index}@%h", "-I", "benchmarks.sending_stack"),
+                    celery_worker_command(f"{tag}-{index}@%h", "outbox", tag, "-I", "benchmarks.sending_stack"),
                     cwd=ROOT,
                     env=env,
                     stdout=handle,
@@ -354,7 +358,9 @@ def forget_redis_keys(prefix: str) -> None:
 
         client = redis.Redis.from_url(url, socket_timeout=5)
         keys = list(client.scan_iter(match=f"{prefix}:*", count=1000))[:100_000]
-        keys += [prefix, f"_kombu.binding.{prefix}"]  # the run's own Celery queue (CELERY_TASK_DEFAULT_QUEUE)
+        # The run's own Celery queues (CELERY_QUEUE_PREFIX) and their bindings.
+        keys += list(client.scan_iter(match=f"{prefix}.*", count=1000))
+        keys += list(client.scan_iter(match=f"_kombu.binding.{prefix}.*", count=1000))
         for start in range(0, len(keys), 1000):
             client.delete(*keys[start : start + 1000])
         client.close()
@@ -536,8 +542,8 @@ def _seed(request: dict) -> dict:
     from django.utils import timezone
 
     from companies.models import Channel, Company
+    from conversations import content as contents
     from conversations.models import Contact, Message, MessageStatusChange
-    from conversations.sending import content as contents
 
     now = timezone.now()
     company = Company.objects.create(name=request["company"], meta_app_secret="bench-secret")
@@ -598,14 +604,14 @@ def _trigger(request: dict) -> dict:
 
 
 def _enqueue_samples(request: dict) -> dict:
-    """Queue one message at a time through ``queue_message`` (commit, then the kick), timing each."""
+    """Queue one message at a time through ``send_message`` (commit, then the kick), timing each."""
     from django.db import transaction
     from django.utils import timezone
 
     from companies.models import Channel
+    from conversations import content as contents
     from conversations.models import Contact
-    from conversations.sending import content as contents
-    from conversations.services.outbound import queue_message
+    from conversations.services.outbound import send_message
 
     channel = Channel.objects.select_related("company").get(pk=request["channel_id"])
     now = timezone.now()
@@ -624,8 +630,8 @@ def _enqueue_samples(request: dict) -> dict:
             time.sleep(delay)
         at = time.time()
         with transaction.atomic():  # as the API does: the kick goes after the commit
-            message = queue_message(
-                company=channel.company, contact=contact, channel=channel, content=contents.text("Seu técnico chegou.")
+            message = send_message(
+                company=channel.company, to=contact, channel=channel, content=contents.text("Seu técnico chegou.")
             )
         samples.append({"to": contact.wa_id, "at": at, "committed_at": time.time(), "id": message.pk})
     return {"samples": samples}

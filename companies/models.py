@@ -130,6 +130,10 @@ class Channel(models.Model):
         CONNECTING = "connecting", "Connecting"
         CLOSE = "close", "Disconnected"
 
+    class Health(models.TextChoices):
+        OK = "ok", "OK"
+        AUTH_FAILED = "auth_failed", "Credentials refused"
+
     company = models.ForeignKey(Company, on_delete=models.CASCADE, related_name="channels")
     kind = models.CharField(max_length=16, choices=Kind.choices)
     name = models.CharField(max_length=80, help_text="A label for operators, e.g. 'Atendimento'.")
@@ -163,8 +167,8 @@ class Channel(models.Model):
     connection_state_changed_at = models.DateTimeField(null=True, blank=True)
     health = models.CharField(
         max_length=16,
-        choices=[("ok", "OK"), ("auth_failed", "Credentials refused")],
-        default="ok",
+        choices=Health.choices,
+        default=Health.OK,
         help_text="Sending stops while the provider refuses the credentials; saving new ones resets it.",
     )
     health_reason = models.CharField(max_length=255, blank=True)
@@ -218,6 +222,38 @@ class Channel(models.Model):
             errors["kind"] = "Console channels exist for development and tests only."
         if errors:
             raise ValidationError(errors)
+
+
+class EventDelivery(models.Model):
+    """One domain event for one handler (``companies.events``), kept until the handler has taken it.
+
+    Written in the transaction that made the change, so an event exists exactly when its change does;
+    delivered after that commit by the events queue, retried with backoff, and deleted once handled.
+    """
+
+    class State(models.TextChoices):
+        PENDING = "pending", "Pending"
+        FAILED = "failed", "Failed (gave up)"
+
+    topic = models.CharField(max_length=100)
+    handler = models.CharField(max_length=200, help_text="The subscriber's dotted path.")
+    company = models.ForeignKey(Company, on_delete=models.CASCADE, null=True, blank=True, related_name="+")
+    payload = models.JSONField(default=dict)
+    state = models.CharField(max_length=10, choices=State.choices, default=State.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField()
+    claimed_until = models.DateTimeField(null=True, blank=True, help_text="A worker holds it until then.")
+    last_error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name_plural = "event deliveries"
+        indexes = [
+            models.Index(fields=["next_attempt_at", "id"], condition=Q(state="pending"), name="event_delivery_due"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.topic} → {self.handler}"
 
 
 class HashedKey(models.Model):

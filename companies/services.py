@@ -7,7 +7,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from companies import cache as company_cache
-from companies import keys
+from companies import events, keys
 from companies.models import ApiKey, Channel, Company, PlatformToken
 
 
@@ -56,10 +56,26 @@ def save_channel(*, channel: Channel, changed: set[str] | frozenset[str] = froze
     """
     if channel.kind == Channel.Kind.EVOLUTION and not channel.instance_name:
         channel.instance_name = default_instance_name(channel.company)
-    if changed & CREDENTIAL_FIELDS and channel.health != "ok":
-        channel.health, channel.health_reason, channel.health_changed_at = "ok", "", timezone.now()
+    if changed & CREDENTIAL_FIELDS and channel.health != Channel.Health.OK:
+        channel.health, channel.health_reason, channel.health_changed_at = Channel.Health.OK, "", timezone.now()
     channel.save()
     return channel
+
+
+def set_channel_health(*, channel: Channel, health: str, reason: str = "") -> bool:
+    """Stop a channel's sending (credentials refused) or let it send again; returns whether it changed.
+
+    The only writer of ``Channel.health`` besides ``save_channel`` (new credentials reset it). A queryset
+    update, for the same reasons as ``record_connection_state``.
+    """
+    changed = (
+        Channel.objects.filter(pk=channel.pk)
+        .exclude(health=health)
+        .update(health=health, health_reason=reason[:255], health_changed_at=timezone.now())
+    )
+    if changed:
+        company_cache.forget_now_and_on_commit(company_cache.keys_for_channel(channel))
+    return bool(changed)
 
 
 @transaction.atomic
@@ -92,6 +108,9 @@ def record_connection_state(*, channel: Channel, state: str, reason: str) -> boo
     )
     if changed:
         company_cache.forget_now_and_on_commit(company_cache.keys_for_channel(channel))
+        events.CHANNEL_CONNECTION_CHANGED.emit(
+            company_id=channel.company_id, payload={"channel_id": channel.pk, "state": state, "reason": reason}
+        )
     return bool(changed)
 
 

@@ -9,6 +9,13 @@ class ConfigConfig(AppConfig):
     name = "config"
     verbose_name = "Platform"
 
+    def ready(self) -> None:
+        from config.celery import app
+
+        # Every app's tasks registered in every process (web, workers, shells): services publish tasks by
+        # name (config.queues), and a registered task also runs in place when tasks are eager.
+        app.autodiscover_tasks(force=True)
+
 
 class AdminConfig(admin_apps.AdminConfig):
     default = False

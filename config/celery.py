@@ -24,7 +24,9 @@ class PeriodicTask:
     why: str
 
 
-# Loaded into django-celery-beat by `manage.py sync_periodic_tasks` (run by `make run` and on deploy).
+# Loaded into django-celery-beat by `manage.py sync_periodic_tasks` (run by `make run` and on deploy). Each
+# run expires after its interval, so runs never pile up behind busy workers; each goes to its task's queue
+# (config.queues).
 PERIODIC_TASKS: list[PeriodicTask] = [
     PeriodicTask(
         name="worker-heartbeat",
@@ -43,6 +45,12 @@ PERIODIC_TASKS: list[PeriodicTask] = [
         task="conversations.tasks.dispatch_outbox",
         every_seconds=5,
         why="Queued messages are sent even if the wake-up after queuing was lost (broker down, deploy).",
+    ),
+    PeriodicTask(
+        name="sweep-events",
+        task="companies.tasks.sweep_events",
+        every_seconds=30,
+        why="Domain events whose wake-up was lost, whose handler asked to retry or whose worker died are delivered.",
     ),
     PeriodicTask(
         name="recover-stuck-sends",

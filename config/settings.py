@@ -177,8 +177,11 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "polling_interval": 0.05,
     }
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
-# Several installations (or benchmark runs) sharing one Redis keep apart by queue name.
-CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_TASK_DEFAULT_QUEUE", default="celery")
+# Each kind of work has its queue (config.queues); several installations (or benchmark runs) sharing one
+# Redis keep apart by this prefix of the queue names.
+CELERY_QUEUE_PREFIX = env.str("CELERY_QUEUE_PREFIX", default="")
+CELERY_TASK_ROUTES = ("config.queues.route",)
+CELERY_TASK_DEFAULT_QUEUE = f"{CELERY_QUEUE_PREFIX}maintenance"  # config.queues.MAINTENANCE
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
@@ -287,11 +290,15 @@ CORS_EXPOSE_HEADERS = ("x-request-id",)
 # Sending engine: how many dispatchers may run at once (across all workers), and for how long each
 # runs before handing over to a fresh task.
 OUTBOX_DISPATCHERS = env.int("OUTBOX_DISPATCHERS", default=2)
+# Processes (inbound) and threads (events, background) of each kind of worker (config.queues.pools).
+INBOUND_WORKER_CONCURRENCY = env.int("INBOUND_WORKER_CONCURRENCY", default=2)
+EVENTS_WORKER_CONCURRENCY = env.int("EVENTS_WORKER_CONCURRENCY", default=4)
+BACKGROUND_WORKER_CONCURRENCY = env.int("BACKGROUND_WORKER_CONCURRENCY", default=4)
 OUTBOX_RUN_SECONDS = env.int("OUTBOX_RUN_SECONDS", default=20)
 # Added to the Celery worker's nice value at start (config.celery): web requests come first on shared cores.
 CELERY_WORKER_NICENESS = env.int("CELERY_WORKER_NICENESS", default=10)
 # A drain claims this many stored webhook events at a time and hands over to a fresh task after this long.
-WEBHOOK_DRAIN_BATCH = env.int("WEBHOOK_DRAIN_BATCH", default=50)
+WEBHOOK_DRAIN_BATCH = env.int("WEBHOOK_DRAIN_BATCH", default=200)
 WEBHOOK_DRAIN_SECONDS = env.float("WEBHOOK_DRAIN_SECONDS", default=20.0)
 WEBHOOK_EVENT_RETENTION_DAYS = env.int("WEBHOOK_EVENT_RETENTION_DAYS", default=7)
 COMPANY_CACHE_TIMEOUT = env.int("COMPANY_CACHE_TIMEOUT", default=300 if REDIS_URL else 5)

@@ -12,6 +12,8 @@ from django.utils.functional import cached_property
 from django.utils.html import format_html
 from django.utils.timesince import timesince
 
+from companies import services as company_services
+from companies.models import Channel
 from config.admin_display import pill
 from config.masking import mask_text
 from conversations.models import (
@@ -265,12 +267,15 @@ class OutboxAdmin(admin.ModelAdmin):
 
     @admin.display(description="sending state", ordering="health")
     def health_pill(self, obj) -> str:
-        if obj.health == "ok":
+        if obj.health == Channel.Health.OK:
             return pill("pill-ok", "sending")
         return pill("pill-bad", "stopped: credentials", title=obj.health_reason)
 
     @admin.action(description="Resume sending on the selected channels (after fixing their credentials)")
     def resume(self, request: HttpRequest, queryset: QuerySet[OutboxChannel]) -> None:
-        done = queryset.exclude(health="ok").update(health="ok", health_reason="", health_changed_at=timezone.now())
+        done = sum(
+            company_services.set_channel_health(channel=channel, health=Channel.Health.OK)
+            for channel in queryset.exclude(health=Channel.Health.OK)
+        )
         outbound.kick_outbox()
         self.message_user(request, f"{done} channels resumed.", messages.SUCCESS)

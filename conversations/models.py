@@ -67,6 +67,11 @@ class Message(models.Model):
         CANCELLED = "cancelled", "Cancelled"
         DELETED = "deleted", "Deleted"
 
+    class Purpose(models.TextChoices):
+        REPLY = "reply", "Reply"  # in a conversation: the bot, an agent, an operator's single message
+        NOTICE = "notice", "Notice"  # started by the ISP: billing, contract events, API messages
+        CAMPAIGN = "campaign", "Campaign"
+
     class MediaStatus(models.TextChoices):
         NONE = "", "No media"
         PENDING = "pending", "Downloading"
@@ -94,6 +99,14 @@ class Message(models.Model):
     attempts = models.PositiveIntegerField(default=0)
     next_attempt_at = models.DateTimeField(null=True, blank=True)
     idempotency_key = models.CharField(max_length=128, blank=True)
+    purpose = models.CharField(max_length=10, choices=Purpose.choices, blank=True)
+    reference = models.CharField(
+        max_length=64, blank=True, help_text="What produced it, as kind:id (notice:12, campaign:3, session:40)."
+    )
+    # The inbound lane (services.inbox): a customer's messages are handled in the order they were written.
+    source_event_id = models.PositiveBigIntegerField(null=True, blank=True, help_text="The webhook event it came in.")
+    source_position = models.PositiveIntegerField(default=0, help_text="Which item of that webhook it was.")
+    handled_at = models.DateTimeField(null=True, blank=True, help_text="When the conversation took it.")
     pricing_category = models.CharField(max_length=32, blank=True)
     pricing = models.JSONField(null=True, blank=True)
 
@@ -114,6 +127,12 @@ class Message(models.Model):
             models.UniqueConstraint(
                 fields=["company", "provider_id"], condition=~Q(provider_id=""), name="message_unique_provider_id"
             ),
+            # The same key from a producer (an API client's retry, a notice sent again) queues one message.
+            models.UniqueConstraint(
+                fields=["company", "idempotency_key"],
+                condition=~Q(idempotency_key=""),
+                name="message_unique_idempotency_key",
+            ),
         ]
         indexes = [
             models.Index(fields=["contact", "-created_at"]),
@@ -130,6 +149,11 @@ class Message(models.Model):
                 name="message_outbox_contact",
             ),
             models.Index(fields=["status", "status_at"], condition=Q(status="sending"), name="message_sending"),
+            models.Index(
+                fields=["contact", "provider_timestamp", "source_event_id", "source_position", "id"],
+                condition=Q(direction="in", handled_at__isnull=True),
+                name="message_inbound_unhandled",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -212,7 +236,15 @@ class WebhookEvent(models.Model):
     processed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
-        indexes = [models.Index(fields=["state", "received_at"])]
+        indexes = [
+            models.Index(fields=["state", "received_at"]),
+            # What is still to be processed per company: the inbound lane waits for it (services.inbox).
+            models.Index(
+                fields=["company", "id"],
+                condition=Q(state__in=["pending", "processing"]),
+                name="webhook_event_unfinished",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.get_source_display()} #{self.pk}"

@@ -10,11 +10,12 @@ from django.conf import settings
 from django.db import InterfaceError, OperationalError
 
 from companies.joblocks import exclusive_job
+from config import queues
 from conversations import locks
 from conversations.locks import LockTimeout
 from conversations.models import WebhookEvent
-from conversations.sending import engine
-from conversations.services import media, webhook_events
+from conversations.sending import dispatcher, outbox
+from conversations.services import media, outbound, webhook_events
 
 logger = logging.getLogger(__name__)
 
@@ -86,29 +87,34 @@ def purge_webhook_events() -> int:
     return webhook_events.purge_processed(older_than=dt.timedelta(days=settings.WEBHOOK_EVENT_RETENTION_DAYS))
 
 
-_dispatcher: engine.Dispatcher | None = None
+_dispatcher: dispatcher.Dispatcher | None = None
 
 
-def _worker_dispatcher() -> engine.Dispatcher:
+def _worker_dispatcher() -> dispatcher.Dispatcher:
     # One per worker process: its send loop, threads and HTTP connections are reused from run to run.
     global _dispatcher
     if _dispatcher is None:
-        _dispatcher = engine.Dispatcher()
+        _dispatcher = dispatcher.Dispatcher()
     return _dispatcher
 
 
 @shared_task(ignore_result=True)
 def dispatch_outbox() -> int:
     """Send what is due. At most OUTBOX_DISPATCHERS run at once; each runs for a bounded time and
-    hands over to a fresh task while work remains, so a deploy or a crash never loses the loop."""
+    hands over to a fresh task while work remains, so a deploy or a crash never loses the loop.
+
+    Wake-ups expire in their queue (``outbound.kick_outbox``, beat's), so they never pile up behind
+    the running dispatchers: a dispatcher finds whatever was queued meanwhile anyway.
+    """
+    queues.awake(outbound.DISPATCH_TASK)  # what is queued from now on wakes a dispatcher again
     for slot in range(settings.OUTBOX_DISPATCHERS):
         try:
             with locks.exclusive(f"outbox-dispatcher-{slot}", ttl=settings.OUTBOX_RUN_SECONDS + 60, wait=0):
                 handled = _worker_dispatcher().run(budget_seconds=settings.OUTBOX_RUN_SECONDS)
         except LockTimeout:
             continue
-        if engine.due_channels():
-            dispatch_outbox.apply_async(retry=False)
+        if outbox.due_channels():
+            queues.publish(outbound.DISPATCH_TASK, expires=outbound.KICK_EXPIRES_SECONDS)
         return handled
     return 0
 
@@ -116,4 +122,4 @@ def dispatch_outbox() -> int:
 @shared_task
 @exclusive_job(lease=dt.timedelta(minutes=5))
 def recover_stuck_sends() -> int:
-    return engine.recover_stuck()
+    return outbox.recover_stuck()

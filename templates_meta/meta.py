@@ -12,8 +12,8 @@ from django.utils import timezone
 
 from companies.models import Channel, Company
 from config.exceptions import Conflict, DomainError
-from conversations.whatsapp.cloud_templates import TemplateApiError, TemplatesClient
 from templates_meta import rules
+from templates_meta.graph_api import TemplateApiError, TemplatesClient
 from templates_meta.models import Template, TemplateStatusChange
 
 __all__ = [

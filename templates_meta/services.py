@@ -1,27 +1,20 @@
-"""Template state changes, Meta's template webhooks, and turning an approved template into a message.
+"""Template state changes, Meta's template webhooks, and filling an approved template for a message.
 
 A template is sent as Cloud API ``components`` on Cloud channels and rendered as plain text (buttons
 as numbered options) on Evolution channels, so one notice works on both kinds.
 """
 
 import re
+from dataclasses import dataclass
 from typing import Any
 
 from django.db import transaction
 
 from companies.models import Channel, Company
 from companies.wabas import cloud_wabas
-from config.exceptions import DomainError
-from conversations.models import AccountNotice
-from conversations.sending import content as contents
-from templates_meta import defaults, rules
+from templates_meta import defaults, events, rules
+from templates_meta.exceptions import TemplateNotUsable
 from templates_meta.models import Template, TemplatePurpose, TemplateStatusChange
-
-
-class TemplateNotUsable(DomainError):
-    status = 422
-    code = "template_not_usable"
-    message = "The template cannot be sent."
 
 
 def record_status(*, template: Template, status: str, reason: str = "", source: str) -> bool:
@@ -33,19 +26,29 @@ def record_status(*, template: Template, status: str, reason: str = "", source: 
     template.status, template.rejection_reason = status, reason[:255]
     template.save(update_fields=["status", "rejection_reason", "updated_at"])
     TemplateStatusChange.objects.create(template=template, status=status, reason=reason[:255], source=source)
+    events.TEMPLATE_STATUS_CHANGED.emit(
+        company_id=template.company_id,
+        payload={
+            "template_id": template.pk,
+            "name": template.name,
+            "language": template.language,
+            "status": status,
+            "reason": reason[:255],
+            "source": source,
+        },
+    )
     return True
 
 
 # ------------------------------------------------------------------------------ webhooks
 
 
-def _template_for(notice: AccountNotice) -> Template | None:
-    value = notice.value
-    by_id = Template.objects.filter(company=notice.company, meta_template_id=str(value.get("message_template_id", "")))
+def _template_for(company: Company, value: dict[str, Any]) -> Template | None:
+    by_id = Template.objects.filter(company=company, meta_template_id=str(value.get("message_template_id", "")))
     template = by_id.first() if value.get("message_template_id") else None
     if template is None:
         template = Template.objects.filter(
-            company=notice.company,
+            company=company,
             waba_id=str(value.get("waba_id", "")),
             name=str(value.get("message_template_name", "")),
             language=str(value.get("message_template_language", "")),
@@ -53,12 +56,14 @@ def _template_for(notice: AccountNotice) -> Template | None:
     return template
 
 
-def on_status_update(notice: AccountNotice) -> None:
-    """message_template_status_update: APPROVED, REJECTED (with its reason), PAUSED, DISABLED, …"""
-    template = _template_for(notice)
+def on_status_update(*, company: Company, value: dict[str, Any]) -> bool:
+    """message_template_status_update: APPROVED, REJECTED (with its reason), PAUSED, DISABLED, …
+
+    Returns whether the notice named one of the company's templates.
+    """
+    template = _template_for(company, value)
     if template is None:
-        return
-    value = notice.value
+        return False
     reason = str(value.get("reason") or "")
     info = value.get("rejection_info") or value.get("other_info") or {}
     if isinstance(info, dict) and (info.get("reason") or info.get("recommendation")):
@@ -70,29 +75,35 @@ def on_status_update(notice: AccountNotice) -> None:
             template.meta_template_id = str(value["message_template_id"])
             template.save(update_fields=["meta_template_id", "updated_at"])
         record_status(template=template, status=str(value.get("event", "")).upper(), reason=reason, source="webhook")
+    return True
 
 
-def on_quality_update(notice: AccountNotice) -> None:
-    template = _template_for(notice)
-    if template is not None:
-        template.quality_score = str(notice.value.get("new_quality_score", ""))[:10]
-        template.save(update_fields=["quality_score", "updated_at"])
+def on_quality_update(*, company: Company, value: dict[str, Any]) -> bool:
+    template = _template_for(company, value)
+    if template is None:
+        return False
+    template.quality_score = str(value.get("new_quality_score", ""))[:10]
+    template.save(update_fields=["quality_score", "updated_at"])
+    return True
 
 
-def on_category_update(notice: AccountNotice) -> None:
-    template = _template_for(notice)
-    category = str(notice.value.get("new_category", "")).upper()
-    if template is not None and category in Template.Category.values:
-        template.category = category
-        template.save(update_fields=["category", "updated_at"])
-        TemplateStatusChange.objects.create(
-            template=template,
-            status=template.status,
-            reason=f"Meta changed the category to {category}",
-            source="webhook",
-        )
+def on_category_update(*, company: Company, value: dict[str, Any]) -> bool:
+    template = _template_for(company, value)
+    category = str(value.get("new_category", "")).upper()
+    if template is None or category not in Template.Category.values:
+        return False
+    template.category = category
+    template.save(update_fields=["category", "updated_at"])
+    TemplateStatusChange.objects.create(
+        template=template,
+        status=template.status,
+        reason=f"Meta changed the category to {category}",
+        source="webhook",
+    )
+    return True
 
 
+# Meta's template webhooks by ``changes[].field``; the inbound pipeline (conversations) calls them.
 NOTICE_HANDLERS = {
     "message_template_status_update": on_status_update,
     "message_template_quality_update": on_quality_update,
@@ -208,8 +219,19 @@ def render_text(template: Template, body_values: list[tuple[str, str]], header_v
     return re.sub(r"\n{3,}", "\n\n", "\n\n".join(p for p in parts if p.strip()))
 
 
-def build_content(*, company: Company, channel: Channel, name: str, language: str, parameters: Any) -> dict[str, Any]:
-    """The outbound content for an approved template of ``company`` filled with ``parameters``.
+@dataclass(frozen=True)
+class FilledTemplate:
+    """An approved template with its values: Cloud API components, and the same as text for Evolution."""
+
+    name: str
+    language: str
+    category: str
+    components: list[dict[str, Any]]
+    rendered_text: str
+
+
+def fill_template(*, company: Company, channel: Channel, name: str, language: str, parameters: Any) -> FilledTemplate:
+    """The approved template ``name`` of ``company`` (on the channel's WABA) filled with ``parameters``.
 
     Raises TemplateNotUsable (with ``details.parameters`` or ``details.template``) when the template
     does not exist for the channel's WABA, is not approved, or the parameters do not fit.
@@ -246,9 +268,10 @@ def build_content(*, company: Company, channel: Channel, name: str, language: st
         )
     components += _button_components(template, parameters)
     header_text = header.get("text", "") if header and header.get("type") == "text" else ""
-    return contents.template(
-        template.name,
-        template.language,
+    return FilledTemplate(
+        name=template.name,
+        language=template.language,
+        category=template.category,
         components=components,
         rendered_text=render_text(template, body_values, header_text),
     )

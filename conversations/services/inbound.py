@@ -9,100 +9,41 @@ its own savepoint, so one bad item never costs the others of the same request.
 import datetime as dt
 import logging
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 
 from django.db import IntegrityError, transaction
 
 from companies import cache as company_cache
 from companies import services as company_services
 from companies.models import Channel, Company
-from conversations import locks, tasks
+from config import queues
+from conversations import locks
+from conversations.events import INBOUND_MESSAGE_RECORDED
 from conversations.models import AccountNotice, Contact, Message, WebhookEvent
-from conversations.phones import normalize_phone
 from conversations.services import statuses
+from conversations.services.contacts import contact_key, upsert_contact
+from conversations.whatsapp import cloud_webhook, evolution_webhook
 from conversations.whatsapp.base import (
     AccountEvent,
     ConnectionUpdate,
     Event,
     Ignored,
-    InboundContact,
     InboundMessage,
     QrCodeUpdate,
     StatusUpdate,
 )
+from templates_meta import services as template_notices
 
 logger = logging.getLogger(__name__)
 
-# Handlers for account notices, by Meta field (templates_meta registers its own on start-up).
-ACCOUNT_NOTICE_HANDLERS: dict[str, Callable[[AccountNotice], None]] = {}
+DOWNLOAD_TASK = "conversations.tasks.download_media"
+# Each stored webhook's source: the kind of channel it names and the parser of its body.
+PARSERS = {
+    WebhookEvent.Source.META: (Channel.Kind.CLOUD, cloud_webhook.parse),
+    WebhookEvent.Source.EVOLUTION: (Channel.Kind.EVOLUTION, evolution_webhook.parse),
+}
 # Column widths: provider values longer than these are cut, not refused.
-MAX_TYPE, MAX_PROVIDER_ID, MAX_NAME = 24, 128, 200
-
-
-def contact_key(company: Company, incoming: InboundContact) -> str:
-    return f"contact:{company.pk}:{normalize_phone(incoming.wa_id) or incoming.user_id or incoming.wa_id}"
-
-
-def _merge_contacts(keep: Contact, other: Contact) -> None:
-    """``other`` turned out to be ``keep`` (a user id seen alone, then with a phone): one contact remains."""
-    other.messages.update(contact=keep)
-    if other.last_inbound_at and (not keep.last_inbound_at or other.last_inbound_at > keep.last_inbound_at):
-        keep.last_inbound_at = other.last_inbound_at
-    other.delete()
-
-
-def upsert_contact(*, company: Company, incoming: InboundContact, inbound_at: dt.datetime | None = None) -> Contact:
-    """The company's contact for this WhatsApp user (by phone, else user id), created or refreshed.
-
-    ``inbound_at``, the time of a message the customer sent, moves the 24 h window's start forward, never
-    back (a late delivery of an older message never shortens the window). Callers that pass it hold the
-    contact's lock (``contact_key``), so the read and the write below see no other writer in between.
-    """
-    phone = normalize_phone(incoming.wa_id)
-    # Documentation payloads and odd providers send ids that are not phones: key on them as user ids.
-    user_id = (incoming.user_id or ("" if phone else incoming.wa_id))[:128]
-    by_phone = Contact.objects.filter(company=company, phone=phone).first() if phone else None
-    by_user = Contact.objects.filter(company=company, user_id=user_id).first() if user_id else None
-    changed = []
-    if by_phone and by_user and by_phone.pk != by_user.pk:
-        if by_user.phone:  # two people claim the id: keep the phone match, leave the id where it is
-            user_id = ""
-        else:
-            _merge_contacts(by_phone, by_user)
-            changed.append("last_inbound_at")
-    contact = by_phone or by_user
-    if contact is None:
-        try:
-            with transaction.atomic():
-                return Contact.objects.create(
-                    company=company,
-                    phone=phone,
-                    wa_id=incoming.wa_id[:64],
-                    user_id=user_id,
-                    name=incoming.name[:MAX_NAME],
-                    username=incoming.username[:100],
-                    last_inbound_at=inbound_at,
-                )
-        except IntegrityError:
-            # Created meanwhile by a caller without the contact lock (the send API): refresh that one.
-            return upsert_contact(company=company, incoming=incoming, inbound_at=inbound_at)
-    updates = (
-        ("phone", phone, False),
-        ("user_id", user_id, False),
-        ("wa_id", incoming.wa_id[:64], True),
-        ("name", incoming.name[:MAX_NAME], True),
-        ("username", incoming.username[:100], True),
-    )
-    for field, value, replaces in updates:
-        if value and getattr(contact, field) != value and (replaces or not getattr(contact, field)):
-            setattr(contact, field, value)
-            changed.append(field)
-    if inbound_at and (contact.last_inbound_at is None or contact.last_inbound_at < inbound_at):
-        contact.last_inbound_at = inbound_at
-        changed.append("last_inbound_at")
-    if changed:
-        contact.save(update_fields=[*changed, "updated_at"])
-    return contact
+MAX_TYPE, MAX_PROVIDER_ID = 24, 128
 
 
 def _media_dict(event: InboundMessage) -> dict | None:
@@ -121,45 +62,84 @@ def _media_dict(event: InboundMessage) -> dict | None:
     }
 
 
-def _record_message(*, company: Company, channel: Channel | None, event: InboundMessage) -> str:
-    provider_id = event.provider_id[:MAX_PROVIDER_ID]
+def new_message(
+    *,
+    company: Company,
+    channel: Channel | None,
+    contact: Contact,
+    event: InboundMessage,
+    source: WebhookEvent | None,
+    position: int,
+) -> Message:
+    """The row for a message a webhook brought (not saved): the customer's, or the business's own echo."""
     from_customer = not event.from_me
-    # The 24 h window runs from the customer's latest message (a system notice is not one).
-    inbound_at = event.timestamp if from_customer and event.type != "system" else None
+    return Message(
+        company=company,
+        channel=channel,
+        contact=contact,
+        direction=Message.Direction.INBOUND if from_customer else Message.Direction.OUTBOUND,
+        author=Message.Author.CUSTOMER if from_customer else Message.Author.BUSINESS,
+        type=event.type[:MAX_TYPE],
+        text=event.text,
+        data=event.data,
+        raw=event.raw,
+        provider_id=event.provider_id[:MAX_PROVIDER_ID],
+        reply_to_provider_id=event.reply_to[:MAX_PROVIDER_ID],
+        provider_timestamp=event.timestamp,
+        source_event_id=source.pk if source else None,
+        source_position=position,
+        status=Message.Status.RECEIVED if from_customer else Message.Status.SENT,
+        status_at=event.timestamp,
+        media=_media_dict(event),
+        media_status=Message.MediaStatus.PENDING if event.media and from_customer else "",
+    )
+
+
+def window_start(event: InboundMessage) -> dt.datetime | None:
+    """The time a message opens the 24 h window at: a customer's own message (a system notice is not one)."""
+    return event.timestamp if not event.from_me and event.type != "system" else None
+
+
+def after_recorded(messages: list[Message]) -> None:
+    """What follows new messages: receipts that waited for the business's echoes, downloads, the announcement."""
+    statuses.apply_pending_for([m for m in messages if m.direction == Message.Direction.OUTBOUND])
+    for message in messages:
+        if message.media_status == Message.MediaStatus.PENDING:
+            queues.publish_on_commit(DOWNLOAD_TASK, message.pk)
+    INBOUND_MESSAGE_RECORDED.emit_many(
+        [
+            (m.company_id, {"message_id": m.pk, "contact_id": m.contact_id, "channel_id": m.channel_id, "type": m.type})
+            for m in messages
+            if m.direction == Message.Direction.INBOUND
+        ]
+    )
+
+
+def outcome_of(message: Message) -> str:
+    return "message" if message.direction == Message.Direction.INBOUND else "business_message"
+
+
+def _record_message(
+    *, company: Company, channel: Channel | None, event: InboundMessage, source: WebhookEvent | None, position: int
+) -> str:
+    provider_id = event.provider_id[:MAX_PROVIDER_ID]
     # No look for a duplicate first: the unique (company, provider id) index finds it below, and a first
     # delivery, by far the common case, costs one query less.
     with locks.exclusive(contact_key(company, event.contact)):
-        contact = upsert_contact(company=company, incoming=event.contact, inbound_at=inbound_at)
+        contact = upsert_contact(company=company, incoming=event.contact, inbound_at=window_start(event))
+        message = new_message(
+            company=company, channel=channel, contact=contact, event=event, source=source, position=position
+        )
         try:
             with transaction.atomic():
-                message = Message.objects.create(
-                    company=company,
-                    channel=channel,
-                    contact=contact,
-                    direction=Message.Direction.INBOUND if from_customer else Message.Direction.OUTBOUND,
-                    author=Message.Author.CUSTOMER if from_customer else Message.Author.BUSINESS,
-                    type=event.type[:MAX_TYPE],
-                    text=event.text,
-                    data=event.data,
-                    raw=event.raw,
-                    provider_id=provider_id,
-                    reply_to_provider_id=event.reply_to[:MAX_PROVIDER_ID],
-                    provider_timestamp=event.timestamp,
-                    status=Message.Status.RECEIVED if from_customer else Message.Status.SENT,
-                    status_at=event.timestamp,
-                    media=_media_dict(event),
-                    media_status=Message.MediaStatus.PENDING if event.media and from_customer else "",
-                )
+                message.save(force_insert=True)
         except IntegrityError:
             # Only a concurrent copy of the same message is a duplicate; anything else is a real error.
             if provider_id and Message.objects.filter(company=company, provider_id=provider_id).exists():
                 return "duplicate"
             raise
-    if not from_customer:
-        statuses.apply_pending(message)
-    if message.media_status == Message.MediaStatus.PENDING:
-        transaction.on_commit(lambda: tasks.download_media.delay(message.pk))
-    return "message" if from_customer else "business_message"
+    after_recorded([message])
+    return outcome_of(message)
 
 
 def _store_notice(
@@ -174,9 +154,8 @@ def _store_notice(
         notice, created = AccountNotice.objects.create(**defaults), True
     if not created:
         return "duplicate_notice"
-    handler = ACCOUNT_NOTICE_HANDLERS.get(event.field)
-    if handler is not None:
-        handler(notice)
+    handler = template_notices.NOTICE_HANDLERS.get(event.field)
+    if handler is not None and handler(company=company, value=event.value):
         AccountNotice.objects.filter(pk=notice.pk).update(handled=True)
     return "notice"
 
@@ -200,11 +179,11 @@ class ChannelResolver:
         return self._seen[channel_ref]
 
 
-def _record_one(
+def record_one(
     company: Company, channel: Channel | None, source: WebhookEvent | None, position: int, event: Event
 ) -> str:
     if isinstance(event, InboundMessage):
-        return _record_message(company=company, channel=channel, event=event)
+        return _record_message(company=company, channel=channel, event=event, source=source, position=position)
     if isinstance(event, StatusUpdate):
         outcome = statuses.record_status(company=company, channel=channel, update=event)
         if outcome == "unsupported":  # a receipt we cannot place is still kept, as a notice
@@ -243,7 +222,7 @@ def record_events(
         channel = channel_for(getattr(event, "channel_ref", ""))
         try:
             with transaction.atomic():
-                outcomes[_record_one(company, channel, source, position, event)] += 1
+                outcomes[record_one(company, channel, source, position, event)] += 1
         except locks.LockTimeout:
             raise
         except Exception:

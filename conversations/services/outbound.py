@@ -1,32 +1,33 @@
-"""Outbound messages: stored as ``queued`` (the outbox) in the caller's transaction, sent by the engine."""
+"""The one door out: every outbound message (API, notices, campaigns, the bot, agents) is queued here.
+
+``send_message`` resolves the channel by the company's routing policy, finds or creates the contact,
+fills a template from the catalogue, applies the 24 h window rule and stores the message as ``queued``
+in the caller's transaction: the messages table is the outbox, sent by the engine
+(``conversations.sending``) once the transaction commits. What it refuses it raises as the domain
+errors of ``conversations.exceptions`` (and ``templates_meta.exceptions``), which the API renders once.
+"""
 
 from typing import Any
 
-from django.core.cache import cache
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from companies.models import Channel, Company
-from config.exceptions import Conflict, DomainError
-from conversations import tasks
-from conversations.models import Contact, Message, MessageStatusChange
-from conversations.sending import content as contents
+from config import queues
+from conversations import content as contents
+from conversations.exceptions import ChannelNotUsable, CompanyInactive, InvalidRecipient, NoChannel, WindowClosed
+from conversations.models import Contact, Message
+from conversations.phones import normalize_phone
+from conversations.services import statuses
+from conversations.services.contacts import upsert_contact
+from conversations.whatsapp.base import InboundContact
+from templates_meta.services import fill_template
 
-KICK_KEY = "outbox:kick"
-
-
-class WindowClosed(Conflict):
-    code = "window_closed"
-    message = (
-        "The contact's last message is older than 24 hours: on the WhatsApp Cloud API only an approved "
-        "template can be sent now."
-    )
-
-
-class NoChannel(DomainError):
-    status = 409
-    code = "no_channel"
-    message = "The company has no channel that can send this message."
+DISPATCH_TASK = "conversations.tasks.dispatch_outbox"
+# A wake-up waiting longer than this is dropped: a dispatcher is running or the periodic one comes.
+KICK_EXPIRES_SECONDS = 10
+# At most one wake-up a second however many messages are queued; a dispatcher clears it as it starts.
+KICK_TTL_SECONDS = 1
 
 
 def _sending_channels(company: Company) -> list[Channel]:
@@ -68,75 +69,139 @@ def notice_channel(company: Company) -> Channel | None:
 
 
 def kick_outbox() -> None:
-    """Wake a dispatcher; at most one wake-up a second however many messages are queued."""
-    if cache.add(KICK_KEY, 1, timeout=1):
-        try:
-            tasks.dispatch_outbox.apply_async(retry=False)
-        except Exception:  # the broker is down: the periodic dispatcher finds the rows anyway
-            cache.delete(KICK_KEY)
+    """Wake a dispatcher (one publish for a burst of queued messages when the cache is shared)."""
+    queues.wake(DISPATCH_TASK, ttl=KICK_TTL_SECONDS, expires=KICK_EXPIRES_SECONDS)
 
 
-def queue_message(
+def _channel(company: Company, channel: Channel | None, contact: Contact | None, purpose: str) -> Channel:
+    if channel is not None:
+        if channel.company_id != company.pk or not channel.is_active:
+            raise ChannelNotUsable
+        return channel
+    if purpose == Message.Purpose.REPLY and contact is not None:
+        found = reply_channel(company, contact)
+    else:
+        found = notice_channel(company)
+    if found is None:
+        raise NoChannel
+    return found
+
+
+def _contact(company: Company, to: Contact | str) -> Contact:
+    if isinstance(to, Contact):
+        if to.company_id != company.pk:
+            raise InvalidRecipient
+        return to
+    phone = normalize_phone(to)
+    if not phone:
+        raise InvalidRecipient
+    return upsert_contact(company=company, incoming=InboundContact(wa_id=phone))
+
+
+def _filled(company: Company, channel: Channel, content: dict[str, Any]) -> dict[str, Any]:
+    """A template named with its values becomes the approved template filled for the channel."""
+    if not contents.is_template(content) or "parameters" not in content:
+        return content
+    filled = fill_template(
+        company=company,
+        channel=channel,
+        name=content["name"],
+        language=content["language"],
+        parameters=content["parameters"],
+    )
+    return contents.template(
+        filled.name, filled.language, components=filled.components, rendered_text=filled.rendered_text
+    )
+
+
+def send_message(
     *,
     company: Company,
-    contact: Contact,
-    channel: Channel,
+    to: Contact | str,
     content: dict[str, Any],
-    author: str = Message.Author.BUSINESS,
+    channel: Channel | None = None,
+    author: str = Message.Author.SYSTEM,
+    purpose: str = Message.Purpose.NOTICE,
     idempotency_key: str = "",
-    refuse_closed_window: bool = True,
+    reference: str = "",
 ) -> Message:
-    """Store an outbound message as queued and wake the engine after commit; returns it.
+    """Queue one message to ``to`` (a contact, or a phone number with country code); returns it.
 
-    Raises WindowClosed for a free-form message to a Cloud contact outside the 24 h window (unless
-    ``refuse_closed_window`` is False: the engine then fails it with ``window_closed``).
+    ``content`` is built with ``conversations.content`` (text, media, location, buttons, list,
+    or ``template_request`` with its values). Without ``channel``, a reply goes out on the channel the
+    contact last wrote to and a notice or campaign on the company's notice channel. The same
+    ``idempotency_key`` for the company returns the message queued first instead of a second one.
+    ``reference`` says what produced it, as ``kind:id``.
+
+    Raises CompanyInactive, InvalidRecipient, ChannelNotUsable, NoChannel, TemplateNotUsable, and
+    WindowClosed for a free-form message to a Cloud contact outside the 24 h window.
     """
-    if refuse_closed_window and contents.needs_template(channel, contact, content):
+    if idempotency_key and (queued := _already_queued(company, idempotency_key)) is not None:
+        return queued
+    if not company.is_active:
+        raise CompanyInactive
+    contact = _contact(company, to)
+    channel = _channel(company, channel, contact, purpose)
+    content = _filled(company, channel, content)
+    if contents.needs_template(channel, contact, content):
         raise WindowClosed(details={"contact": contact.phone or contact.user_id, "channel": channel.pk})
     now = timezone.now()
-    message = Message.objects.create(
+    message = Message(
         company=company,
         channel=channel,
         contact=contact,
         direction=Message.Direction.OUTBOUND,
         author=author,
+        purpose=purpose,
+        reference=reference[:64],
         type=contents.message_type(content),
         text=contents.readable_text(content),
         data={"content": content},
         status=Message.Status.QUEUED,
         status_at=now,
         next_attempt_at=now,
-        idempotency_key=idempotency_key,
+        idempotency_key=idempotency_key[:128],
     )
-    MessageStatusChange.objects.create(message=message, status=Message.Status.QUEUED, at=now)
+    try:
+        with transaction.atomic():
+            message.save(force_insert=True)
+    except IntegrityError:
+        if idempotency_key and (queued := _already_queued(company, idempotency_key)) is not None:
+            return queued  # queued meanwhile by a concurrent call with the same key
+        raise
+    statuses.queued([message])
     transaction.on_commit(kick_outbox)
     return message
 
 
-@transaction.atomic
+def _already_queued(company: Company, idempotency_key: str) -> Message | None:
+    return Message.objects.filter(company=company, idempotency_key=idempotency_key[:128]).first()
+
+
 def retry_message(*, message: Message) -> bool:
     """Queue a failed or cancelled message again (from the admin or the API); returns whether it was."""
     now = timezone.now()
-    updated = Message.objects.filter(
-        pk=message.pk,
-        direction=Message.Direction.OUTBOUND,
-        status__in=[Message.Status.FAILED, Message.Status.CANCELLED],
-    ).update(
-        status=Message.Status.QUEUED, status_at=now, next_attempt_at=now, attempts=0, error_code="", error_reason=""
+    retried = statuses.Change(
+        message.pk,
+        Message.Status.QUEUED,
+        now,
+        from_statuses=frozenset({Message.Status.FAILED, Message.Status.CANCELLED}),
+        fields={"next_attempt_at": now, "attempts": 0},
     )
-    if updated:
-        MessageStatusChange.objects.create(message=message, status=Message.Status.QUEUED, at=now)
-        transaction.on_commit(kick_outbox)
-    return bool(updated)
+    with transaction.atomic():
+        moved = bool(statuses.move([retried]))
+        if moved:
+            transaction.on_commit(kick_outbox)
+    return moved
 
 
-@transaction.atomic
 def cancel_message(*, message: Message) -> bool:
     """Cancel a message still waiting in the outbox; returns whether it was (one being sent cannot be)."""
-    now = timezone.now()
-    updated = Message.objects.filter(pk=message.pk, status=Message.Status.QUEUED).update(
-        status=Message.Status.CANCELLED, status_at=now, error_reason="cancelled by an operator"
+    cancelled = statuses.Change(
+        message.pk,
+        Message.Status.CANCELLED,
+        timezone.now(),
+        error_title="cancelled by an operator",
+        from_statuses=frozenset({Message.Status.QUEUED}),
     )
-    if updated:
-        MessageStatusChange.objects.create(message=message, status=Message.Status.CANCELLED, at=now)
-    return bool(updated)
+    return bool(statuses.move([cancelled]))

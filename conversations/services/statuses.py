@@ -1,39 +1,210 @@
-"""Delivery statuses: applied in order of progress, never backwards, never dropped.
+"""Message statuses: the one place that moves them, appends their history and announces the change.
 
-Meta and Evolution deliver receipts out of order (a ``read`` can arrive before its ``delivered``)
-and sometimes before we know the message. Every receipt is kept in the history; only progress
-moves ``Message.status``. A receipt for an unknown message waits as a PendingStatus.
+Every status write goes through :func:`move`: the outbox's claims and hand-backs, the engine's outcomes,
+operators' retries and cancellations, the recovery of stuck sends and the providers' receipts. A change
+applies when the message is in one of the statuses it may come from, or, for a receipt, when it is
+progress: Meta and Evolution deliver receipts out of order (a ``read`` can arrive before its
+``delivered``), so a late one is kept in the history but never moves the status back. A receipt for a
+message we do not know (yet) waits as a PendingStatus and is applied when the message appears.
+
+What applies and is part of the history is announced after commit as "message status changed"
+(``conversations.events``), with Meta's pricing object, for the apps above (spend, notices).
 """
 
 import datetime as dt
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
 
 from django.db import transaction
+from django.db.models import QuerySet
+from django.utils import timezone
 
 from companies.models import Channel, Company
+from config.bulk_sql import update_from_values
+from conversations import events
 from conversations.models import Message, MessageStatusChange, PendingStatus
 from conversations.whatsapp.base import StatusUpdate
 
+Status = Message.Status
+
 # How far along a message is; a receipt applies only when it goes further.
 PROGRESS = {
-    Message.Status.QUEUED: 0,
-    Message.Status.SENDING: 1,
-    Message.Status.SENT: 2,
-    Message.Status.RECEIVED: 2,
-    Message.Status.DELIVERED: 3,
-    Message.Status.READ: 4,
+    Status.QUEUED: 0,
+    Status.SENDING: 1,
+    Status.SENT: 2,
+    Status.RECEIVED: 2,
+    Status.DELIVERED: 3,
+    Status.READ: 4,
 }
 # Terminal outcomes: ``failed`` ends a message not yet delivered; ``deleted`` always applies.
-FAILED_APPLIES_UP_TO = PROGRESS[Message.Status.SENT]
+FAILED_APPLIES_UP_TO = PROGRESS[Status.SENT]
+MAX_CODE, MAX_REASON = 32, 255
 
 
 def moves_forward(current: str, new: str) -> bool:
-    if current in (Message.Status.DELETED, Message.Status.FAILED) and new != Message.Status.DELETED:
+    if current in (Status.DELETED, Status.FAILED) and new != Status.DELETED:
         return False
-    if new == Message.Status.DELETED:
-        return current != Message.Status.DELETED
-    if new == Message.Status.FAILED:
+    if new == Status.DELETED:
+        return current != Status.DELETED
+    if new == Status.FAILED:
         return PROGRESS.get(current, 0) <= FAILED_APPLIES_UP_TO
     return PROGRESS.get(new, -1) > PROGRESS.get(current, 0)
+
+
+@dataclass(frozen=True)
+class Change:
+    """A status one message is to move to, and what is written with it when it applies."""
+
+    message_id: int
+    status: str
+    at: dt.datetime
+    error_code: str = ""
+    error_title: str = ""
+    pricing: dict[str, Any] | None = None  # kept from the first receipt that has it
+    raw: dict[str, Any] | None = None
+    # The statuses it may come from; None for a provider's receipt, which applies when it is progress.
+    from_statuses: frozenset[str] | None = None
+    # Other columns written when it applies (the engine's provider id, attempts, next attempt).
+    fields: Mapping[str, Any] = field(default_factory=dict)
+    # Kept in the history and announced; the outbox's own claims and hand-backs are not.
+    recorded: bool = True
+
+    def applies_to(self, current: str) -> bool:
+        if self.from_statuses is not None:
+            return current in self.from_statuses
+        return moves_forward(current, self.status)
+
+
+@dataclass
+class Held:
+    """A message's row as the writer needs it, read under a lock its caller holds."""
+
+    company_id: int
+    direction: str
+    status: str
+    has_pricing: bool
+    values: dict[str, Any] = field(default_factory=dict)
+
+
+_COLUMNS = ("id", "company_id", "direction", "status", "pricing")
+
+
+def lock(messages: QuerySet[Message], *, limit: int | None = None, skip_locked: bool = False) -> dict[int, Held]:
+    """Lock and read ``messages`` (in id order, as every writer does, so two never wait on each other in a
+    circle) for a caller that picks what to move under the lock; give the result to ``move``."""
+    locked = messages.select_for_update(skip_locked=skip_locked).order_by("pk").values_list(*_COLUMNS)
+    if limit is not None:
+        locked = locked[:limit]
+    return {
+        pk: Held(company_id=company_id, direction=direction, status=status, has_pricing=pricing is not None)
+        for pk, company_id, direction, status, pricing in locked
+    }
+
+
+def held(messages: Iterable[Message]) -> dict[int, Held]:
+    """``lock``'s answer for messages the caller locked and read whole."""
+    return {m.pk: Held(m.company_id, m.direction, m.status, m.pricing is not None) for m in messages}
+
+
+def move(changes: Sequence[Change], *, locked: Mapping[int, Held] | None = None) -> list[Change]:
+    """Apply ``changes`` in order (several may name one message); returns those that applied.
+
+    The messages are locked and read first, unless the caller holds them already and gives what
+    ``lock`` or ``held`` read as ``locked``. Runs in the caller's transaction, or in its own.
+    """
+    if not changes:
+        return []
+    with transaction.atomic(savepoint=False):
+        if locked is None:
+            rows = lock(Message.objects.filter(pk__in={c.message_id for c in changes}))
+        else:  # copies: what is written is collected on them
+            rows = {pk: Held(h.company_id, h.direction, h.status, h.has_pricing) for pk, h in locked.items()}
+        applied: list[Change] = []
+        history: list[MessageStatusChange] = []
+        for change in changes:
+            row = rows.get(change.message_id)
+            if row is None:  # deleted meanwhile
+                continue
+            moved = change.applies_to(row.status)
+            if moved:
+                row.status = change.status
+                row.values.update(
+                    status=change.status,
+                    status_at=change.at,
+                    error_code=change.error_code[:MAX_CODE],
+                    error_reason=change.error_title[:MAX_REASON],
+                    **change.fields,
+                )
+                applied.append(change)
+            if change.pricing and not row.has_pricing:
+                row.has_pricing = True
+                category = str(change.pricing.get("category", ""))[:32]
+                row.values.update(pricing=change.pricing, pricing_category=category)
+            if change.recorded:
+                history.append(
+                    MessageStatusChange(
+                        message_id=change.message_id,
+                        status=change.status,
+                        at=change.at,
+                        error_code=change.error_code[:MAX_CODE],
+                        error_title=change.error_title[:MAX_REASON],
+                        applied=moved,
+                        raw=change.raw or {},
+                    )
+                )
+        _write(rows)
+        # A receipt delivered twice (provider retry, replay) is one history entry.
+        MessageStatusChange.objects.bulk_create(history, ignore_conflicts=True)
+        announced = [change for change in applied if change.recorded]
+        events.MESSAGE_STATUS_CHANGED.emit_many(
+            [
+                (rows[c.message_id].company_id, _announcement(c, rows[c.message_id].direction))
+                for c in announced
+                if rows[c.message_id].company_id
+            ]
+        )
+    return applied
+
+
+def _write(rows: Mapping[int, Held]) -> None:
+    """One UPDATE per set of columns (a round's outcomes share a few), not one per message."""
+    now = timezone.now()
+    by_columns: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for pk, row in rows.items():
+        if row.values:
+            columns = (*sorted(row.values), "updated_at")
+            by_columns.setdefault(columns, []).append({"pk": pk, **row.values, "updated_at": now})
+    for columns, values in by_columns.items():
+        update_from_values(Message, values, fields=columns)
+
+
+def _announcement(change: Change, direction: str) -> dict[str, Any]:
+    return {
+        "message_id": change.message_id,
+        "direction": direction,
+        "status": change.status,
+        "at": change.at.isoformat(),
+        "error_code": change.error_code[:MAX_CODE],
+        "error_title": change.error_title[:MAX_REASON],
+        "pricing": change.pricing,
+    }
+
+
+# ------------------------------------------------------------------------------ receipts
+
+
+def receipt(message_id: int, update: StatusUpdate | PendingStatus) -> Change:
+    """A provider's receipt (or one that waited for its message) as a change."""
+    return Change(
+        message_id=message_id,
+        status=update.status,
+        at=update.timestamp if isinstance(update, StatusUpdate) else update.at,
+        error_code=update.error_code,
+        error_title=update.error_title,
+        pricing=update.pricing,
+        raw=update.raw,
+    )
 
 
 def apply_status(
@@ -46,91 +217,97 @@ def apply_status(
     pricing: dict | None = None,
     raw: dict | None = None,
 ) -> bool:
-    """Add the receipt to the message's history and move its status if it is progress; returns whether it moved."""
-    with transaction.atomic():
-        locked = Message.objects.select_for_update().get(pk=message.pk)
-        if MessageStatusChange.objects.filter(message=locked, status=status, at=at).exists():
-            return False  # the same receipt again (provider retry, replay)
-        applied = moves_forward(locked.status, status)
-        MessageStatusChange.objects.create(
-            message=locked,
-            status=status,
-            at=at,
-            error_code=error_code[:32],
-            error_title=error_title[:255],
-            applied=applied,
-            raw=raw or {},
-        )
-        fields = []
-        if applied:
-            locked.status, locked.status_at = status, at
-            fields += ["status", "status_at"]
-            if status == Message.Status.FAILED:
-                locked.error_code, locked.error_reason = error_code[:32], error_title[:255]
-                fields += ["error_code", "error_reason"]
-        if pricing and not locked.pricing:  # Meta repeats pricing on sent and delivered: keep the first
-            locked.pricing, locked.pricing_category = pricing, str(pricing.get("category", ""))[:32]
-            fields += ["pricing", "pricing_category"]
-        if fields:
-            locked.save(update_fields=[*fields, "updated_at"])
-    message.status, message.status_at = locked.status, locked.status_at
-    return applied
+    """One receipt for ``message``; returns whether it moved the status (``message`` is refreshed)."""
+    change = Change(message.pk, status, at, error_code, error_title, pricing, raw)
+    moved = bool(move([change]))
+    message.refresh_from_db(fields=["status", "status_at", "error_code", "error_reason"])
+    return moved
+
+
+def record_statuses(*, company: Company, updates: Iterable[tuple[Channel | None, StatusUpdate]]) -> list[str]:
+    """Apply provider receipts in order, or keep them pending until their message appears.
+
+    Returns one outcome per update: ``status``, ``pending_status`` or ``unsupported``.
+    """
+    updates = list(updates)
+    outcomes = ["unsupported"] * len(updates)
+    known = [
+        (index, channel, update)
+        for index, (channel, update) in enumerate(updates)
+        if update.status in Status.values and update.provider_id
+    ]
+    provider_ids = {update.provider_id[:128] for _, _, update in known}
+    messages = dict(
+        Message.objects.filter(company=company, provider_id__in=provider_ids).values_list("provider_id", "pk")
+    )
+    changes, waiting = [], []
+    for index, channel, update in known:
+        message_id = messages.get(update.provider_id[:128])
+        if message_id is None:
+            waiting.append(_pending(company, channel, update))
+            outcomes[index] = "pending_status"
+        else:
+            changes.append(receipt(message_id, update))
+            outcomes[index] = "status"
+    move(changes)
+    if waiting:
+        PendingStatus.objects.bulk_create(waiting, ignore_conflicts=True)
+        # A message stored while these receipts were being written: apply them now then.
+        arrived = Message.objects.filter(company=company, provider_id__in={p.provider_id for p in waiting})
+        for message in arrived:
+            apply_pending(message)
+    return outcomes
 
 
 def record_status(*, company: Company, channel: Channel | None, update: StatusUpdate) -> str:
-    """Apply a provider receipt, or keep it pending until its message appears."""
-    status = update.status if update.status in Message.Status.values else None
-    if status is None or not update.provider_id:
-        return "unsupported"
-    message = Message.objects.filter(company=company, provider_id=update.provider_id).first()
-    if message is None:
-        PendingStatus.objects.get_or_create(
-            company=company,
-            provider_id=update.provider_id[:128],
-            status=status,
-            at=update.timestamp,
-            defaults={
-                "channel": channel,
-                "error_code": update.error_code[:32],
-                "error_title": update.error_title[:255],
-                "pricing": update.pricing,
-                "raw": update.raw,
-            },
-        )
-        # The message may have been stored while this receipt was being written: apply it now then.
-        message = Message.objects.filter(company=company, provider_id=update.provider_id).first()
-        if message is not None:
-            apply_pending(message)
-            return "status"
-        return "pending_status"
-    apply_status(
-        message=message,
-        status=status,
+    """One receipt (see ``record_statuses``)."""
+    return record_statuses(company=company, updates=[(channel, update)])[0]
+
+
+def _pending(company: Company, channel: Channel | None, update: StatusUpdate) -> PendingStatus:
+    return PendingStatus(
+        company=company,
+        channel=channel,
+        provider_id=update.provider_id[:128],
+        status=update.status,
         at=update.timestamp,
-        error_code=update.error_code,
-        error_title=update.error_title,
+        error_code=update.error_code[:MAX_CODE],
+        error_title=update.error_title[:MAX_REASON],
         pricing=update.pricing,
         raw=update.raw,
     )
-    return "status"
 
 
 def apply_pending(message: Message) -> int:
     """Apply the receipts that arrived before ``message`` was known; returns how many."""
-    if not message.provider_id:
+    return apply_pending_for([message])
+
+
+def apply_pending_for(messages: Iterable[Message]) -> int:
+    """``apply_pending`` for many messages: one query finds what waits for any of them."""
+    by_key = {(m.company_id, m.provider_id): m.pk for m in messages if m.provider_id}
+    if not by_key:
         return 0
-    pending = list(
-        PendingStatus.objects.filter(company=message.company_id, provider_id=message.provider_id).order_by("at", "pk")
-    )
-    for receipt in pending:
-        apply_status(
-            message=message,
-            status=receipt.status,
-            at=receipt.at,
-            error_code=receipt.error_code,
-            error_title=receipt.error_title,
-            pricing=receipt.pricing,
-            raw=receipt.raw,
+    with transaction.atomic():
+        pending = list(
+            PendingStatus.objects.select_for_update()
+            .filter(provider_id__in={provider_id for _, provider_id in by_key})
+            .order_by("at", "pk")
         )
-    PendingStatus.objects.filter(pk__in=[p.pk for p in pending]).delete()
+        pending = [p for p in pending if (p.company_id, p.provider_id) in by_key]
+        move([receipt(by_key[(p.company_id, p.provider_id)], p) for p in pending])
+        PendingStatus.objects.filter(pk__in=[p.pk for p in pending]).delete()
     return len(pending)
+
+
+# ------------------------------------------------------------------------------ the outbox's own moves
+
+
+def queued(messages: Sequence[Message]) -> None:
+    """Start the history of messages just stored as ``queued`` by the door, and announce them."""
+    MessageStatusChange.objects.bulk_create(
+        [MessageStatusChange(message=m, status=Status.QUEUED, at=m.status_at) for m in messages]
+    )
+    events.MESSAGE_STATUS_CHANGED.emit_many(
+        [(m.company_id, _announcement(Change(m.pk, Status.QUEUED, m.status_at), m.direction)) for m in messages]
+    )

@@ -2,47 +2,39 @@
 
 A stored event does not publish a task of its own: it wakes the drainer (``drain``), which claims
 pending events in batches and processes them in order. With a shared cache (Redis) a burst of
-webhooks publishes one wake-up, not one task per request: the flag ``WAKE_KEY`` says "a drain is on
-its way". The drainer clears it *before* each claim, so an event stored after the flag was set is
-either seen by that claim or wakes a new drain. Retries (with backoff), replays and the sweeper still
-go through ``tasks.process_webhook_event``, one event at a time.
+webhooks publishes one wake-up, not one task per request (``config.queues.wake``). Retries (with
+backoff), replays and the sweeper still go through the task ``process_webhook_event``, one event at a
+time. Both run on the inbound queue.
 """
 
 import datetime as dt
 import json
 import logging
 import time
+from collections import Counter
 from collections.abc import Callable, Mapping
 from typing import NamedTuple
 
 import psycopg
-from django.conf import settings
-from django.core.cache import cache
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
 from companies.models import Company
-from conversations import tasks
+from config import queues
+from config.masking import mask_text
+from conversations import locks
 from conversations.models import AccountNotice, WebhookEvent
-from conversations.services import inbound
-from conversations.whatsapp import cloud_webhook, evolution_webhook
+from conversations.services import inbound, inbound_batch
 
 logger = logging.getLogger(__name__)
 
-PARSERS = {
-    WebhookEvent.Source.META: ("cloud", cloud_webhook.parse),
-    WebhookEvent.Source.EVOLUTION: ("evolution", evolution_webhook.parse),
-}
 KEPT_HEADERS = ("Content-Type", "User-Agent", "X-Hub-Signature-256", "X-Request-ID")
 # A worker that took an event and died releases it after this; the sweeper then enqueues it again.
 CLAIM_LEASE = dt.timedelta(minutes=5)
 # After this many attempts an event that keeps failing is marked failed for an operator to look at.
 MAX_ATTEMPTS = 10
 PURGE_BATCH = 500
-WAKE_KEY = "webhook-events:drain-pending"
-# A wake-up whose task was lost (broker restart) keeps the flag at most this long; the sweeper is the backstop.
-WAKE_TTL_SECONDS = 10
 
 
 class Outcome(NamedTuple):
@@ -52,31 +44,21 @@ class Outcome(NamedTuple):
     summary: str
 
 
-def _publish(task, *args: object) -> bool:
-    try:
-        # No publish retries: with the broker down the request must not hang; the sweeper enqueues later.
-        task.apply_async(args=args, retry=False)
-        return True
-    except Exception:
-        logger.exception("Could not publish %s%s; the sweeper will enqueue the events", task.name, args)
-        return False
+# Chatwoot events are stored here; the Chatwoot bridge consumes them.
+CHATWOOT_STORED = Outcome(WebhookEvent.State.PROCESSED, "stored for the Chatwoot bridge")
+
+
+DRAIN_TASK = "conversations.tasks.drain_webhook_events"
+PROCESS_TASK = "conversations.tasks.process_webhook_event"
 
 
 def wake_drainer() -> None:
     """Make sure a drain will run after this point (one task for a burst when the cache is shared)."""
-    shared = settings.CACHE_IS_SHARED
-    try:
-        if shared and not cache.add(WAKE_KEY, 1, timeout=WAKE_TTL_SECONDS):
-            return  # a drain is already on its way and has not claimed yet
-    except Exception:
-        logger.exception("Could not reach the cache to wake the webhook drainer; publishing anyway")
-        shared = False
-    if not _publish(tasks.drain_webhook_events) and shared:
-        cache.delete(WAKE_KEY)  # the next webhook tries again
+    queues.wake(DRAIN_TASK)
 
 
 def _enqueue(event_id: int) -> None:
-    _publish(tasks.process_webhook_event, event_id)
+    queues.publish(PROCESS_TASK, event_id)
 
 
 def new_event(*, company: Company, source: str, body: str, headers: Mapping[str, str]) -> WebhookEvent:
@@ -160,30 +142,25 @@ def claim_batch(limit: int) -> list[int]:
 def drain(*, process: Callable[[WebhookEvent], Outcome | None], batch: int, seconds: float) -> int:
     """Claim and process pending events until none is left or ``seconds`` ran out; returns how many.
 
-    ``process`` normalises one claimed event and handles its errors (the task layer decides about
-    retries); it returns the event's outcome, or None when it gave the event back or marked it failed.
-    A batch's events (and their companies) are read in one query and its outcomes written in a few
-    (``mark_done``). A full batch wakes another drainer first, so idle workers join a backlog.
+    A batch is recorded together (``normalise_batch``): its events read in one query, its messages,
+    contacts and receipts written in a few statements, its outcomes in the same transaction. A batch
+    that fails as a whole is taken again event by event with ``process``, which normalises one claimed
+    event and handles its errors (the task layer decides about retries) and returns its outcome, or None
+    when it gave the event back or marked it failed. A full batch wakes another drainer first, so idle
+    workers join a backlog.
     """
     deadline = time.monotonic() + seconds
     done = 0
     while True:
-        if settings.CACHE_IS_SHARED:
-            cache.delete(WAKE_KEY)  # before the claim: anything stored from now on wakes a new drain
+        queues.awake(DRAIN_TASK)  # before the claim: anything stored from now on wakes a new drain
         ids = claim_batch(batch)
         if not ids:
             return done
         if len(ids) == batch:
             wake_drainer()
-        outcomes: dict[int, Outcome] = {}
-        try:
-            for event in WebhookEvent.objects.filter(pk__in=ids).select_related("company").order_by("pk"):
-                if (outcome := process(event)) is not None:
-                    outcomes[event.pk] = outcome
-        finally:
-            # Whatever stopped the batch, what was processed is marked; the rest stays claimed until its
-            # lease ends and the sweeper enqueues it again.
-            mark_done(outcomes)
+        events = list(WebhookEvent.objects.filter(pk__in=ids).select_related("company").order_by("pk"))
+        if not normalise_batch(events):
+            _one_by_one(events, process)
         done += len(ids)
         if time.monotonic() >= deadline:
             wake_drainer()  # hand over to a fresh task: a worker restart never strands the backlog
@@ -225,17 +202,59 @@ def normalise(event: WebhookEvent) -> Outcome:
     An event with items that could not be recorded ends ``failed`` (the other items are kept), so an
     operator can replay it.
     """
-    parser = PARSERS.get(event.source)
+    parser = inbound.PARSERS.get(event.source)
     if parser is None:
-        # Chatwoot events are stored here; the Chatwoot bridge consumes them.
-        return Outcome(WebhookEvent.State.PROCESSED, "stored for the Chatwoot bridge")
+        return CHATWOOT_STORED
     kind, parse = parser
-    outcomes = inbound.record_events(
-        company=event.company, kind=kind, events=parse(json.loads(event.body)), source=event
+    return _outcome(
+        inbound.record_events(company=event.company, kind=kind, events=parse(json.loads(event.body)), source=event)
     )
-    summary = ", ".join(f"{count} {name}" for name, count in sorted(outcomes.items())) or "nothing to do"
-    state = WebhookEvent.State.FAILED if outcomes.get("failed") else WebhookEvent.State.PROCESSED
+
+
+def _outcome(counts: Counter) -> Outcome:
+    summary = ", ".join(f"{count} {name}" for name, count in sorted(counts.items())) or "nothing to do"
+    state = WebhookEvent.State.FAILED if counts.get("failed") else WebhookEvent.State.PROCESSED
     return Outcome(state, summary[:255])
+
+
+def normalise_batch(events: list[WebhookEvent]) -> bool:
+    """Record claimed events together and mark them done, all in one transaction; returns whether it did.
+
+    False when any part failed (everything was rolled back): the caller takes them one by one, where one
+    bad item is isolated. A batch some other worker's lock holds up (``LockTimeout``) propagates.
+    """
+    if not events or not connection.features.can_return_rows_from_bulk_insert:
+        return False
+    try:
+        with transaction.atomic():
+            counts = inbound_batch.record_batch([e for e in events if e.source in inbound.PARSERS])
+            outcomes = {pk: _outcome(c) for pk, c in counts.items()}
+            for event in events:
+                outcomes.setdefault(event.pk, CHATWOOT_STORED)
+            mark_done(outcomes)
+    except locks.LockTimeout:
+        raise
+    except Exception as exc:
+        logger.warning(
+            "A batch of %d webhook events failed as a whole (%s: %s); taking them one by one",
+            len(events),
+            type(exc).__name__,
+            mask_text(str(exc))[:300],
+        )
+        return False
+    return True
+
+
+def _one_by_one(events: list[WebhookEvent], process: Callable[[WebhookEvent], Outcome | None]) -> None:
+    outcomes: dict[int, Outcome] = {}
+    try:
+        for event in events:
+            if (outcome := process(event)) is not None:
+                outcomes[event.pk] = outcome
+    finally:
+        # Whatever stopped the batch, what was processed is marked; the rest stays claimed until its
+        # lease ends and the sweeper enqueues it again.
+        mark_done(outcomes)
 
 
 def mark_done(outcomes: Mapping[int, Outcome]) -> None:

@@ -8,31 +8,20 @@ sending engine what to do. Parsing a webhook never raises for content: unknown s
 """
 
 import datetime as dt
-import enum
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 from django.utils.module_loading import import_string
 
+from config.provider_errors import RETRYABLE_KINDS, ErrorKind
+
 if TYPE_CHECKING:
     from companies.models import Channel
+    from config.async_http import AsyncOutgoing
 
 
 # ------------------------------------------------------------------------------ errors
-
-
-class ErrorKind(enum.StrEnum):
-    RETRYABLE = "retryable"  # network, timeouts, 5xx, transient provider errors
-    THROUGHPUT = "throughput"  # sending faster than the number allows (130429, 80007, 4)
-    PAIR_RATE_LIMIT = "pair_rate_limit"  # too fast to one recipient (131056)
-    WINDOW_CLOSED = "window_closed"  # free-form outside the 24 h window (131047)
-    INVALID_RECIPIENT = "invalid_recipient"  # not on WhatsApp, bad number (131026, 131021, ...)
-    TEMPLATE = "template"  # missing, paused, disabled or wrongly filled template (132xxx)
-    AUTH = "auth"  # token expired or lacking permission (0, 190, 10, 200-299)
-    PERMANENT = "permanent"  # anything else that retrying will not fix
-
-
-RETRYABLE_KINDS = frozenset({ErrorKind.RETRYABLE, ErrorKind.THROUGHPUT, ErrorKind.PAIR_RATE_LIMIT})
 
 
 class SendError(Exception):
@@ -229,7 +218,26 @@ Event = InboundMessage | StatusUpdate | ConnectionUpdate | QrCodeUpdate | Accoun
 # ------------------------------------------------------------------------------ the interface
 
 
+@dataclass(frozen=True)
+class SendRuntime:
+    """What the sending engine lends a provider for a send made from its event loop."""
+
+    http: "AsyncOutgoing"  # the loop's HTTP client: hundreds of calls in flight without a thread each
+    run_sync: Callable[[Callable[[], Sent]], Awaitable[Sent]]  # a blocking call, run on the engine's threads
+
+
 class WhatsAppProvider(Protocol):
+    """A channel's WhatsApp number. The engine calls only ``send_async``; the rest serve everyone else."""
+
+    async def send_async(self, *, to: str, content: dict[str, Any], runtime: SendRuntime) -> Sent:
+        """Send an outbox message's content (``conversations.content``) from the engine's event loop,
+        calling ``before_send`` first; raises SendError."""
+        ...
+
+    def before_send(self, *, to: str) -> None:
+        """What the provider does before each message the engine sends (Evolution: "typing…")."""
+        ...
+
     def send_text(self, *, to: str, text: str, reply_to: str = "") -> Sent: ...
     def send_media(self, *, to: str, media: OutgoingMedia, reply_to: str = "") -> Sent: ...
     def send_location(self, *, to: str, location: Location) -> Sent: ...

@@ -7,9 +7,9 @@ import logging
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
+from config.provider_errors import ErrorKind
 from conversations.whatsapp.base import (
     Button,
-    ErrorKind,
     Event,
     FetchedMedia,
     ListSection,
@@ -20,6 +20,7 @@ from conversations.whatsapp.base import (
     Sent,
     TemplateCall,
 )
+from conversations.whatsapp.blocking import SendsOnThreads
 
 if TYPE_CHECKING:
     from companies.models import Channel
@@ -54,7 +55,7 @@ def reset_outbox() -> None:
     ConsoleProvider.fail_with = None
 
 
-class ConsoleProvider:
+class ConsoleProvider(SendsOnThreads):
     """Records every send in ``outbox``; set ``fail_with`` (on the class or an instance) to make sends fail."""
 
     fail_with: SendError | None = None

@@ -4,6 +4,7 @@ import base64
 import binascii
 import json
 import logging
+import threading
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
@@ -11,9 +12,9 @@ import requests
 
 from config import http
 from config.masking import mask_text
+from config.provider_errors import ErrorKind, parse_retry_after
 from conversations.whatsapp.base import (
     Button,
-    ErrorKind,
     Event,
     FetchedMedia,
     ListSection,
@@ -24,7 +25,8 @@ from conversations.whatsapp.base import (
     Sent,
     TemplateCall,
 )
-from conversations.whatsapp.cloud import MAX_MEDIA_BYTES, parse_retry_after, read_capped, transport_error
+from conversations.whatsapp.blocking import SendsOnThreads
+from conversations.whatsapp.cloud import MAX_MEDIA_BYTES, read_capped, transport_error
 
 if TYPE_CHECKING:
     from companies.models import Channel
@@ -33,6 +35,10 @@ logger = logging.getLogger(__name__)
 
 # sendMedia takes these; audio goes to sendWhatsAppAudio (a voice note) and stickers to sendSticker.
 MEDIA_TYPES = frozenset({"image", "video", "document"})
+# Channels paced at least this slowly show "typing…" for TYPING_MS before each message the engine sends.
+# Evolution answers the presence call when it ends, so a send holds an engine thread for about a second.
+TYPING_MIN_DELAY_MS = 2000
+TYPING_MS = 1000
 
 
 def render_menu(body: str, blocks: list[tuple[str, list[str]]], footer: str = "") -> str:
@@ -59,18 +65,31 @@ def _number(to: str) -> str:
     return to if "@" in to else "".join(ch for ch in to if ch.isdigit())
 
 
-class EvolutionProvider:
+class EvolutionProvider(SendsOnThreads):
     """One Evolution instance (``channel.instance_name``) reached with the channel's ``apikey``.
 
-    One call is one message, sent at once: pacing (``channel.send_delay_ms``, to look less like a
-    robot) and the "typing…" before a reply (:meth:`send_presence`) are the sending engine's job.
+    One call is one message, sent at once. Pacing (``channel.send_delay_ms``) is the sending engine's
+    job; before each message it sends, a channel paced slowly enough shows "typing…" first
+    (:meth:`before_send`), to look less like a robot.
     """
 
     def __init__(self, channel: "Channel", *, max_media_bytes: int = MAX_MEDIA_BYTES) -> None:
         self.channel = channel
         self.max_media_bytes = max_media_bytes
         self.instance = quote(channel.instance_name or str(channel.company.contract), safe="")
-        self._http = http.session()
+        # The engine's threads share one provider per channel; a requests session is not thread-safe.
+        self._sessions = threading.local()
+
+    @property
+    def _http(self) -> http.OutgoingSession:
+        session = getattr(self._sessions, "session", None)
+        if session is None:
+            session = self._sessions.session = http.session()
+        return session
+
+    def before_send(self, *, to: str) -> None:
+        if self.channel.send_delay_ms >= TYPING_MIN_DELAY_MS:
+            self.send_presence(to=to, delay_ms=TYPING_MS)
 
     # -------------------------------------------------------------------------- sending
 

@@ -5,9 +5,9 @@ from typing import Any
 from rest_framework import serializers
 
 from config.api import StrictSerializerMixin
+from conversations import content as contents
 from conversations.models import Message, MessageStatusChange
 from conversations.phones import normalize_phone
-from conversations.sending import content as contents
 
 CONTENT_FIELDS = ("text", "media", "location", "template")
 
@@ -80,12 +80,7 @@ class SendMessageSerializer(StrictSerializerMixin, serializers.Serializer):
                 where["latitude"], where["longitude"], name=where["name"], address=where["address"]
             )
         template = data["template"]
-        return {
-            "kind": "template",
-            "name": template["name"],
-            "language": template["language"],
-            "parameters": template["parameters"],
-        }
+        return contents.template_request(template["name"], template["language"], template["parameters"])
 
 
 class StatusChangeSerializer(serializers.ModelSerializer):

@@ -1,25 +1,24 @@
-"""Single messages over REST (the notices API of ISP systems): send one (202, queued), read its history, retry."""
+"""Single messages over REST (the notices API of ISP systems): send one (202, queued), read its history, retry.
+
+Views parse, call the one door out (``conversations.services.outbound``) and render.
+"""
 
 from django.db.models import Prefetch
 from django.http import Http404
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
-from rest_framework import generics, serializers, status
+from rest_framework import generics, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from companies.idempotency import respond_once
-from companies.models import Channel
 from companies.permissions import IsCompanyKey
 from config.api import RateLimitedMixin
-from config.exceptions import Conflict
 from config.openapi import ERROR_RESPONSES
+from conversations.exceptions import ChannelNotUsable, NotRetryable
 from conversations.models import Message, MessageStatusChange
 from conversations.services import outbound
-from conversations.services.inbound import upsert_contact
-from conversations.whatsapp.base import InboundContact
 from notifications.api.serializers import MessageSerializer, SendMessageSerializer
-from templates_meta.services import build_content
 
 SEND_EXAMPLES = [
     OpenApiExample(
@@ -87,16 +86,6 @@ MESSAGE_EXAMPLE = OpenApiExample(
 )
 
 
-class CompanyInactive(Conflict):
-    code = "company_inactive"
-    message = "The company is inactive: nothing is sent."
-
-
-class NotRetryable(Conflict):
-    code = "not_retryable"
-    message = "Only failed or cancelled messages can be retried."
-
-
 def company_messages(company):
     history = Prefetch("status_changes", queryset=MessageStatusChange.objects.order_by("created_at", "pk"))
     return (
@@ -146,36 +135,22 @@ class MessageListCreateView(RateLimitedMixin, generics.ListAPIView):
     def _send(self, request: Request, company) -> Response:
         serializer = SendMessageSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        if not company.is_active:
-            raise CompanyInactive
-        channel = self._channel(company, serializer.validated_data.get("channel"))
-        content = serializer.content()
-        if content["kind"] == "template":
-            # Checked against the template panel: approved, and the right values for its variables.
-            content = build_content(
-                company=company,
-                channel=channel,
-                name=content["name"],
-                language=content["language"],
-                parameters=content["parameters"],
-            )
-        contact = upsert_contact(company=company, incoming=InboundContact(wa_id=serializer.validated_data["to"]))
-        message = outbound.queue_message(company=company, contact=contact, channel=channel, content=content)
+        channel = None
+        if (channel_id := serializer.validated_data.get("channel")) is not None:
+            channel = company.channels.filter(pk=channel_id).first()
+            if channel is None:
+                raise ChannelNotUsable
+        message = outbound.send_message(
+            company=company,
+            to=serializer.validated_data["to"],
+            content=serializer.content(),
+            channel=channel,
+            author=Message.Author.BUSINESS,
+            purpose=Message.Purpose.NOTICE,
+        )
         return Response(
             MessageSerializer(company_messages(company).get(pk=message.pk)).data, status=status.HTTP_202_ACCEPTED
         )
-
-    @staticmethod
-    def _channel(company, channel_id: int | None) -> Channel:
-        if channel_id is not None:
-            channel = company.channels.filter(pk=channel_id, is_active=True).first()
-            if channel is None:
-                raise serializers.ValidationError({"channel": ["Not an active channel of this company."]})
-            return channel
-        channel = outbound.notice_channel(company)
-        if channel is None:
-            raise outbound.NoChannel
-        return channel
 
 
 class MessageDetailView(RateLimitedMixin, generics.RetrieveAPIView):

@@ -11,8 +11,11 @@ import pytest
 from django.utils import timezone
 
 from companies.services import save_channel
+from conversations import content
+from conversations.exceptions import WindowClosed
 from conversations.models import Contact, Message, MessageStatusChange
-from conversations.sending import content, engine, pacing
+from conversations.sending import dispatcher as dispatching
+from conversations.sending import outbox, outcomes, pacing
 from conversations.services import outbound
 from conversations.whatsapp import console
 from tests.factories import CloudChannelFactory, CompanyFactory, EvolutionChannelFactory
@@ -32,7 +35,7 @@ def _isolated(settings, tmp_path, monkeypatch):
 
 @pytest.fixture
 def dispatcher():
-    instance = engine.Dispatcher(in_flight=4)
+    instance = dispatching.Dispatcher(in_flight=4)
     yield instance
     instance.close()
 
@@ -56,8 +59,8 @@ def _console_channel(company=None, **kwargs):
 
 
 def _queue(channel, contact, body="Olá", **kwargs) -> Message:
-    return outbound.queue_message(
-        company=channel.company, contact=contact, channel=channel, content=content.text(body), **kwargs
+    return outbound.send_message(
+        company=channel.company, to=contact, channel=channel, content=content.text(body), **kwargs
     )
 
 
@@ -134,14 +137,14 @@ def test_window_closed_from_meta_is_our_window_closed_reason(dispatcher, graph):
 @pytest.mark.django_db
 def test_retryable_failures_give_up_after_the_limit(dispatcher, graph):
     channel = CloudChannelFactory(api_base_url=graph.url)
-    graph.fail_next(engine.MAX_ATTEMPTS + 1, "error_131000_generic")
+    graph.fail_next(outcomes.MAX_ATTEMPTS + 1, "error_131000_generic")
     message = _queue(channel, _contact(channel.company))
-    for _ in range(engine.MAX_ATTEMPTS):
+    for _ in range(outcomes.MAX_ATTEMPTS):
         Message.objects.filter(pk=message.pk).update(next_attempt_at=timezone.now())
         dispatcher.run_round()
     message.refresh_from_db()
-    assert (message.status, message.attempts) == ("failed", engine.MAX_ATTEMPTS)
-    assert len(graph.requests) == engine.MAX_ATTEMPTS
+    assert (message.status, message.attempts) == ("failed", outcomes.MAX_ATTEMPTS)
+    assert len(graph.requests) == outcomes.MAX_ATTEMPTS
 
 
 @pytest.mark.django_db
@@ -183,27 +186,27 @@ def test_a_channel_is_read_again_only_once_it_was_saved(django_assert_num_querie
     channel = _console_channel()
     _queue(channel, _contact(channel.company))
     known: dict = {}
-    [first] = engine.due_channels(known)
+    [first] = outbox.due_channels(known)
     with django_assert_num_queries(1):  # which channels are due; the channel itself comes from ``known``
-        [same] = engine.due_channels(known)
+        [same] = outbox.due_channels(known)
     assert same is first
     channel.company.name = "Renamed ISP"
     channel.company.save()
-    [again] = engine.due_channels(known)
+    [again] = outbox.due_channels(known)
     assert again is not first and again.company.name == "Renamed ISP"
     channel.throughput_mps = 500
     channel.save()
-    assert engine.due_channels(known)[0].throughput_mps == 500
+    assert outbox.due_channels(known)[0].throughput_mps == 500
 
 
 @pytest.mark.django_db
 def test_the_api_refuses_free_form_outside_the_window_but_templates_go(dispatcher):
     channel = CloudChannelFactory()
     contact = _contact(channel.company, window_open=False)
-    with pytest.raises(outbound.WindowClosed):
+    with pytest.raises(WindowClosed):
         _queue(channel, contact)
-    template = outbound.queue_message(
-        company=channel.company, contact=contact, channel=channel, content=content.template("fatura", "pt_BR")
+    template = outbound.send_message(
+        company=channel.company, to=contact, channel=channel, content=content.template("fatura", "pt_BR")
     )
     assert template.status == "queued"
 
@@ -274,7 +277,7 @@ def test_a_paced_out_dispatcher_waits_only_until_its_channel_has_room_again(disp
     room_in = iter([0.03])  # another worker holds the next slots: room again in 30 ms, then at once
     monkeypatch.setattr(pacing, "seconds_until_room", lambda channel: next(room_in, 0.0))
     pauses: list[float] = []
-    monkeypatch.setattr(engine.time, "sleep", pauses.append)
+    monkeypatch.setattr(dispatching.time, "sleep", pauses.append)
     dispatcher.run(budget_seconds=5)
     message.refresh_from_db()
     assert message.status == "sent"
@@ -329,13 +332,13 @@ def test_a_tick_counts_the_rounds_own_time(dispatcher, monkeypatch):
     def mine() -> bool:
         return threading.get_ident() == dispatcher_thread
 
-    monkeypatch.setattr(engine.time, "monotonic", lambda: next(clock) if mine() else real_monotonic())
-    monkeypatch.setattr(engine.time, "sleep", lambda s: pauses.append(s) if mine() else real_sleep(s))
+    monkeypatch.setattr(dispatching.time, "monotonic", lambda: next(clock) if mine() else real_monotonic())
+    monkeypatch.setattr(dispatching.time, "sleep", lambda s: pauses.append(s) if mine() else real_sleep(s))
 
     async def on_time(slot, channel):
         return True
 
-    monkeypatch.setattr(engine, "_wait_for_slot", on_time)
+    monkeypatch.setattr(dispatching, "wait_for_slot", on_time)
     # Never sleeping, the dispatcher spins while its sends are out: a budget it cannot use up before they end.
     dispatcher.run(budget_seconds=10**7)
     assert Message.objects.filter(status="sent").count() == 6
@@ -349,7 +352,7 @@ def test_sends_that_all_end_during_a_tick_with_no_room_do_not_end_the_run(dispat
     for i in range(6):
         _queue(channel, _contact(channel.company, f"55449996{i:05d}"))
     release, handed = threading.Event(), []
-    real_send, real_start = engine.contents.send, dispatcher._start_round
+    real_send, real_start = content.send, dispatcher._start_round
 
     def held_send(provider, **kwargs):
         release.wait(5)
@@ -364,7 +367,7 @@ def test_sends_that_all_end_during_a_tick_with_no_room_do_not_end_the_run(dispat
         handed.extend(started.futures)
         return started
 
-    monkeypatch.setattr(engine.contents, "send", held_send)
+    monkeypatch.setattr(content, "send", held_send)
     monkeypatch.setattr(dispatcher, "_start_round", start_round)
     assert dispatcher.run(budget_seconds=5) == 6
     assert Message.objects.filter(status="sent").count() == 6
@@ -376,7 +379,7 @@ def test_a_slow_channel_claims_only_what_one_reservation_can_pace(dispatcher, mo
     for i in range(5):
         _queue(channel, _contact(channel.company, f"55449995{i:05d}"))
     given_back = []
-    monkeypatch.setattr(engine, "unqueue", given_back.extend)
+    monkeypatch.setattr(outbox, "unqueue", given_back.extend)
     assert pacing.most_per_reservation(channel) == 1
     assert dispatcher.run_round() == 1
     assert given_back == []  # nothing claimed only to be put back
@@ -466,8 +469,8 @@ def test_claims_never_hand_the_same_message_to_two_workers():
     channel = _console_channel()
     for i in range(40):
         _queue(channel, _contact(channel.company, f"55449992{i:05d}"))
-    first = engine.claim(channel, 25)
-    second = engine.claim(channel, 25)
+    first = outbox.claim(channel, 25)
+    second = outbox.claim(channel, 25)
     assert len(first) == 25 and len(second) == 15
     assert not {m.pk for m in first} & {m.pk for m in second}
     assert Message.objects.filter(status="sending").count() == 40
@@ -477,9 +480,9 @@ def test_claims_never_hand_the_same_message_to_two_workers():
 def test_a_message_left_sending_by_a_dead_worker_is_failed_not_resent(dispatcher):
     channel = _console_channel()
     message = _queue(channel, _contact(channel.company))
-    engine.claim(channel, 1)  # the worker took it, then died before recording anything
+    outbox.claim(channel, 1)  # the worker took it, then died before recording anything
     Message.objects.filter(pk=message.pk).update(status_at=timezone.now() - dt.timedelta(minutes=11))
-    assert engine.recover_stuck() == 1
+    assert outbox.recover_stuck() == 1
     message.refresh_from_db()
     assert (message.status, message.error_code) == ("failed", "outcome_unknown")
     dispatcher.run(budget_seconds=1)
@@ -491,15 +494,15 @@ def test_a_crashed_dispatchers_sends_are_recovered_in_batches_with_their_history
     channel = _console_channel()
     for i in range(60):
         _queue(channel, _contact(channel.company, f"55449990{i:04d}"))
-    taken = engine.claim(channel, 60)
+    taken = outbox.claim(channel, 60)
     Message.objects.filter(pk__in=[m.pk for m in taken[:55]]).update(status_at=timezone.now() - dt.timedelta(hours=1))
     with django_assert_max_num_queries(8):  # a few statements for the lot, not a transaction per message
-        assert engine.recover_stuck() == 55
+        assert outbox.recover_stuck() == 55
     assert Message.objects.filter(status="failed", error_code="outcome_unknown").count() == 55
     assert Message.objects.filter(status="sending").count() == 5  # still within the time a send may take
     entries = MessageStatusChange.objects.filter(status="failed", error_code="outcome_unknown")
     assert sorted(entries.values_list("message_id", flat=True)) == sorted(m.pk for m in taken[:55])
-    assert engine.recover_stuck() == 0
+    assert outbox.recover_stuck() == 0
 
 
 @pytest.mark.django_db

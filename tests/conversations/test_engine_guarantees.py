@@ -8,12 +8,15 @@ import time
 import pytest
 from django.utils import timezone
 
+from config.provider_errors import ErrorKind
 from config.request_id import get_request_id, reset_request_id, set_request_id
+from conversations import content
 from conversations.models import Contact, Message, PendingStatus
-from conversations.sending import content, engine, pacing
+from conversations.sending import dispatcher as dispatching
+from conversations.sending import outbox, outcomes, pacing
 from conversations.sending.send_loop import SendLoop
 from conversations.services import outbound
-from conversations.whatsapp.base import ErrorKind, SendError, Sent
+from conversations.whatsapp.base import SendError, Sent
 from conversations.whatsapp.cloud import CloudProvider
 from tests.factories import CloudChannelFactory
 from tests.fakes.graph_api import load_fixture, running_graph_api
@@ -34,7 +37,7 @@ def graph():
 
 @pytest.fixture
 def dispatcher():
-    instance = engine.Dispatcher(in_flight=4)
+    instance = dispatching.Dispatcher(in_flight=4)
     yield instance
     instance.close()
 
@@ -43,7 +46,7 @@ def _queue(channel, phone: str, body: str = "Olá") -> Message:
     contact, _ = Contact.objects.get_or_create(
         company=channel.company, phone=phone, defaults={"wa_id": phone, "last_inbound_at": timezone.now()}
     )
-    return outbound.queue_message(company=channel.company, contact=contact, channel=channel, content=content.text(body))
+    return outbound.send_message(company=channel.company, to=contact, channel=channel, content=content.text(body))
 
 
 # ------------------------------------------------------------------------------ the fake itself
@@ -125,13 +128,13 @@ def test_a_receipt_that_arrived_before_the_send_is_applied_once_the_message_is_s
 def test_claims_follow_each_contacts_line_whatever_the_order_of_the_rows(graph):
     channel = CloudChannelFactory(api_base_url=graph.url)
     a1, b1, a2, c1, b2 = (_queue(channel, phone) for phone in ("551", "552", "551", "553", "552"))
-    first = engine.claim(channel, 10)
+    first = outbox.claim(channel, 10)
     assert [m.pk for m in first] == [a1.pk, b1.pk, c1.pk]  # one per contact, oldest first
-    assert engine.claim(channel, 10) == []  # a2 and b2 wait for their contact's first message
+    assert outbox.claim(channel, 10) == []  # a2 and b2 wait for their contact's first message
     Message.objects.filter(pk=a1.pk).update(status="sent")
-    assert [m.pk for m in engine.claim(channel, 10)] == [a2.pk]
+    assert [m.pk for m in outbox.claim(channel, 10)] == [a2.pk]
     Message.objects.filter(pk=b1.pk).update(status="queued", next_attempt_at=timezone.now() + dt.timedelta(hours=1))
-    assert engine.claim(channel, 10) == []  # b1 backs off: b2 waits behind it, not past it
+    assert outbox.claim(channel, 10) == []  # b1 backs off: b2 waits behind it, not past it
     assert b2.pk not in Message.objects.filter(status="sending").values_list("pk", flat=True)
 
 
@@ -144,7 +147,7 @@ def test_a_claim_looks_past_one_contacts_backlog_in_a_few_growing_pages(graph):
     backlog = [_queue(channel, "551", body=f"parte {i}") for i in range(30)]
     others = [_queue(channel, phone) for phone in ("552", "553")]
     with CaptureQueriesContext(connection) as captured:
-        claimed = engine.claim(channel, 2)
+        claimed = outbox.claim(channel, 2)
     assert [m.pk for m in claimed] == [backlog[0].pk, others[0].pk]
     # The 30 rows of the backlog fill pages of 2, 4, 8 and 16 due rows; the next page holds the other contacts.
     # Pages of the size asked for would have taken 16 of them.
@@ -159,9 +162,9 @@ def test_claimed_messages_come_back_marked_sending_with_their_contact_loaded(gra
 
     channel = CloudChannelFactory(api_base_url=graph.url)
     queued = [_queue(channel, f"55449990{i:04d}") for i in range(3)]
-    claimed = engine.claim(channel, 3)
+    claimed = outbox.claim(channel, 3)
     with CaptureQueriesContext(connection) as captured:
-        seen = [(m.pk, m.status, m.contact.phone, engine.recipient(m)) for m in claimed]
+        seen = [(m.pk, m.status, m.contact.phone, outbox.recipient(m)) for m in claimed]
     assert captured.captured_queries == []
     assert seen == [(m.pk, "sending", m.contact.phone, m.contact.wa_id) for m in queued]
     stored = dict(Message.objects.filter(pk__in=[m.pk for m in queued]).values_list("pk", "status_at"))
@@ -172,10 +175,10 @@ def test_claimed_messages_come_back_marked_sending_with_their_contact_loaded(gra
 def test_a_sent_round_writes_each_messages_history_entry_once(graph):
     channel = CloudChannelFactory(api_base_url=graph.url)
     queued = [_queue(channel, f"55449990{i:04d}") for i in range(3)]
-    claimed = engine.claim(channel, 3)
-    outcomes = [engine.Outcome(m, sent=Sent(provider_id=f"wamid.t{m.pk}", wa_id="", status="ok")) for m in claimed]
-    engine._record(outcomes, {channel.pk: channel})
-    engine._mark_sent(claimed)  # written again (a retried write): still one entry per message
+    claimed = outbox.claim(channel, 3)
+    sent = [outcomes.Outcome(m, sent=Sent(provider_id=f"wamid.t{m.pk}", wa_id="", status="ok")) for m in claimed]
+    outcomes.record(sent, {channel.pk: channel})
+    outcomes.record(sent, {channel.pk: channel})  # written again (a retried write): still one entry per message
     for message in queued:
         message.refresh_from_db()
         assert (message.status, message.provider_id, message.attempts) == ("sent", f"wamid.t{message.pk}", 1)
@@ -197,8 +200,8 @@ def test_a_message_due_earlier_goes_before_an_older_one_whose_retry_came_due_lat
     now = timezone.now()
     Message.objects.filter(pk=older.pk).update(next_attempt_at=now - dt.timedelta(seconds=1))  # its retry
     Message.objects.filter(pk=newer.pk).update(next_attempt_at=now - dt.timedelta(seconds=5))
-    assert [m.pk for m in engine.claim(channel, 1)] == [newer.pk]
-    assert [m.pk for m in engine.claim(channel, 1)] == [older.pk]
+    assert [m.pk for m in outbox.claim(channel, 1)] == [newer.pk]
+    assert [m.pk for m in outbox.claim(channel, 1)] == [older.pk]
 
 
 @pytest.mark.django_db
@@ -219,7 +222,7 @@ def test_claims_read_the_outbox_index_however_much_was_already_sent(graph):
         cursor.execute("ANALYZE conversations_message")  # taken while everything is queued, as after a burst
     Message.objects.filter(pk__in=Message.objects.order_by("pk").values("pk")[:2990]).update(status="sent")
     plans = []
-    for queryset in (engine._due_first(channel, timezone.now())[:200], engine._due_first(channel, now)[:1]):
+    for queryset in (outbox._due_first(channel, timezone.now())[:200], outbox._due_first(channel, now)[:1]):
         sql, params = queryset.values_list("pk").query.sql_with_params()
         with connection.cursor() as cursor:
             cursor.execute("EXPLAIN " + sql, params)
@@ -227,7 +230,7 @@ def test_claims_read_the_outbox_index_however_much_was_already_sent(graph):
     assert all("message_outbox_due" in plan for plan in plans), plans
 
 
-def _send_at(dispatcher, slot: float, channel, message) -> engine.Outcome:
+def _send_at(dispatcher, slot: float, channel, message) -> outcomes.Outcome:
     [future] = dispatcher.sends.submit([dispatcher._send_at(slot, channel, message)])
     return future.result(timeout=10)
 
@@ -236,11 +239,11 @@ def _send_at(dispatcher, slot: float, channel, message) -> engine.Outcome:
 def test_a_send_that_missed_its_slot_on_a_busy_channel_is_not_made_but_queued_again(graph, dispatcher):
     channel = CloudChannelFactory(api_base_url=graph.url, throughput_mps=10)
     message = _queue(channel, "5544998887777")
-    [claimed] = engine.claim(channel, 1)
+    [claimed] = outbox.claim(channel, 1)
     assert pacing.reserve(channel, 100)  # the channel's next slots all belong to other sends now
     outcome = _send_at(dispatcher, time.time() - 0.5, channel, claimed)
     assert outcome.missed_slot and outcome.sent is None and outcome.error is None
-    engine._record([outcome], {channel.pk: channel})
+    outcomes.record([outcome], {channel.pk: channel})
     message.refresh_from_db()
     assert (message.status, message.attempts) == ("queued", 0)
     assert graph.requests == []
@@ -250,7 +253,7 @@ def test_a_send_that_missed_its_slot_on_a_busy_channel_is_not_made_but_queued_ag
 def test_a_late_send_on_a_channel_below_its_pace_takes_a_free_slot_and_goes(graph, dispatcher):
     channel = CloudChannelFactory(api_base_url=graph.url, throughput_mps=10)
     _queue(channel, "5544998887777")
-    [claimed] = engine.claim(channel, 1)
+    [claimed] = outbox.claim(channel, 1)
     outcome = _send_at(dispatcher, time.time() - 0.5, channel, claimed)
     assert not outcome.missed_slot
     assert outcome.sent.provider_id == graph.sent[0].wamid
@@ -260,19 +263,19 @@ def test_a_late_window_stays_within_the_limit_at_every_rate():
     # Every send starts within LATE_SECONDS of a slot of its own, slots 1 / (limit x CLOUD_SAFETY) apart:
     # a one-second window then holds at most floor((1 + LATE) x limit x SAFETY) + 1 sends.
     for limit in (1, 2, 10, 80, 250, 1000):
-        worst = int((1 + engine.LATE_SECONDS) * limit * pacing.CLOUD_SAFETY) + 1
+        worst = int((1 + pacing.LATE_SECONDS) * limit * pacing.CLOUD_SAFETY) + 1
         assert worst <= limit, limit
 
 
 @pytest.mark.django_db
 def test_sends_waiting_for_meta_hold_no_thread_each(monkeypatch):
     # One send thread, and Meta answering after 300 ms: all 30 sends are out before the first answer comes back.
-    monkeypatch.setattr(engine, "LATE_SECONDS", 0.25)  # on a busy machine a send may wake late: still made here
+    monkeypatch.setattr(pacing, "LATE_SECONDS", 0.25)  # on a busy machine a send may wake late: still made here
     with running_graph_api(delay=0.3) as slow:
         channel = CloudChannelFactory(api_base_url=slow.url, throughput_mps=1000)
         for i in range(30):
             _queue(channel, f"55449990{i:05d}")
-        dispatcher = engine.Dispatcher(in_flight=30, threads=1)
+        dispatcher = dispatching.Dispatcher(in_flight=30, threads=1)
         try:
             assert dispatcher.run_round() == 30
         finally:
@@ -291,7 +294,7 @@ def test_sends_run_with_the_request_id_of_the_task_that_woke_the_dispatcher(grap
     token = set_request_id("task-7f3a")
     try:
         seen = []
-        [claimed] = engine.claim(channel, 1)
+        [claimed] = outbox.claim(channel, 1)
 
         async def send_and_look():
             seen.append(get_request_id())

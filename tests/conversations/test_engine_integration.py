@@ -27,9 +27,9 @@ from django.db import connection
 from django.utils import timezone
 
 from config.celery import app
-from conversations import tasks
+from conversations import content, tasks
 from conversations.models import Contact, Message
-from conversations.sending import content, engine
+from conversations.sending import outbox
 from conversations.services import outbound
 from tests.factories import CloudChannelFactory
 from tests.fakes.graph_api import running_graph_api
@@ -67,6 +67,7 @@ def start_worker(tmp_path, monkeypatch):
         "DATABASE_URL": _database_url(),
         "CELERY_TASK_ALWAYS_EAGER": "false",
         "CACHE_KEY_PREFIX": f"itest-{queue}",
+        "CELERY_QUEUE_PREFIX": f"{queue}-",  # what the worker publishes itself stays out of other queues
         "VAR_DIR": str(settings.VAR_DIR),  # the filesystem broker's folder, when there is no Redis
         "OUTBOX_RUN_SECONDS": "60",  # one run sends everything: no hand-over task to the default queue
         "LOG_LEVEL": "WARNING",
@@ -114,15 +115,15 @@ def _dispatch(queue: str) -> None:
     tasks.dispatch_outbox.apply_async(queue=queue, retry=False)
 
 
-def _queue_messages(channel, count: int, *, first: int = 0) -> list[Message]:
+def _send_messages(channel, count: int, *, first: int = 0) -> list[Message]:
     now = timezone.now()
     messages = []
     for i in range(first, first + count):
         phone = f"55449{i:08d}"
         contact = Contact.objects.create(company=channel.company, phone=phone, wa_id=phone, last_inbound_at=now)
         messages.append(
-            outbound.queue_message(
-                company=channel.company, contact=contact, channel=channel, content=content.text(f"Mensagem {i}")
+            outbound.send_message(
+                company=channel.company, to=contact, channel=channel, content=content.text(f"Mensagem {i}")
             )
         )
     return messages
@@ -158,7 +159,7 @@ def _max_in_any_second(times: list[float]) -> int:
 def test_a_real_worker_sends_the_outbox_paced_once_each_and_retries_what_meta_asks(start_worker):
     with running_graph_api() as graph:
         channel = CloudChannelFactory(api_base_url=graph.url, throughput_mps=20)
-        messages = _queue_messages(channel, 40)
+        messages = _send_messages(channel, 40)
         undeliverable, throttled = messages[5].contact.wa_id, messages[6].contact.wa_id
         graph.fail_recipient(undeliverable, "error_131026_undeliverable")
         graph.fail_recipient(throttled, "error_130429_throughput", times=1)
@@ -195,7 +196,7 @@ def test_a_real_worker_sends_the_outbox_paced_once_each_and_retries_what_meta_as
 def test_a_worker_killed_mid_send_never_causes_a_resend(start_worker):
     with running_graph_api(delay=5.0) as graph:  # Meta takes its time: the worker dies waiting for answers
         channel = CloudChannelFactory(api_base_url=graph.url, throughput_mps=10)
-        messages = _queue_messages(channel, 30)
+        messages = _send_messages(channel, 30)
         first = start_worker()
         _dispatch(start_worker.queue)
         _wait(lambda: len(graph.requests) >= 5, 60, "the first sends to reach the fake", start_worker.logs)
@@ -207,7 +208,7 @@ def test_a_worker_killed_mid_send_never_causes_a_resend(start_worker):
         counts = _statuses(channel)
         assert counts["sending"] >= len(arrived_before_kill)  # claimed, called, never recorded
         assert counts["sent"] == 0 and counts["queued"] > 0
-        recovered = engine.recover_stuck(older_than=dt.timedelta(0))
+        recovered = outbox.recover_stuck(older_than=dt.timedelta(0))
         assert recovered == counts["sending"]
 
         graph.delay = 0.0

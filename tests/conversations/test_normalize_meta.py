@@ -20,7 +20,7 @@ def scheduled_downloads(monkeypatch) -> list[int]:
     from conversations import tasks
 
     scheduled: list[int] = []
-    monkeypatch.setattr(tasks.download_media, "delay", scheduled.append)
+    monkeypatch.setattr(tasks.download_media, "apply_async", lambda args, **options: scheduled.append(*args))
     return scheduled
 
 
@@ -231,20 +231,29 @@ def test_value_level_errors_are_stored_as_notices(client, django_capture_on_comm
 
 
 @pytest.mark.django_db
-def test_template_status_updates_are_stored_for_their_handler(client, django_capture_on_commit_callbacks):
-    from conversations.services import inbound
+def test_template_status_updates_are_stored_and_handed_to_the_template_catalogue(
+    client, django_capture_on_commit_callbacks, monkeypatch
+):
+    from templates_meta import services as templates
 
     handled = []
-    previous = inbound.ACCOUNT_NOTICE_HANDLERS.get("message_template_status_update")
-    inbound.ACCOUNT_NOTICE_HANDLERS["message_template_status_update"] = handled.append
-    try:
-        company, _ = deliver(client, "message_template_status_update_rejected.json", django_capture_on_commit_callbacks)
-    finally:
-        inbound.ACCOUNT_NOTICE_HANDLERS["message_template_status_update"] = previous
+    monkeypatch.setitem(
+        templates.NOTICE_HANDLERS,
+        "message_template_status_update",
+        lambda *, company, value: handled.append((company, value)) or True,
+    )
+    company, _ = deliver(client, "message_template_status_update_rejected.json", django_capture_on_commit_callbacks)
     notice = AccountNotice.objects.get(company=company)
     assert notice.handled
-    assert handled == [notice]
+    assert handled == [(company, notice.value)]
     assert notice.value["event"] == "REJECTED"
+
+
+@pytest.mark.django_db
+def test_a_template_notice_for_no_known_template_is_kept_unhandled(client, django_capture_on_commit_callbacks):
+    company, _ = deliver(client, "message_template_status_update_rejected.json", django_capture_on_commit_callbacks)
+    notice = AccountNotice.objects.get(company=company)
+    assert not notice.handled  # nothing was done: an operator sees it as not handled
 
 
 def test_fixture_files_are_copied_verbatim_from_shared():

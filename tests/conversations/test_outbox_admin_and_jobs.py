@@ -14,8 +14,10 @@ from django.utils import timezone
 
 from companies import joblocks, services
 from companies.models import JobLock
+from conversations import content
 from conversations.models import Contact, Message
-from conversations.sending import content, engine
+from conversations.sending import dispatcher as dispatching
+from conversations.sending import outbox, pacing
 from conversations.services import outbound
 from tests.factories import CloudChannelFactory, EvolutionChannelFactory
 
@@ -29,7 +31,7 @@ def _no_kick(monkeypatch, settings, tmp_path):
 
 def _queued(channel, phone="5544998887777") -> Message:
     contact = Contact.objects.create(company=channel.company, phone=phone, wa_id=phone, last_inbound_at=timezone.now())
-    return outbound.queue_message(company=channel.company, contact=contact, channel=channel, content=content.text("x"))
+    return outbound.send_message(company=channel.company, to=contact, channel=channel, content=content.text("x"))
 
 
 @pytest.mark.django_db
@@ -97,7 +99,7 @@ def test_slow_evolution_channels_show_typing_before_the_message():
         },
     )
     message = _queued(channel)
-    dispatcher = engine.Dispatcher(in_flight=2, threads=2)
+    dispatcher = dispatching.Dispatcher(in_flight=2, threads=2)
     try:
         dispatcher.run_round()
     finally:
@@ -159,7 +161,7 @@ def _one_round_sends_them_all(count: int) -> None:
     """One round of a dispatcher with the default threads hands over ``count`` messages, Evolution accepts each."""
     accepted = {"key": {"remoteJid": "5544998887777@s.whatsapp.net", "fromMe": True, "id": "3EB0EVO"}}
     responses.post(re.compile(r"https://evo\.example\.com/message/sendText/.*"), status=201, json=accepted)
-    dispatcher = engine.Dispatcher()
+    dispatcher = dispatching.Dispatcher()
     try:
         assert dispatcher.run_round() == count
     finally:
@@ -173,7 +175,7 @@ def _one_round_sends_them_all(count: int) -> None:
 def test_evolution_numbers_typing_at_once_do_not_wait_for_each_others_threads(monkeypatch):
     # Evolution answers a "typing…" only when it ends: each send holds a thread meanwhile. 40 numbers with a
     # message due type at the same time: each "typing…" ends only once all 40 have begun.
-    monkeypatch.setattr(engine, "LATE_SECONDS", 30.0)  # when each begins is not what this is about
+    monkeypatch.setattr(pacing, "LATE_SECONDS", 30.0)  # when each begins is not what this is about
     all_typing = threading.Barrier(40, timeout=20)
 
     def presence(request):
@@ -191,13 +193,13 @@ def test_evolution_numbers_typing_at_once_do_not_wait_for_each_others_threads(mo
 def test_each_channels_sends_are_handed_over_as_soon_as_it_is_claimed(monkeypatch):
     # Claims that take 50 ms each (a busy database): handed over only with the whole round, the first
     # channels' slots (20 ms after their claim) had passed, and numbers paced 1.5 s apart have no other slot.
-    real_claim = engine.claim
+    real_claim = outbox.claim
 
     def slow_claim(channel, limit):
         time.sleep(0.05)
         return real_claim(channel, limit)
 
-    monkeypatch.setattr(engine, "claim", slow_claim)
+    monkeypatch.setattr(outbox, "claim", slow_claim)
     for _ in range(5):
         _queued(EvolutionChannelFactory(send_delay_ms=1500))
     _one_round_sends_them_all(5)

@@ -10,9 +10,9 @@ import responses
 from responses import matchers
 
 import conversations.whatsapp
+from config.provider_errors import ErrorKind
 from conversations.whatsapp.base import (
     Button,
-    ErrorKind,
     ListRow,
     ListSection,
     Location,
@@ -23,7 +23,8 @@ from conversations.whatsapp.base import (
     TemplateCall,
     provider_for,
 )
-from conversations.whatsapp.cloud import META_ERRORS, CloudProvider, classify, read_capped
+from conversations.whatsapp.cloud import CloudProvider, read_capped
+from templates_meta.graph_errors import META_ERRORS, classify
 from tests.conftest import FIXTURES, load_fixture
 from tests.factories import CloudChannelFactory
 

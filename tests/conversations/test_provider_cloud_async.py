@@ -8,8 +8,9 @@ import pytest
 import responses
 
 from config.async_http import AsyncOutgoing
-from conversations.sending import content as contents
-from conversations.whatsapp.base import ErrorKind, SendError
+from config.provider_errors import ErrorKind
+from conversations import content as contents
+from conversations.whatsapp.base import SendError
 from conversations.whatsapp.cloud import MESSAGE_BODIES, CloudProvider
 from tests.conftest import FIXTURES
 from tests.factories import CloudChannelFactory

@@ -4,10 +4,10 @@ import logging
 import pytest
 
 from companies.models import Channel
+from config.provider_errors import ErrorKind
 from conversations.whatsapp import console
 from conversations.whatsapp.base import (
     Button,
-    ErrorKind,
     ListRow,
     ListSection,
     Location,

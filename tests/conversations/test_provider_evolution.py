@@ -9,9 +9,9 @@ import requests
 import responses
 
 import conversations.whatsapp
+from config.provider_errors import ErrorKind
 from conversations.whatsapp.base import (
     Button,
-    ErrorKind,
     ListRow,
     ListSection,
     Location,

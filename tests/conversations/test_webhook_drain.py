@@ -8,7 +8,7 @@ from django.test.utils import CaptureQueriesContext
 
 from conversations import tasks
 from conversations.models import Message, WebhookEvent
-from conversations.services import inbound, webhook_events
+from conversations.services import inbound, inbound_batch, webhook_events
 from tests.conftest import load_fixture, post_meta
 from tests.factories import CloudChannelFactory, CompanyFactory
 
@@ -78,19 +78,21 @@ def test_without_a_shared_cache_every_stored_event_wakes_a_drain(
 
 
 def test_an_event_stored_while_a_drain_is_on_its_way_is_taken_by_that_drain(
-    client, meta_company, publishes, settings, django_capture_on_commit_callbacks
+    client, meta_company, publishes, settings, django_capture_on_commit_callbacks, monkeypatch
 ):
     settings.CACHE_IS_SHARED = True
     _post(client, meta_company, 0, django_capture_on_commit_callbacks)
     seen = []
+    real_batch = inbound_batch.record_batch
 
-    def process(event):
-        seen.append(event.pk)
+    def record_batch(events):
+        seen.extend(event.pk for event in events)
         if len(seen) == 1:  # stored while the drain works: its flag is gone, so it wakes another drain
             _post(client, meta_company, 1, django_capture_on_commit_callbacks)
-        return tasks._process_drained(event)
+        return real_batch(events)
 
-    webhook_events.drain(process=process, batch=50, seconds=60)
+    monkeypatch.setattr(inbound_batch, "record_batch", record_batch)
+    webhook_events.drain(process=tasks._process_drained, batch=50, seconds=60)
     assert len(seen) == 2  # the drain loops until its claim comes back empty
     assert publishes["drains"] == 2
     assert Message.objects.count() == 2
@@ -131,10 +133,11 @@ def test_a_batch_is_read_in_one_query_and_its_outcomes_written_once_per_kind(
 
 
 def test_what_a_broken_batch_processed_is_marked_and_the_rest_left_to_the_sweeper(
-    client, meta_company, publishes, django_capture_on_commit_callbacks
+    client, meta_company, publishes, django_capture_on_commit_callbacks, monkeypatch
 ):
     for number in range(3):
         _post(client, meta_company, number, django_capture_on_commit_callbacks)
+    monkeypatch.setattr(webhook_events, "normalise_batch", lambda events: False)  # taken one by one
     seen = []
 
     def process(event):
@@ -171,9 +174,10 @@ def test_a_transient_failure_in_a_drain_goes_to_a_retry_task_with_backoff(
     _post(client, meta_company, 0, django_capture_on_commit_callbacks)
     event = WebhookEvent.objects.get()
 
-    def database_away(**kwargs):
+    def database_away(*args, **kwargs):
         raise OperationalError("connection lost")
 
+    monkeypatch.setattr(inbound_batch, "record_batch", database_away)  # the batch fails, then each event
     monkeypatch.setattr(inbound, "record_events", database_away)
     assert tasks.drain_webhook_events() == 1
     event.refresh_from_db()
@@ -225,6 +229,7 @@ def test_a_drain_goes_on_when_the_retry_of_a_failed_event_cannot_be_scheduled(
     def broker_down(*args, **kwargs):
         raise ConnectionError("broker down")
 
+    monkeypatch.setattr(inbound_batch, "record_batch", broker_down)  # the batch fails: taken one by one
     monkeypatch.setattr(inbound, "record_events", database_away_for_the_first)
     monkeypatch.setattr(tasks.process_webhook_event, "apply_async", broker_down)
     assert tasks.drain_webhook_events() == 2

@@ -78,7 +78,7 @@ def scheduled_downloads(monkeypatch) -> list[int]:
     from conversations import tasks
 
     scheduled: list[int] = []
-    monkeypatch.setattr(tasks.download_media, "delay", scheduled.append)
+    monkeypatch.setattr(tasks.download_media, "apply_async", lambda args, **options: scheduled.append(*args))
     return scheduled
 
 

@@ -7,7 +7,7 @@ import responses
 from django.urls import reverse
 from responses import matchers
 
-from conversations.whatsapp.cloud_templates import LIST_FIELDS
+from templates_meta.graph_api import LIST_FIELDS
 from templates_meta.models import Template, TemplatePurpose, TemplateStatusChange
 from tests.conftest import load_fixture
 from tests.factories import CloudChannelFactory, CompanyFactory

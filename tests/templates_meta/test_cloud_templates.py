@@ -7,8 +7,8 @@ import requests
 import responses
 from responses import matchers
 
-from conversations.whatsapp.base import ErrorKind
-from conversations.whatsapp.cloud_templates import LIST_FIELDS, TemplateApiError, TemplatesClient
+from config.provider_errors import ErrorKind
+from templates_meta.graph_api import LIST_FIELDS, TemplateApiError, TemplatesClient
 from tests.conftest import load_fixture
 from tests.factories import CloudChannelFactory
 

@@ -6,8 +6,8 @@ import pytest
 import responses
 from responses import matchers
 
-from conversations.whatsapp.cloud_templates import LIST_FIELDS, TemplateApiError
 from templates_meta import meta
+from templates_meta.graph_api import LIST_FIELDS, TemplateApiError
 from templates_meta.models import Template, TemplateStatusChange
 from tests.conftest import load_fixture
 from tests.factories import CloudChannelFactory, CompanyFactory, EvolutionChannelFactory

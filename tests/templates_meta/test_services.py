@@ -100,7 +100,7 @@ def test_a_paused_template_stops_being_sent(client, company, django_capture_on_c
     assert "Low quality" in template.rejection_reason
     channel = company.channels.get()
     with pytest.raises(services.TemplateNotUsable, match="paused"):
-        services.build_content(
+        services.fill_template(
             company=company, channel=channel, name="fatura", language="pt_BR", parameters=["M", "R$"]
         )
 
@@ -119,19 +119,19 @@ def test_quality_and_category_updates(client, company, django_capture_on_commit_
 def test_cloud_components_are_built_from_the_values(company):
     _template(company)
     channel = company.channels.get()
-    content = services.build_content(
+    content = services.fill_template(
         company=company,
         channel=channel,
         name="fatura",
         language="pt_BR",
         parameters={"header": "março", "body": ["Maria", "R$ 99,90"], "buttons": [None, "INV123"]},
     )
-    assert content["components"] == [
+    assert content.components == [
         {"type": "header", "parameters": [{"type": "text", "text": "março"}]},
         {"type": "body", "parameters": [{"type": "text", "text": "Maria"}, {"type": "text", "text": "R$ 99,90"}]},
         {"type": "button", "sub_type": "url", "index": "1", "parameters": [{"type": "text", "text": "INV123"}]},
     ]
-    assert content["rendered_text"] == (
+    assert content.rendered_text == (
         "*Fatura de março*\n\nOlá Maria, sua fatura de R$ 99,90 vence amanhã."
         "\n\n_Provedor X_\n\n1 - Pagar com PIX\n2 - Ver fatura"
     )
@@ -148,7 +148,7 @@ def test_cloud_components_are_built_from_the_values(company):
 def test_wrong_values_are_refused_with_the_reason(company, parameters, message):
     _template(company)
     with pytest.raises(services.TemplateNotUsable) as excinfo:
-        services.build_content(
+        services.fill_template(
             company=company, channel=company.channels.get(), name="fatura", language="pt_BR", parameters=parameters
         )
     assert message in str(excinfo.value.details)
@@ -161,14 +161,14 @@ def test_named_templates_take_values_by_name(company):
         parameter_format="NAMED",
         components=[{"type": "BODY", "text": "Olá {{first_name}}, bem-vindo.", "example": {}}],
     )
-    content = services.build_content(
+    content = services.fill_template(
         company=company,
         channel=company.channels.get(),
         name="boas_vindas",
         language="pt_BR",
         parameters={"first_name": "Ana"},
     )
-    assert content["components"] == [
+    assert content.components == [
         {"type": "body", "parameters": [{"type": "text", "text": "Ana", "parameter_name": "first_name"}]}
     ]
 
@@ -176,7 +176,7 @@ def test_named_templates_take_values_by_name(company):
 def test_a_template_of_another_waba_is_not_used(company):
     _template(company, waba_id="another-waba")
     with pytest.raises(services.TemplateNotUsable, match="No template"):
-        services.build_content(
+        services.fill_template(
             company=company, channel=company.channels.get(), name="fatura", language="pt_BR", parameters=["a", "b"]
         )
 
@@ -185,10 +185,10 @@ def test_an_evolution_notice_uses_the_rendered_text(db):
     company = CompanyFactory()
     channel = EvolutionChannelFactory(company=company)
     _template(company, waba_id="", components=[{"type": "BODY", "text": "Olá {{1}}, tudo certo.", "example": {}}])
-    content = services.build_content(
+    content = services.fill_template(
         company=company, channel=channel, name="fatura", language="pt_BR", parameters=["Zé"]
     )
-    assert content["rendered_text"] == "Olá Zé, tudo certo."
+    assert content.rendered_text == "Olá Zé, tudo certo."
 
 
 def test_default_drafts_cover_every_purpose_and_follow_the_rules(company):

@@ -1,4 +1,4 @@
-"""Run the whole product in the foreground: ASGI web server, a Celery worker and beat; Ctrl-C stops all."""
+"""Run the whole product in the foreground: ASGI web server, one Celery worker per pool and beat; Ctrl-C stops all."""
 
 import os
 import signal
@@ -9,16 +9,17 @@ import time
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
+from config import queues
+
 
 class Command(BaseCommand):
-    help = "Start web (uvicorn), a Celery worker and Celery beat together; stop them all on Ctrl-C."
+    help = "Start web (uvicorn), the Celery workers (one per pool) and Celery beat; stop them all on Ctrl-C."
 
     def add_arguments(self, parser) -> None:
         parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
         parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
-        parser.add_argument("--concurrency", type=int, default=int(os.environ.get("WORKER_CONCURRENCY", "2")))
 
-    def handle(self, *args, host: str, port: int, concurrency: int, **options) -> None:
+    def handle(self, *args, host: str, port: int, **options) -> None:
         python = sys.executable
         commands = {
             # No access log: uvicorn writes it outside our masking filter (webhook URLs carry secrets);
@@ -34,11 +35,12 @@ class Command(BaseCommand):
                 str(port),
                 "--no-access-log",
             ],
-            "worker": [python, "-m", "celery", "-A", "config", "worker", "-l", "info", "-c", str(concurrency)],
+            **{f"worker-{pool.name}": queues.worker_command(pool, python=python) for pool in queues.pools()},
             "beat": [python, "-m", "celery", "-A", "config", "beat", "-l", "info"],
         }
         processes = {name: subprocess.Popen(cmd) for name, cmd in commands.items()}  # noqa: S603
         base = f"http://{host}:{port}"
+        workers = ", ".join(f"{p.name} ({'+'.join(p.queues)}, {p.concurrency} {p.pool})" for p in queues.pools())
         self.stdout.write(
             self.style.SUCCESS(
                 f"\n  Ponte is starting ({settings.DJANGO_ENV}; database {settings.DATABASES['default']['ENGINE']},"
@@ -46,6 +48,7 @@ class Command(BaseCommand):
                 f"  Admin     {base}/admin/\n"
                 f"  API docs  {base}/api/docs/\n"
                 f"  Health    {base}/healthz  {base}/readyz\n"
+                f"  Workers   {workers}\n"
                 f"  Demo login and API key: printed above by load_demo. Ctrl-C stops everything.\n"
             )
         )

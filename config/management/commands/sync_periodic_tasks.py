@@ -25,6 +25,8 @@ class Command(BaseCommand):
                     "task": job.task,
                     "interval": schedule,
                     "enabled": True,
+                    # A run that waited its whole interval in the queue is dropped: the next one comes.
+                    "expire_seconds": job.every_seconds,
                     "description": f"{job.why} {MANAGED_MARKER}",
                 },
             )

@@ -4,8 +4,8 @@ from decimal import Decimal
 import pytest
 from validate_docbr import CNPJ, CPF
 
-from notifications.erp.base import ErpError, ErpNotConfigured, erp_for
-from notifications.erp.fake import FakeErp
+from companies.erp.base import ErpError, ErpNotConfigured, erp_for
+from companies.erp.fake import FakeErp
 from tests.factories import CompanyFactory
 
 

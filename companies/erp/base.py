@@ -72,7 +72,7 @@ class ErpAdapter(Protocol):
 
 
 ADAPTERS: dict[str, str] = {
-    "fake": "notifications.erp.fake.FakeErp",
+    "fake": "companies.erp.fake.FakeErp",
 }
 
 

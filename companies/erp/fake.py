@@ -7,7 +7,7 @@ import datetime as dt
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
-from notifications.erp.base import Contract, Customer, ErpError, Invoice, TrustUnlock
+from companies.erp.base import Contract, Customer, ErpError, Invoice, TrustUnlock
 
 if TYPE_CHECKING:
     from companies.models import Company

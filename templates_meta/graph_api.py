@@ -1,9 +1,9 @@
 """Meta's template management API (list, create, edit, delete) for one Cloud channel's token.
 
 Endpoints from Meta's "Template management" page
-(https://developers.facebook.com/docs/whatsapp/business-management-api/message-templates), as
-summarised in ``shared/notes/meta_cloud_api.md`` §10.1. Errors are raised as :class:`TemplateApiError`
-whose message an admin can read: Meta's own title and explanation, the code, and never the token.
+(https://developers.facebook.com/docs/whatsapp/business-management-api/message-templates). Errors are
+raised as :class:`TemplateApiError` whose message an admin can read: Meta's own title and explanation,
+the code, and never the token.
 """
 
 from collections.abc import Iterator
@@ -13,8 +13,8 @@ import requests
 
 from config import http
 from config.masking import mask_text
-from conversations.whatsapp.base import RETRYABLE_KINDS, ErrorKind
-from conversations.whatsapp.cloud import ERROR_CODES_URL, classify, transport_error
+from config.provider_errors import RETRYABLE_KINDS, ErrorKind, transport_failure
+from templates_meta.graph_errors import ERROR_CODES_URL, classify
 
 if TYPE_CHECKING:
     from companies.models import Channel
@@ -115,9 +115,9 @@ class TemplatesClient:
         try:
             response = self._http.request(method, url, headers=headers, **kwargs)
         except requests.RequestException as exc:
-            error = transport_error(exc)  # timeouts and connection errors are retryable; a bad URL is not
-            message = f"Could not reach Meta to {action}: {self._scrub(error.message)}."
-            if error.retryable:
+            error = transport_failure(exc)  # timeouts and connection errors are retryable; a bad URL is not
+            message = f"Could not reach Meta to {action}: {self._scrub(error.text)}."
+            if error.kind in RETRYABLE_KINDS:
                 message += " Try again in a few minutes."
             else:
                 message += " Check the channel's API base URL."

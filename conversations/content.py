@@ -50,8 +50,30 @@ def template(name: str, language: str, *, components: list[dict] | None = None, 
     }
 
 
+def template_request(name: str, language: str, parameters: list | dict | None = None) -> dict[str, Any]:
+    """An approved template named with its values: the door (``outbound.send_message``) fills it for the channel."""
+    values = [] if parameters is None else parameters
+    return {"kind": TEMPLATE, "name": name, "language": language, "parameters": values}
+
+
 def buttons(body: str, options: list[tuple[str, str]], *, footer: str = "") -> dict[str, Any]:
     return {"kind": "buttons", "body": body, "buttons": [{"id": i, "title": t} for i, t in options], "footer": footer}
+
+
+def choice_list(
+    body: str, button: str, sections: list[tuple[str, list[tuple[str, str, str]]]], *, footer: str = ""
+) -> dict[str, Any]:
+    """A list message: sections of (id, title, description) rows behind one button."""
+    return {
+        "kind": "list",
+        "body": body,
+        "button": button,
+        "sections": [
+            {"title": title, "rows": [{"id": i, "title": t, "description": d} for i, t, d in rows]}
+            for title, rows in sections
+        ],
+        "footer": footer,
+    }
 
 
 def message_type(content: dict[str, Any]) -> str:

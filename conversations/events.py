@@ -1,0 +1,15 @@
+"""What the conversation core announces to the apps above it (``companies.events``).
+
+Subscribe in ``AppConfig.ready``: ``INBOUND_MESSAGE_RECORDED.subscribe(handler)``. Payloads are plain
+JSON: ids to read the rows by, and what a handler needs to decide whether to read them.
+"""
+
+from companies.events import Topic
+
+# A customer's message was stored: {"message_id", "contact_id", "channel_id", "type"}. Its order in the
+# contact's conversation is the inbound lane's (services.inbox), not the order of these events.
+INBOUND_MESSAGE_RECORDED = Topic("inbound_message_recorded")
+
+# A message's status moved: {"message_id", "direction", "status", "at", "error_code", "error_title",
+# "pricing"}; ``pricing`` is Meta's pricing object when the receipt carried one.
+MESSAGE_STATUS_CHANGED = Topic("message_status_changed")

@@ -1,0 +1,212 @@
+"""A drained batch of webhook events recorded together: a few statements for the lot, not a few per item.
+
+The same records as ``inbound.record_events`` makes item by item, and the same guarantees: a message
+is stored once per provider id (ids already stored, or twice in the batch, count as duplicates), a
+contact once per user (found by phone or user id in one query, the missing ones created in one
+INSERT), the 24 h window only ever moves forward (``GREATEST`` in the UPDATE itself, so concurrent
+drainers cannot move it back), and receipts go through ``statuses`` in one move, never backwards, those
+for unknown messages kept pending. What this path does not take on it hands to ``inbound`` item by item
+inside the same transaction: account notices, connection and QR updates, and a user whose phone and
+user id name two different contacts (a merge). The caller runs it in one transaction and, if anything
+raises, rolls it back and records the events one at a time instead, so one bad item is isolated there.
+"""
+
+import datetime as dt
+import json
+from collections import Counter, defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from companies.models import Channel, Company
+from config.bulk_sql import greatest, update_from_values
+from conversations.models import Contact, Message, WebhookEvent
+from conversations.services import contacts, inbound, statuses
+from conversations.whatsapp.base import Event, InboundMessage, StatusUpdate
+
+
+@dataclass(frozen=True)
+class Item:
+    source: WebhookEvent
+    position: int
+    event: Event
+    channel: Channel | None
+
+
+def parse(events: Iterable[WebhookEvent]) -> dict[int, list[Item]]:
+    """Every item of every event, by company; raises for a body that no longer parses (the caller isolates it)."""
+    by_company: dict[int, list[Item]] = defaultdict(list)
+    resolvers: dict[tuple[int, str], inbound.ChannelResolver] = {}
+    for source in events:
+        kind, parse_body = inbound.PARSERS[source.source]
+        key = (source.company_id, kind)
+        resolver = resolvers.get(key) or resolvers.setdefault(key, inbound.ChannelResolver(source.company, kind))
+        for position, event in enumerate(parse_body(json.loads(source.body))):
+            channel = resolver(getattr(event, "channel_ref", ""))
+            by_company[source.company_id].append(Item(source, position, event, channel))
+    return by_company
+
+
+def record_batch(events: list[WebhookEvent]) -> dict[int, Counter]:
+    """Record ``events`` (already claimed); returns each event's outcomes, as ``inbound.record_events`` counts them.
+
+    Runs in the caller's transaction, which must roll it all back if this raises.
+    """
+    outcomes: dict[int, Counter] = {event.pk: Counter() for event in events}
+    companies = {event.company_id: event.company for event in events}
+    for company_id, items in parse(events).items():
+        _record_company(companies[company_id], items, outcomes)
+    return outcomes
+
+
+def _record_company(company: Company, items: list[Item], outcomes: dict[int, Counter]) -> None:
+    messages = [item for item in items if isinstance(item.event, InboundMessage)]
+    receipts = [item for item in items if isinstance(item.event, StatusUpdate)]
+    others = [item for item in items if not isinstance(item.event, InboundMessage | StatusUpdate)]
+    for item, outcome in _record_messages(company, messages):
+        outcomes[item.source.pk][outcome] += 1
+    results = statuses.record_statuses(company=company, updates=[(item.channel, item.event) for item in receipts])
+    for item, outcome in zip(receipts, results, strict=True):
+        if outcome == "unsupported":
+            others.append(item)  # kept as a notice, item by item
+        else:
+            outcomes[item.source.pk][outcome] += 1
+    for item in others:
+        outcomes[item.source.pk][_one_by_one(company, item)] += 1
+
+
+def _one_by_one(company: Company, item: Item) -> str:
+    with transaction.atomic():
+        return inbound.record_one(company, item.channel, item.source, item.position, item.event)
+
+
+# ------------------------------------------------------------------------------ messages and their contacts
+
+
+def _record_messages(company: Company, items: list[Item]) -> list[tuple[Item, str]]:
+    if not items:
+        return []
+    done: list[tuple[Item, str]] = []
+    fresh: list[Item] = []
+    seen: set[str] = set()
+    provider_ids = {item.event.provider_id[: inbound.MAX_PROVIDER_ID] for item in items} - {""}
+    stored = set(
+        Message.objects.filter(company=company, provider_id__in=provider_ids).values_list("provider_id", flat=True)
+    )
+    for item in items:
+        provider_id = item.event.provider_id[: inbound.MAX_PROVIDER_ID]
+        if provider_id and (provider_id in stored or provider_id in seen):
+            done.append((item, "duplicate"))  # a provider's retry, a replay, or the same message twice here
+        else:
+            seen.add(provider_id)
+            fresh.append(item)
+    found = _contacts(company, fresh)
+    rows: list[tuple[Item, Message]] = []
+    for item in fresh:
+        contact = found.get(id(item))
+        if contact is None:  # no usable identity, or phone and user id name two contacts: item by item
+            done.append((item, _one_by_one(company, item)))
+            continue
+        message = inbound.new_message(
+            company=company,
+            channel=item.channel,
+            contact=contact,
+            event=item.event,
+            source=item.source,
+            position=item.position,
+        )
+        rows.append((item, message))
+    created = Message.objects.bulk_create([message for _, message in rows])
+    inbound.after_recorded(created)
+    done += [(item, inbound.outcome_of(message)) for (item, _), message in zip(rows, created, strict=True)]
+    return done
+
+
+def _contacts(company: Company, items: list[Item]) -> dict[int, Contact]:
+    """Each item's contact (by ``id(item)``), found or created, refreshed, its window moved forward.
+
+    Left out, for the careful path: items with neither phone nor user id, and those whose phone and user
+    id name two different contacts (merged there under the contact's lock).
+    """
+    keys = {id(item): contacts.identity(item.event.contact) for item in items}
+    phones = {phone for phone, _ in keys.values() if phone}
+    user_ids = {user_id for _, user_id in keys.values() if user_id}
+    existing = _existing(company, phones, user_ids)
+    missing: dict[tuple[str, str], Contact] = {}
+    for item in items:
+        phone, user_id = keys[id(item)]
+        if (phone or user_id) and _lookup(existing, phone, user_id) is None and (phone, user_id) not in missing:
+            incoming = item.event.contact
+            missing[(phone, user_id)] = Contact(
+                company=company,
+                phone=phone,
+                wa_id=incoming.wa_id[:64],
+                user_id=user_id,
+                name=incoming.name[: contacts.MAX_NAME],
+                username=incoming.username[:100],
+            )
+    if missing:
+        # Created meanwhile by another drainer or the send API: the conflict leaves theirs, read below.
+        Contact.objects.bulk_create(missing.values(), ignore_conflicts=True)
+        existing = _existing(company, phones, user_ids)
+    found: dict[int, Contact] = {}
+    changed: dict[int, set[str]] = defaultdict(set)
+    windows: dict[int, dt.datetime] = {}
+    for item in items:
+        phone, user_id = keys[id(item)]
+        contact = _lookup(existing, phone, user_id) if phone or user_id else None
+        if contact is None:
+            continue
+        found[id(item)] = contact
+        changed[contact.pk] |= set(contacts.refreshed_fields(contact, item.event.contact, phone=phone, user_id=user_id))
+        at = inbound.window_start(item.event)
+        if at and (contact.pk not in windows or windows[contact.pk] < at):
+            windows[contact.pk] = at
+    _save({contact.pk: contact for contact in found.values()}, changed, windows)
+    return found
+
+
+def _existing(company: Company, phones: set[str], user_ids: set[str]) -> dict[str, dict[str, Contact]]:
+    by: dict[str, dict[str, Contact]] = {"phone": {}, "user_id": {}}
+    if not phones and not user_ids:
+        return by
+    for contact in Contact.objects.filter(Q(phone__in=phones) | Q(user_id__in=user_ids), company=company):
+        if contact.phone:
+            by["phone"][contact.phone] = contact
+        if contact.user_id:
+            by["user_id"][contact.user_id] = contact
+    return by
+
+
+def _lookup(existing: dict[str, dict[str, Contact]], phone: str, user_id: str) -> Contact | None:
+    """The one contact of this user; None when there is none, or when phone and user id name two to merge."""
+    by_phone = existing["phone"].get(phone) if phone else None
+    by_user = existing["user_id"].get(user_id) if user_id else None
+    if by_phone and by_user and by_phone.pk != by_user.pk:
+        return by_phone if by_user.phone else None  # two people claim the id: the phone match keeps it
+    return by_phone or by_user
+
+
+def _save(found: dict[int, Contact], changed: dict[int, set[str]], windows: dict[int, dt.datetime]) -> None:
+    """The refreshed fields and the windows of the batch's contacts: one UPDATE per set of fields changed.
+
+    The window only ever moves forward (``GREATEST`` against the stored value), whatever another writer
+    stored meanwhile; a field that did not change is not written.
+    """
+    now = timezone.now()
+    groups: dict[tuple[str, ...], list[dict]] = defaultdict(list)
+    for pk in sorted(set(windows) | {pk for pk, names in changed.items() if names}):
+        contact = found[pk]
+        names = set(changed.get(pk, ()))
+        if pk in windows:
+            names.add("last_inbound_at")
+            if contact.last_inbound_at is None or contact.last_inbound_at < windows[pk]:
+                contact.last_inbound_at = windows[pk]
+        fields = (*sorted(names), "updated_at")
+        groups[fields].append({"pk": pk, **{name: getattr(contact, name) for name in names}, "updated_at": now})
+    window = {"last_inbound_at": greatest("{table}.last_inbound_at", "{value}")}
+    for fields, rows in groups.items():
+        update_from_values(Contact, rows, fields=fields, expressions=window)
