@@ -35,15 +35,17 @@ demo: migrate
 run: demo
 	$(PY) manage.py runall
 
-## Set up and run ruff and the whole test suite.
+## Set up and run ruff, the import contracts and the whole test suite.
 test: install-dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 lint: install-dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 
 format: install-dev
 	$(BIN)/ruff check --fix .

@@ -542,8 +542,8 @@ def _seed(request: dict) -> dict:
     from django.utils import timezone
 
     from companies.models import Channel, Company
-    from conversations import content as contents
     from conversations.models import Contact, Message, MessageStatusChange
+    from conversations.whatsapp import content as contents
 
     now = timezone.now()
     company = Company.objects.create(name=request["company"], meta_app_secret="bench-secret")
@@ -609,9 +609,9 @@ def _enqueue_samples(request: dict) -> dict:
     from django.utils import timezone
 
     from companies.models import Channel
-    from conversations import content as contents
     from conversations.models import Contact
     from conversations.services.outbound import send_message
+    from conversations.whatsapp import content as contents
 
     channel = Channel.objects.select_related("company").get(pk=request["channel_id"])
     now = timezone.now()

@@ -5,6 +5,8 @@ from django.db.models import Count, Q
 from django.http import HttpRequest
 from django.template.response import TemplateResponse
 
+from companies.models import ApiKey, Channel, Company
+
 
 class PonteAdminSite(admin.AdminSite):
     site_header = "Ponte"
@@ -12,8 +14,6 @@ class PonteAdminSite(admin.AdminSite):
     index_title = "Overview"
 
     def index(self, request: HttpRequest, extra_context: dict | None = None) -> TemplateResponse:
-        from companies.models import ApiKey, Channel, Company
-
         channel_counts = Channel.objects.filter(is_active=True).aggregate(
             total=Count("pk"),
             open=Count("pk", filter=Q(connection_state=Channel.ConnectionState.OPEN)),

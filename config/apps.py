@@ -3,6 +3,8 @@
 from django.apps import AppConfig
 from django.contrib.admin import apps as admin_apps
 
+from config.celery import app as celery_app
+
 
 class ConfigConfig(AppConfig):
     default = True
@@ -10,11 +12,9 @@ class ConfigConfig(AppConfig):
     verbose_name = "Platform"
 
     def ready(self) -> None:
-        from config.celery import app
-
         # Every app's tasks registered in every process (web, workers, shells): services publish tasks by
         # name (config.queues), and a registered task also runs in place when tasks are eager.
-        app.autodiscover_tasks(force=True)
+        celery_app.autodiscover_tasks(force=True)
 
 
 class AdminConfig(admin_apps.AdminConfig):

@@ -7,6 +7,7 @@ from celery import shared_task
 
 from companies.joblocks import exclusive_job
 from companies.models import Channel, Company
+from templates_meta import meta
 
 logger = logging.getLogger(__name__)
 
@@ -15,8 +16,6 @@ logger = logging.getLogger(__name__)
 @exclusive_job(lease=dt.timedelta(minutes=30))
 def sync_all_templates() -> int:
     """Sync each active company's WABAs; one failing WABA does not stop the others. Returns WABAs synced."""
-    from templates_meta import meta  # the Meta client is only needed when the job runs
-
     synced = 0
     wabas = list(
         Channel.objects.filter(kind=Channel.Kind.CLOUD, is_active=True, company__status=Company.Status.ACTIVE)

@@ -17,10 +17,10 @@ from django.utils import timezone
 from companies import services as company_services
 from companies.models import Channel
 from config.provider_errors import ErrorKind
-from conversations import content as contents
 from conversations.models import Message
 from conversations.sending import outbox, pacing
 from conversations.services import statuses
+from conversations.whatsapp import content as contents
 from conversations.whatsapp.base import SendError, Sent
 
 logger = logging.getLogger(__name__)

@@ -14,12 +14,12 @@ from django.utils import timezone
 
 from companies.models import Channel, Company
 from config import queues
-from conversations import content as contents
 from conversations.exceptions import ChannelNotUsable, CompanyInactive, InvalidRecipient, NoChannel, WindowClosed
 from conversations.models import Contact, Message
 from conversations.phones import normalize_phone
 from conversations.services import statuses
 from conversations.services.contacts import upsert_contact
+from conversations.whatsapp import content as contents
 from conversations.whatsapp.base import InboundContact
 from templates_meta.services import fill_template
 
@@ -127,7 +127,7 @@ def send_message(
 ) -> Message:
     """Queue one message to ``to`` (a contact, or a phone number with country code); returns it.
 
-    ``content`` is built with ``conversations.content`` (text, media, location, buttons, list,
+    ``content`` is built with ``conversations.whatsapp.content`` (text, media, location, buttons, list,
     or ``template_request`` with its values). Without ``channel``, a reply goes out on the channel the
     contact last wrote to and a notice or campaign on the company's notice channel. The same
     ``idempotency_key`` for the company returns the message queued first instead of a second one.

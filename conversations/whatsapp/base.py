@@ -10,7 +10,7 @@ sending engine what to do. Parsing a webhook never raises for content: unknown s
 import datetime as dt
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from django.utils.module_loading import import_string
 
@@ -226,11 +226,27 @@ class SendRuntime:
     run_sync: Callable[[Callable[[], Sent]], Awaitable[Sent]]  # a blocking call, run on the engine's threads
 
 
-class WhatsAppProvider(Protocol):
+T = TypeVar("T", covariant=True)
+
+
+class MessageSender(Protocol[T]):
+    """The send methods of a provider (``T`` is ``Sent``), or of something that builds what it would post."""
+
+    def send_text(self, *, to: str, text: str, reply_to: str = "") -> T: ...
+    def send_media(self, *, to: str, media: OutgoingMedia, reply_to: str = "") -> T: ...
+    def send_location(self, *, to: str, location: Location) -> T: ...
+    def send_buttons(self, *, to: str, body: str, buttons: tuple[Button, ...], footer: str = "") -> T: ...
+    def send_list(
+        self, *, to: str, body: str, button: str, sections: tuple[ListSection, ...], footer: str = ""
+    ) -> T: ...
+    def send_template(self, *, to: str, template: TemplateCall) -> T: ...
+
+
+class WhatsAppProvider(MessageSender[Sent], Protocol):
     """A channel's WhatsApp number. The engine calls only ``send_async``; the rest serve everyone else."""
 
     async def send_async(self, *, to: str, content: dict[str, Any], runtime: SendRuntime) -> Sent:
-        """Send an outbox message's content (``conversations.content``) from the engine's event loop,
+        """Send an outbox message's content (``conversations.whatsapp.content``) from the engine's event loop,
         calling ``before_send`` first; raises SendError."""
         ...
 
@@ -238,14 +254,6 @@ class WhatsAppProvider(Protocol):
         """What the provider does before each message the engine sends (Evolution: "typing…")."""
         ...
 
-    def send_text(self, *, to: str, text: str, reply_to: str = "") -> Sent: ...
-    def send_media(self, *, to: str, media: OutgoingMedia, reply_to: str = "") -> Sent: ...
-    def send_location(self, *, to: str, location: Location) -> Sent: ...
-    def send_buttons(self, *, to: str, body: str, buttons: tuple[Button, ...], footer: str = "") -> Sent: ...
-    def send_list(
-        self, *, to: str, body: str, button: str, sections: tuple[ListSection, ...], footer: str = ""
-    ) -> Sent: ...
-    def send_template(self, *, to: str, template: TemplateCall) -> Sent: ...
     def mark_read(self, *, message_id: str, remote: str = "") -> None: ...
     def fetch_media(self, *, media: MediaRef) -> FetchedMedia: ...
 

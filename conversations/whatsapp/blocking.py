@@ -2,7 +2,7 @@
 
 from typing import Any
 
-from conversations import content as contents
+from conversations.whatsapp import content as contents
 from conversations.whatsapp.base import SendRuntime, Sent
 
 

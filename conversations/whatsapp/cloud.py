@@ -12,10 +12,9 @@ from config import http
 from config.async_http import AsyncOutgoing
 from config.masking import mask_text
 from config.provider_errors import ErrorKind, parse_retry_after, transport_failure
-from conversations import content as contents
+from conversations.whatsapp import content as contents
 from conversations.whatsapp.base import (
     Button,
-    Event,
     FetchedMedia,
     ListRow,
     ListSection,
@@ -198,12 +197,6 @@ class CloudProvider(CloudMessages[Sent]):
         content = read_capped(response, self.max_media_bytes)
         mime = response.headers.get("Content-Type", "").split(";")[0].strip() or declared_mime
         return FetchedMedia(content=content, mime_type=mime)
-
-    def parse_webhook(self, payload: dict) -> list[Event]:
-        # Imported here so this module loads even where the webhook parser is not needed.
-        from conversations.whatsapp import cloud_webhook
-
-        return cloud_webhook.parse(payload)
 
     # -------------------------------------------------------------------------- plumbing
 

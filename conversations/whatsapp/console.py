@@ -10,7 +10,6 @@ from typing import TYPE_CHECKING, Any
 from config.provider_errors import ErrorKind
 from conversations.whatsapp.base import (
     Button,
-    Event,
     FetchedMedia,
     ListSection,
     Location,
@@ -103,9 +102,6 @@ class ConsoleProvider(SendsOnThreads):
         if media.media_id or media.url:
             return FetchedMedia(content=CONSOLE_PNG, mime_type="image/png")
         raise SendError("Media has neither bytes, an id nor a URL", kind=ErrorKind.PERMANENT, code="no_media")
-
-    def parse_webhook(self, payload: dict) -> list[Event]:
-        return []  # nobody sends webhooks to a console channel
 
     def _check_failure(self) -> None:
         if self.fail_with is not None:

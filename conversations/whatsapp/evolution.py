@@ -15,7 +15,6 @@ from config.masking import mask_text
 from config.provider_errors import ErrorKind, parse_retry_after
 from conversations.whatsapp.base import (
     Button,
-    Event,
     FetchedMedia,
     ListSection,
     Location,
@@ -175,12 +174,6 @@ class EvolutionProvider(SendsOnThreads):
         content = read_capped(response, self.max_media_bytes)
         mime = response.headers.get("Content-Type", "").split(";")[0].strip() or media.mime_type
         return FetchedMedia(content=content, mime_type=mime)
-
-    def parse_webhook(self, payload: dict) -> list[Event]:
-        # Imported here so this module loads even where the webhook parser is not needed.
-        from conversations.whatsapp import evolution_webhook
-
-        return evolution_webhook.parse(payload)
 
     # -------------------------------------------------------------------------- plumbing
 

@@ -5,9 +5,9 @@ from typing import Any
 from rest_framework import serializers
 
 from config.api import StrictSerializerMixin
-from conversations import content as contents
 from conversations.models import Message, MessageStatusChange
 from conversations.phones import normalize_phone
+from conversations.whatsapp import content as contents
 
 CONTENT_FIELDS = ("text", "media", "location", "template")
 

@@ -11,13 +11,12 @@ import pytest
 from django.utils import timezone
 
 from companies.services import save_channel
-from conversations import content
 from conversations.exceptions import WindowClosed
 from conversations.models import Contact, Message, MessageStatusChange
 from conversations.sending import dispatcher as dispatching
 from conversations.sending import outbox, outcomes, pacing
 from conversations.services import outbound
-from conversations.whatsapp import console
+from conversations.whatsapp import console, content
 from tests.factories import CloudChannelFactory, CompanyFactory, EvolutionChannelFactory
 from tests.fakes.graph_api import running_graph_api
 

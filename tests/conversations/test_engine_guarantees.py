@@ -10,12 +10,12 @@ from django.utils import timezone
 
 from config.provider_errors import ErrorKind
 from config.request_id import get_request_id, reset_request_id, set_request_id
-from conversations import content
 from conversations.models import Contact, Message, PendingStatus
 from conversations.sending import dispatcher as dispatching
 from conversations.sending import outbox, outcomes, pacing
 from conversations.sending.send_loop import SendLoop
 from conversations.services import outbound
+from conversations.whatsapp import content
 from conversations.whatsapp.base import SendError, Sent
 from conversations.whatsapp.cloud import CloudProvider
 from tests.factories import CloudChannelFactory

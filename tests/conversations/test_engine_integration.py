@@ -27,10 +27,11 @@ from django.db import connection
 from django.utils import timezone
 
 from config.celery import app
-from conversations import content, tasks
+from conversations import tasks
 from conversations.models import Contact, Message
 from conversations.sending import outbox
 from conversations.services import outbound
+from conversations.whatsapp import content
 from tests.factories import CloudChannelFactory
 from tests.fakes.graph_api import running_graph_api
 

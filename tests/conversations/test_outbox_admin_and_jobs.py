@@ -14,11 +14,11 @@ from django.utils import timezone
 
 from companies import joblocks, services
 from companies.models import JobLock
-from conversations import content
 from conversations.models import Contact, Message
 from conversations.sending import dispatcher as dispatching
 from conversations.sending import outbox, pacing
 from conversations.services import outbound
+from conversations.whatsapp import content
 from tests.factories import CloudChannelFactory, EvolutionChannelFactory
 
 

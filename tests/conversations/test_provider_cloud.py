@@ -1,15 +1,12 @@
 import io
 import json
 import logging
-import sys
-import types
 
 import pytest
 import requests
 import responses
 from responses import matchers
 
-import conversations.whatsapp
 from config.provider_errors import ErrorKind
 from conversations.whatsapp.base import (
     Button,
@@ -452,17 +449,6 @@ def test_an_expired_media_url_is_a_permanent_error(channel, meta):
         CloudProvider(channel).fetch_media(media=MediaRef(url="https://lookaside.fbsbx.com/gone"))
 
     assert (excinfo.value.kind, excinfo.value.code) == (ErrorKind.PERMANENT, "http_404")
-
-
-def test_parse_webhook_delegates_to_the_cloud_webhook_parser(channel, monkeypatch):
-    fake = types.ModuleType("conversations.whatsapp.cloud_webhook")
-    fake.parse = lambda payload: [("parsed", payload)]
-    monkeypatch.setitem(sys.modules, fake.__name__, fake)
-    monkeypatch.setattr(conversations.whatsapp, "cloud_webhook", fake, raising=False)
-
-    assert CloudProvider(channel).parse_webhook({"object": "whatsapp_business_account"}) == [
-        ("parsed", {"object": "whatsapp_business_account"})
-    ]
 
 
 @pytest.mark.parametrize("headers", [{}, {"Content-Length": "5"}])

@@ -9,7 +9,7 @@ import responses
 
 from config.async_http import AsyncOutgoing
 from config.provider_errors import ErrorKind
-from conversations import content as contents
+from conversations.whatsapp import content as contents
 from conversations.whatsapp.base import SendError
 from conversations.whatsapp.cloud import MESSAGE_BODIES, CloudProvider
 from tests.conftest import FIXTURES

@@ -131,10 +131,6 @@ def test_media_without_a_reference_is_refused(channel):
     assert excinfo.value.code == "no_media"
 
 
-def test_console_channels_receive_no_webhooks(channel):
-    assert ConsoleProvider(channel).parse_webhook({"anything": True}) == []
-
-
 def test_the_outbox_is_the_module_list_tests_can_import(channel):
     ConsoleProvider(channel).send_text(to=TO, text="Oi")
     assert console.outbox is outbox

@@ -1,14 +1,11 @@
 import base64
 import json
 import logging
-import sys
-import types
 
 import pytest
 import requests
 import responses
 
-import conversations.whatsapp
 from config.provider_errors import ErrorKind
 from conversations.whatsapp.base import (
     Button,
@@ -322,14 +319,3 @@ def test_downloaded_media_larger_than_the_cap_is_refused(channel, evo):
         EvolutionProvider(channel, max_media_bytes=30).fetch_media(media=MediaRef(url="https://s3.example.com/big.mp4"))
 
     assert excinfo.value.code == "media_too_large"
-
-
-def test_parse_webhook_delegates_to_the_evolution_webhook_parser(channel, monkeypatch):
-    fake = types.ModuleType("conversations.whatsapp.evolution_webhook")
-    fake.parse = lambda payload: [("parsed", payload)]
-    monkeypatch.setitem(sys.modules, fake.__name__, fake)
-    monkeypatch.setattr(conversations.whatsapp, "evolution_webhook", fake, raising=False)
-
-    assert EvolutionProvider(channel).parse_webhook({"event": "messages.upsert"}) == [
-        ("parsed", {"event": "messages.upsert"})
-    ]

@@ -12,15 +12,13 @@ from conversations.whatsapp.base import (
     ListRow,
     ListSection,
     Location,
+    MessageSender,
     OutgoingMedia,
-    Sent,
     TemplateCall,
-    WhatsAppProvider,
 )
 
 if TYPE_CHECKING:
     from conversations.models import Contact
-    from conversations.whatsapp.cloud import CloudMessages
 
 T = TypeVar("T")
 
@@ -109,11 +107,11 @@ def needs_template(channel: Channel, contact: "Contact", content: dict[str, Any]
     return channel.kind == Channel.Kind.CLOUD and not is_template(content) and not contact.window_open
 
 
-def send(provider: "WhatsAppProvider | CloudMessages[T]", *, to: str, content: dict[str, Any]) -> "Sent | T":
+def send(provider: MessageSender[T], *, to: str, content: dict[str, Any]) -> T:
     """Send ``content`` to ``to`` through ``provider``; raises the provider's SendError.
 
-    Given ``cloud.MESSAGE_BODIES`` instead, it returns the Cloud API request the send would post (the engine
-    posts it from its event loop).
+    Given ``cloud.MESSAGE_BODIES`` instead, it returns the Cloud API request the send would post (the Cloud
+    provider posts it from the engine's event loop).
     """
     kind = content["kind"]
     if kind == "text":
