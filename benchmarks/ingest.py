@@ -20,7 +20,12 @@ customers) and signed like Meta does (``X-Hub-Signature-256``). Three measured p
 
 Then the run waits (300 s at most, 90 with ``--quick``) until the workers have processed every stored
 event, and compares the wamids answered 200 (``accepted``, warm-up included) with the messages in the
-database: ``lost`` is how many accepted webhooks have no message. No Celery beat runs, so an event whose
+database: ``lost`` is how many accepted webhooks have no message. Last, processing alone, with the web
+server idle (``processed_per_s``): 20,000 stored text webhooks (2,000 with ``--quick``) from the same
+1,000 customers, then a campaign's receipts: sent, delivered and read for each of 10,000 messages
+(1,000), 30,000 status webhooks; each set is stored as the intake stores it, then one drain is woken and
+timed until every event is processed. Goals: texts at least ``webhooks_per_s``, statuses at least twice
+that, nothing lost (every text a message, every campaign message ``read``). No Celery beat runs, so an event whose
 task was dropped is not swept up again (the sweeper waits minutes) and counts as lost. Goals: ``ratio``
 >= 0.5, ``p99_ms`` < 50 and ``lost`` == 0; missing them is reported in ``goals``, not as a failure.
 
@@ -56,6 +61,7 @@ from benchmarks.sending_stack import (
     Database,
     celery_worker_command,
     child_env,
+    django_child,
     forget_redis_keys,
     log,
     manage,
@@ -196,7 +202,8 @@ class _Requests:
         self.parts = (before_id, between, after_ts)
         self.tag = tag
 
-    def webhook(self, phase: str, connection: int, sequence: int) -> tuple[bytes, str]:
+    def body(self, phase: str, connection: int, sequence: int) -> tuple[bytes, str]:
+        """One customer's text (one of CUSTOMERS) with its own wamid, as Meta sends it; and the wamid."""
         wamid = f"wamid.{self.tag}.{phase}.{connection}.{sequence}"
         customer = (connection * 7919 + sequence * 104729) % CUSTOMERS
         phone = f"55119{customer:08d}".encode()
@@ -208,6 +215,10 @@ class _Requests:
             + str(int(time.time())).encode()
             + after_ts.replace(b"__FROM__", phone)
         )
+        return body, wamid
+
+    def webhook(self, phase: str, connection: int, sequence: int) -> tuple[bytes, str]:
+        body, wamid = self.body(phase, connection, sequence)
         signature = hmac.new(self.secret, body, hashlib.sha256).hexdigest().encode()
         request = self.head + signature + b"\r\nContent-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body
         return request, wamid
@@ -614,6 +625,64 @@ def _wait_processed(database: Database, accepted: int, seconds: float) -> tuple[
         time.sleep(0.25)
 
 
+# ------------------------------------------------------------------------------ processing with the web server idle
+
+STATUS_FIXTURE = ROOT / "tests" / "fixtures" / "meta" / "status_delivered.json"
+# A campaign's receipts: every message's sent, then delivered, then read, as Meta sends them in a flood.
+RECEIPTS = ("sent", "delivered", "read")
+
+
+def _status_bodies(prefix: str, messages: int) -> list[bytes]:
+    payload = json.loads(STATUS_FIXTURE.read_text())
+    value = payload["entry"][0]["changes"][0]["value"]
+    template = value["statuses"][0]
+    at = int(time.time())
+    bodies = []
+    for status in RECEIPTS:
+        for i in range(messages):
+            receipt = {**template, "id": f"{prefix}.{i}", "status": status, "timestamp": str(at)}
+            receipt["recipient_id"] = f"55219{i:08d}"
+            if status == "read":  # Meta prices on sent and delivered only
+                receipt.pop("pricing", None)
+                receipt.pop("conversation", None)
+            value["statuses"] = [receipt]
+            bodies.append(json.dumps(payload, separators=(",", ":")).encode())
+        at += 1
+    return bodies
+
+
+def _pending_events(database: Database) -> int:
+    rows = database.query("SELECT COUNT(*) FROM conversations_webhookevent WHERE state IN ('pending', 'processing')")
+    return rows[0][0]
+
+
+def _processing(stack: _Stack, database: Database, env: dict, folder: Path, name: str, bodies: list[bytes]) -> dict:
+    """Store ``bodies`` as the intake would (no drain woken), then wake one drain: events processed per second.
+
+    The web server answers nothing meanwhile; the drain's full batches wake the other worker process, as a
+    backlog does.
+    """
+    path = folder / f"{name}.jsonl"
+    path.write_bytes(b"\n".join(bodies) + b"\n")
+    before = _event_counts(database)
+    stored = django_child(env, "store_webhooks", {"contract": stack.contract, "path": str(path)})["stored"]
+    roots = {"workers": [stack.pids["worker"]], "server": [stack.pids["server"]]}
+    cpu_before = _CpuSnapshot()
+    started = time.monotonic()
+    django_child(env, "trigger", {"task": "conversations.tasks.drain_webhook_events", "times": 1})
+    deadline = started + 600
+    while _pending_events(database) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    elapsed = time.monotonic() - started
+    cores = _cpu_cores(cpu_before, _CpuSnapshot(), roots)
+    after = _event_counts(database)
+    processed = after.get("processed", 0) - before.get("processed", 0)
+    failed = after.get("failed", 0) - before.get("failed", 0)
+    rate = processed / elapsed if elapsed > 0 else 0.0
+    _log(f"processing {name}: {processed} of {stored} in {elapsed:.2f} s = {rate:.0f}/s; cores used: {cores}")
+    return {"stored": stored, "processed": processed, "failed": failed, "seconds": elapsed, "rate": rate, "cpu": cores}
+
+
 # ------------------------------------------------------------------------------ the run
 
 
@@ -631,10 +700,12 @@ def run(*, quick: bool) -> dict:
             manage(env, "migrate", "--noinput")
             contract = _create_tenant(env, secret)
             stack = _Stack(env, folder, _free_port(), tag)
+            stack.contract = contract
             try:
                 stack.start()
                 stack.wait_healthy(90)
                 figures = _measure(stack, database, contract, secret.encode(), tag, seconds, drain_limit)
+                figures |= _measure_processing(stack, database, env, folder, tag, quick=quick, intake=figures)
             finally:
                 stack.stop()
                 for name in stack.processes:
@@ -727,6 +798,53 @@ def _measure(
             "ratio_at_least_0.5": ratio >= 0.5,
             "p99_under_50ms_at_half_rate": p99 is not None and p99 < 50,
             "none_lost": lost == 0 and len(accepted) > 0,
+        },
+    }
+
+
+def _measure_processing(
+    stack: _Stack, database: Database, env: dict, folder: Path, tag: str, *, quick: bool, intake: dict
+) -> dict:
+    """Texts, then a campaign's receipts, processed by the worker with the web server idle."""
+    texts_count = 2000 if quick else 20000
+    requests = _Requests(port=stack.port, contract=stack.contract, secret=b"", template=_template(), tag=tag)
+    text_bodies = [requests.body("processing", i % CONNECTIONS, i // CONNECTIONS) for i in range(texts_count)]
+    texts = _processing(stack, database, env, folder, "texts", [body for body, _ in text_bodies])
+    wamids = {wamid for _, wamid in text_bodies}
+    found = {row[0] for row in database.query("SELECT provider_id FROM conversations_message WHERE direction = 'in'")}
+    texts_lost = len(wamids - found)
+
+    messages = 1000 if quick else 10000
+    prefix = f"wamid.{tag}.out"
+    django_child(env, "seed_outbound", {"contract": stack.contract, "prefix": prefix, "count": messages})
+    receipts = _processing(stack, database, env, folder, "statuses", _status_bodies(prefix, messages))
+    read = database.query(
+        "SELECT COUNT(*) FROM conversations_message WHERE provider_id LIKE %s AND status = 'read'", (f"{prefix}.%",)
+    )[0][0]
+    history = database.query(
+        "SELECT COUNT(*) FROM conversations_messagestatuschange c JOIN conversations_message m ON m.id = c.message_id "
+        "WHERE m.provider_id LIKE %s",
+        (f"{prefix}.%",),
+    )[0][0]
+    webhooks = intake["webhooks_per_s"]
+    return {
+        "processed_per_s": {"texts": round(texts["rate"], 1), "statuses": round(receipts["rate"], 1)},
+        "processing": {
+            "texts": {**{k: round(v, 2) if isinstance(v, float) else v for k, v in texts.items()}, "lost": texts_lost},
+            "statuses": {
+                **{k: round(v, 2) if isinstance(v, float) else v for k, v in receipts.items()},
+                "messages": messages,
+                "ended_read": read,
+                "history_entries": history,
+            },
+        },
+        "goals": {
+            **intake["goals"],
+            "texts_processed_at_least_webhooks_per_s": texts["rate"] >= webhooks,
+            "statuses_processed_at_least_twice_webhooks_per_s": receipts["rate"] >= 2 * webhooks,
+            "processing_lost_nothing": texts_lost == 0
+            and read == messages
+            and texts["failed"] == receipts["failed"] == 0,
         },
     }
 

@@ -594,13 +594,74 @@ def _seed(request: dict) -> dict:
 
 
 def _trigger(request: dict) -> dict:
-    """Send ``dispatch_outbox`` ``times`` times through the broker, as the beat and the kicks do."""
+    """Send a task (``dispatch_outbox`` by default) ``times`` times through the broker, as beat and wake-ups do."""
     from config.celery import app
 
     at = time.time()
     for _ in range(request["times"]):
-        app.send_task("conversations.tasks.dispatch_outbox")
+        app.send_task(request.get("task", "conversations.tasks.dispatch_outbox"))
     return {"at": at}
+
+
+def _store_webhooks(request: dict) -> dict:
+    """Store Meta webhook bodies (one per line of ``request["path"]``) as the intake does, waking no drain."""
+    from companies.models import Company
+    from conversations.models import WebhookEvent
+    from conversations.services import webhook_events
+
+    company = Company.objects.get(contract=request["contract"])
+    headers = {"Content-Type": "application/json", "User-Agent": "facebookexternalua"}
+    stored, chunk = 0, []
+    with open(request["path"], encoding="utf-8") as bodies:
+        for line in bodies:
+            chunk.append(
+                webhook_events.new_event(
+                    company=company, source=WebhookEvent.Source.META, body=line.rstrip("\n"), headers=headers
+                )
+            )
+            if len(chunk) == 1000:
+                stored += len(webhook_events.store_webhooks(chunk, wake=False))
+                chunk = []
+    if chunk:
+        stored += len(webhook_events.store_webhooks(chunk, wake=False))
+    return {"stored": stored}
+
+
+def _seed_outbound(request: dict) -> dict:
+    """``count`` messages the company sent (status ``sent``, wamids ``{prefix}.{i}``), each to its own contact."""
+    from django.db import transaction
+    from django.utils import timezone
+
+    from companies.models import Company
+    from conversations.models import Contact, Message
+
+    company = Company.objects.get(contract=request["contract"])
+    channel = company.channels.get()
+    now, prefix, count = timezone.now(), request["prefix"], request["count"]
+    for start in range(0, count, 2000):
+        numbers = [f"55219{i:08d}" for i in range(start, min(count, start + 2000))]
+        with transaction.atomic():
+            contacts = Contact.objects.bulk_create(
+                [Contact(company=company, phone=n, wa_id=n, last_inbound_at=now) for n in numbers]
+            )
+            Message.objects.bulk_create(
+                [
+                    Message(
+                        company=company,
+                        channel=channel,
+                        contact=contact,
+                        direction=Message.Direction.OUTBOUND,
+                        author=Message.Author.BUSINESS,
+                        purpose=Message.Purpose.CAMPAIGN,
+                        type="template",
+                        provider_id=f"{prefix}.{start + offset}",
+                        status=Message.Status.SENDING,
+                        status_at=now,
+                    )
+                    for offset, contact in enumerate(contacts)
+                ]
+            )
+    return {"seeded": count}
 
 
 def _enqueue_samples(request: dict) -> dict:
@@ -637,7 +698,13 @@ def _enqueue_samples(request: dict) -> dict:
     return {"samples": samples}
 
 
-COMMANDS = {"seed": _seed, "trigger": _trigger, "enqueue_samples": _enqueue_samples}
+COMMANDS = {
+    "seed": _seed,
+    "trigger": _trigger,
+    "enqueue_samples": _enqueue_samples,
+    "store_webhooks": _store_webhooks,
+    "seed_outbound": _seed_outbound,
+}
 
 
 def _child_main(command: str) -> None:

@@ -29,6 +29,7 @@ from django.utils import timezone
 
 from companies.models import EventDelivery
 from config import queues
+from config.bulk_sql import insert_rows
 from config.masking import mask_text
 
 logger = logging.getLogger(__name__)
@@ -98,7 +99,7 @@ class Topic:
             for path in handlers
         ]
         if rows:
-            EventDelivery.objects.bulk_create(rows)
+            insert_rows(rows)
             transaction.on_commit(lambda: queues.wake(DELIVER_TASK))
 
 
@@ -131,10 +132,10 @@ def deliver(*, batch: int = 200, seconds: float = 20) -> int:
             return taken
         if len(rows) == batch:
             queues.wake(DELIVER_TASK)
-        by_handler: dict[str, list[EventDelivery]] = {}
-        for row in rows:
-            by_handler.setdefault(row.handler, []).append(row)
-        for path, handler_rows in by_handler.items():
+        by_handler: dict[tuple[str, str], list[EventDelivery]] = {}
+        for row in rows:  # a handler may be subscribed to several topics: each topic's batch is its own
+            by_handler.setdefault((row.topic, row.handler), []).append(row)
+        for (_, path), handler_rows in by_handler.items():
             taken += _run(path, handler_rows)
         if time.monotonic() >= deadline:
             queues.wake(DELIVER_TASK)
@@ -176,6 +177,7 @@ def _later(rows: list[EventDelivery], seconds: float) -> None:
 def _failed(row: EventDelivery, error: str) -> None:
     attempts = row.attempts + 1
     if attempts >= MAX_ATTEMPTS:
+        EventDelivery.objects.filter(pk=row.pk).update(attempts=F("attempts") + 1)
         _give_up([row], f"gave up after {attempts} attempts: {error}")
         return
     EventDelivery.objects.filter(pk=row.pk).update(
@@ -207,7 +209,8 @@ def sweep() -> int:
 def retry(*, deliveries: Iterable[EventDelivery]) -> int:
     """Hand failed events to their handlers again (from the admin); returns how many."""
     ids = [row.pk for row in deliveries]
-    updated = EventDelivery.objects.filter(pk__in=ids).update(
+    # Only failed ones: a pending event may be held by a deliverer right now.
+    updated = EventDelivery.objects.filter(pk__in=ids, state=EventDelivery.State.FAILED).update(
         state=EventDelivery.State.PENDING, attempts=0, next_attempt_at=timezone.now(), claimed_until=None
     )
     transaction.on_commit(lambda: queues.wake(DELIVER_TASK))

@@ -53,6 +53,12 @@ PERIODIC_TASKS: list[PeriodicTask] = [
         why="Domain events whose wake-up was lost, whose handler asked to retry or whose worker died are delivered.",
     ),
     PeriodicTask(
+        name="requeue-stale-media",
+        task="conversations.tasks.requeue_stale_media",
+        every_seconds=600,
+        why="An attachment whose download was never published (broker down) is downloaded and checked anyway.",
+    ),
+    PeriodicTask(
         name="recover-stuck-sends",
         task="conversations.tasks.recover_stuck_sends",
         every_seconds=60,

@@ -5,6 +5,7 @@ sending the old 8-digit form (``55 44 9888-7777`` as ``554498887777``). Both mus
 so the canonical form always carries the 9.
 """
 
+import functools
 import re
 
 import phonenumbers
@@ -23,6 +24,8 @@ def _with_brazilian_ninth_digit(number: str) -> str:
     return number
 
 
+# A pure function of its text, asked for the same customers again and again by every batch of webhooks.
+@functools.lru_cache(maxsize=65536)
 def normalize_phone(value: str) -> str:
     """Canonical E.164 digits (no '+'), or "" when ``value`` is not a phone number."""
     number = _with_brazilian_ninth_digit(digits(value))

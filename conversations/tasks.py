@@ -72,7 +72,17 @@ def download_media(self, message_id: int) -> None:
     try:
         media.download_and_inspect(message_id=message_id)
     except media.RetryableMediaError as exc:
+        if self.request.retries >= self.max_retries:
+            media.give_up(message_id=message_id, reason="gave up")
+            return
         raise self.retry(exc=exc, countdown=min(600, 5 * 2**self.request.retries)) from exc
+
+
+@shared_task
+@exclusive_job(lease=dt.timedelta(minutes=5))
+def requeue_stale_media() -> int:
+    # Past every retry's backoff (5 retries, at most 155 s in all): only a download never published is left.
+    return media.requeue_stale(older_than=dt.timedelta(minutes=15))
 
 
 @shared_task

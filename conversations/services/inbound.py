@@ -20,7 +20,7 @@ from config import queues
 from conversations import locks
 from conversations.events import INBOUND_MESSAGE_RECORDED
 from conversations.models import AccountNotice, Contact, Message, WebhookEvent
-from conversations.services import statuses
+from conversations.services import media, statuses
 from conversations.services.contacts import contact_key, upsert_contact
 from conversations.whatsapp import cloud_webhook, evolution_webhook
 from conversations.whatsapp.base import (
@@ -36,7 +36,6 @@ from templates_meta import services as template_notices
 
 logger = logging.getLogger(__name__)
 
-DOWNLOAD_TASK = "conversations.tasks.download_media"
 # Each stored webhook's source: the kind of channel it names and the parser of its body.
 PARSERS = {
     WebhookEvent.Source.META: (Channel.Kind.CLOUD, cloud_webhook.parse),
@@ -101,11 +100,12 @@ def window_start(event: InboundMessage) -> dt.datetime | None:
 
 
 def after_recorded(messages: list[Message]) -> None:
-    """What follows new messages: receipts that waited for the business's echoes, downloads, the announcement."""
-    statuses.apply_pending_for([m for m in messages if m.direction == Message.Direction.OUTBOUND])
+    """What follows new messages: receipts that came first (an echo's, a customer's deletion), downloads, the
+    announcement."""
+    statuses.apply_pending_for(messages)
     for message in messages:
         if message.media_status == Message.MediaStatus.PENDING:
-            queues.publish_on_commit(DOWNLOAD_TASK, message.pk)
+            queues.publish_on_commit(media.DOWNLOAD_TASK, message.pk)
     INBOUND_MESSAGE_RECORDED.emit_many(
         [
             (m.company_id, {"message_id": m.pk, "contact_id": m.contact_id, "channel_id": m.channel_id, "type": m.type})

@@ -12,7 +12,6 @@ raises, rolls it back and records the events one at a time instead, so one bad i
 """
 
 import datetime as dt
-import json
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -22,9 +21,10 @@ from django.db.models import Q
 from django.utils import timezone
 
 from companies.models import Channel, Company
-from config.bulk_sql import greatest, update_from_values
+from config.bulk_sql import greatest, insert_rows, update_from_values
 from conversations.models import Contact, Message, WebhookEvent
 from conversations.services import contacts, inbound, statuses
+from conversations.whatsapp import payloads
 from conversations.whatsapp.base import Event, InboundMessage, StatusUpdate
 
 
@@ -44,7 +44,7 @@ def parse(events: Iterable[WebhookEvent]) -> dict[int, list[Item]]:
         kind, parse_body = inbound.PARSERS[source.source]
         key = (source.company_id, kind)
         resolver = resolvers.get(key) or resolvers.setdefault(key, inbound.ChannelResolver(source.company, kind))
-        for position, event in enumerate(parse_body(json.loads(source.body))):
+        for position, event in enumerate(parse_body(payloads.loads(source.body))):
             channel = resolver(getattr(event, "channel_ref", ""))
             by_company[source.company_id].append(Item(source, position, event, channel))
     return by_company
@@ -103,11 +103,20 @@ def _record_messages(company: Company, items: list[Item]) -> list[tuple[Item, st
         else:
             seen.add(provider_id)
             fresh.append(item)
-    found = _contacts(company, fresh)
+    # Phone and user id naming two contacts: the careful path merges them, under the contact's lock, before
+    # the rest of the batch looks its contacts up (other items may name either of the two).
+    keys, phones, user_ids = _identities(fresh)
+    existing = _existing(company, phones, user_ids)
+    merges = {id(item) for item in fresh if _lookup(existing, *keys[id(item)]) is MERGE}
+    if merges:
+        done += [(item, _one_by_one(company, item)) for item in fresh if id(item) in merges]
+        fresh = [item for item in fresh if id(item) not in merges]
+        existing = None  # read again: the merges changed them
+    found = _contacts(company, fresh, existing)
     rows: list[tuple[Item, Message]] = []
     for item in fresh:
         contact = found.get(id(item))
-        if contact is None:  # no usable identity, or phone and user id name two contacts: item by item
+        if contact is None:  # no usable identity: item by item (the careful path says why it fails)
             done.append((item, _one_by_one(company, item)))
             continue
         message = inbound.new_message(
@@ -119,22 +128,26 @@ def _record_messages(company: Company, items: list[Item]) -> list[tuple[Item, st
             position=item.position,
         )
         rows.append((item, message))
-    created = Message.objects.bulk_create([message for _, message in rows])
+    created = insert_rows([message for _, message in rows])
     inbound.after_recorded(created)
     done += [(item, inbound.outcome_of(message)) for (item, _), message in zip(rows, created, strict=True)]
     return done
 
 
-def _contacts(company: Company, items: list[Item]) -> dict[int, Contact]:
-    """Each item's contact (by ``id(item)``), found or created, refreshed, its window moved forward.
-
-    Left out, for the careful path: items with neither phone nor user id, and those whose phone and user
-    id name two different contacts (merged there under the contact's lock).
-    """
+def _identities(items: list[Item]) -> tuple[dict[int, tuple[str, str]], set[str], set[str]]:
     keys = {id(item): contacts.identity(item.event.contact) for item in items}
-    phones = {phone for phone, _ in keys.values() if phone}
-    user_ids = {user_id for _, user_id in keys.values() if user_id}
-    existing = _existing(company, phones, user_ids)
+    return keys, {phone for phone, _ in keys.values() if phone}, {user for _, user in keys.values() if user}
+
+
+def _contacts(
+    company: Company, items: list[Item], existing: dict[str, dict[str, Contact]] | None
+) -> dict[int, Contact]:
+    """Each item's contact (by ``id(item)``), found (in ``existing`` when given) or created, refreshed, its
+    window moved forward. Left out, for the careful path: items with neither phone nor user id.
+    """
+    keys, phones, user_ids = _identities(items)
+    if existing is None:
+        existing = _existing(company, phones, user_ids)
     missing: dict[tuple[str, str], Contact] = {}
     for item in items:
         phone, user_id = keys[id(item)]
@@ -150,7 +163,7 @@ def _contacts(company: Company, items: list[Item]) -> dict[int, Contact]:
             )
     if missing:
         # Created meanwhile by another drainer or the send API: the conflict leaves theirs, read below.
-        Contact.objects.bulk_create(missing.values(), ignore_conflicts=True)
+        insert_rows(list(missing.values()), ignore_conflicts=True)
         existing = _existing(company, phones, user_ids)
     found: dict[int, Contact] = {}
     changed: dict[int, set[str]] = defaultdict(set)
@@ -158,8 +171,10 @@ def _contacts(company: Company, items: list[Item]) -> dict[int, Contact]:
     for item in items:
         phone, user_id = keys[id(item)]
         contact = _lookup(existing, phone, user_id) if phone or user_id else None
-        if contact is None:
+        if contact is None or contact is MERGE:  # a merge made by another writer meanwhile: next time
             continue
+        if user_id and existing["user_id"].get(user_id, contact).pk != contact.pk:
+            user_id = ""  # two people claim the id: it stays with the contact that has it (as upsert_contact)
         found[id(item)] = contact
         changed[contact.pk] |= set(contacts.refreshed_fields(contact, item.event.contact, phone=phone, user_id=user_id))
         at = inbound.window_start(item.event)
@@ -181,12 +196,16 @@ def _existing(company: Company, phones: set[str], user_ids: set[str]) -> dict[st
     return by
 
 
+# ``_lookup``'s answer for a user whose phone and user id name two contacts that are one person.
+MERGE = Contact()
+
+
 def _lookup(existing: dict[str, dict[str, Contact]], phone: str, user_id: str) -> Contact | None:
-    """The one contact of this user; None when there is none, or when phone and user id name two to merge."""
+    """The one contact of this user, None when there is none, or MERGE when its phone and user id name two."""
     by_phone = existing["phone"].get(phone) if phone else None
     by_user = existing["user_id"].get(user_id) if user_id else None
     if by_phone and by_user and by_phone.pk != by_user.pk:
-        return by_phone if by_user.phone else None  # two people claim the id: the phone match keeps it
+        return by_phone if by_user.phone else MERGE  # two people claim the id: the phone match keeps it
     return by_phone or by_user
 
 

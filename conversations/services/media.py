@@ -1,14 +1,20 @@
 """Attachments: downloaded by a task, checked by content, stored or quarantined, never forwarded unchecked."""
 
+import datetime as dt
 import logging
 
 from django.core.files.base import ContentFile
+from django.utils import timezone
 
+from config import queues
 from conversations.media_safety import inspect_media
 from conversations.models import Message
 from conversations.whatsapp.base import MediaRef, SendError, provider_for
 
 logger = logging.getLogger(__name__)
+
+
+DOWNLOAD_TASK = "conversations.tasks.download_media"
 
 
 class RetryableMediaError(Exception):
@@ -63,6 +69,25 @@ def download_and_inspect(*, message_id: int) -> Message | None:
     message.media_file.save(name, ContentFile(fetched.content), save=False)
     _finish(message, status=Message.MediaStatus.STORED, rejection="")
     return message
+
+
+def give_up(*, message_id: int, reason: str) -> None:
+    """A download that kept failing in ways a retry could fix: the attachment is recorded as not downloaded."""
+    message = Message.objects.filter(pk=message_id, media_status=Message.MediaStatus.PENDING).first()
+    if message is not None:
+        _finish(message, status=Message.MediaStatus.FAILED, rejection=f"download: {reason}"[:40])
+
+
+def requeue_stale(*, older_than: dt.timedelta) -> int:
+    """Publish the download of attachments still pending long after their message came (a publish that found
+    the broker down); returns how many."""
+    stale = Message.objects.filter(
+        media_status=Message.MediaStatus.PENDING, created_at__lt=timezone.now() - older_than
+    ).order_by("pk")
+    ids = list(stale.values_list("pk", flat=True)[:500])
+    for message_id in ids:
+        queues.publish(DOWNLOAD_TASK, message_id)
+    return len(ids)
 
 
 def _finish(message: Message, *, status: str, rejection: str) -> None:

@@ -35,7 +35,7 @@ def _sending_channels(company: Company) -> list[Channel]:
 
 
 def reply_channel(company: Company, contact: Contact) -> Channel | None:
-    """Replies go out on the channel the contact last wrote to."""
+    """Replies go out on the channel the contact last wrote to; to one who never wrote, as notices do."""
     last = (
         Message.objects.filter(company=company, contact=contact, direction=Message.Direction.INBOUND)
         .exclude(channel=None)
@@ -45,7 +45,7 @@ def reply_channel(company: Company, contact: Contact) -> Channel | None:
     )
     if last and last.channel.is_active:
         return last.channel
-    return next(iter(_sending_channels(company)), None)
+    return notice_channel(company)
 
 
 def notice_channel(company: Company) -> Channel | None:
@@ -140,6 +140,20 @@ def send_message(
         return queued
     if not company.is_active:
         raise CompanyInactive
+    with transaction.atomic():  # a refusal leaves nothing behind, not even a contact it created
+        return _queue(company, to, content, channel, author, purpose, idempotency_key, reference)
+
+
+def _queue(
+    company: Company,
+    to: Contact | str,
+    content: dict[str, Any],
+    channel: Channel | None,
+    author: str,
+    purpose: str,
+    idempotency_key: str,
+    reference: str,
+) -> Message:
     contact = _contact(company, to)
     channel = _channel(company, channel, contact, purpose)
     content = _filled(company, channel, content)
@@ -179,7 +193,12 @@ def _already_queued(company: Company, idempotency_key: str) -> Message | None:
 
 
 def retry_message(*, message: Message) -> bool:
-    """Queue a failed or cancelled message again (from the admin or the API); returns whether it was."""
+    """Queue a failed or cancelled message again (from the admin or the API); returns whether it was.
+
+    One whose channel was deleted is not: nothing would ever send it.
+    """
+    if message.channel_id is None:
+        return False
     now = timezone.now()
     retried = statuses.Change(
         message.pk,

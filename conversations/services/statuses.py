@@ -21,7 +21,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from companies.models import Channel, Company
-from config.bulk_sql import update_from_values
+from config.bulk_sql import insert_rows, update_from_values
 from conversations import events
 from conversations.models import Message, MessageStatusChange, PendingStatus
 from conversations.whatsapp.base import StatusUpdate
@@ -39,6 +39,7 @@ PROGRESS = {
 }
 # Terminal outcomes: ``failed`` ends a message not yet delivered; ``deleted`` always applies.
 FAILED_APPLIES_UP_TO = PROGRESS[Status.SENT]
+KNOWN = frozenset(Status.values)
 MAX_CODE, MAX_REASON = 32, 255
 
 
@@ -141,7 +142,9 @@ def move(changes: Sequence[Change], *, locked: Mapping[int, Held] | None = None)
                 row.has_pricing = True
                 category = str(change.pricing.get("category", ""))[:32]
                 row.values.update(pricing=change.pricing, pricing_category=category)
-            if change.recorded:
+            # A provider's receipt is a fact, kept even when it came late; one of our own moves that did not
+            # apply (a refused retry or cancellation) never happened.
+            if change.recorded and (moved or change.from_statuses is None):
                 history.append(
                     MessageStatusChange(
                         message_id=change.message_id,
@@ -155,7 +158,7 @@ def move(changes: Sequence[Change], *, locked: Mapping[int, Held] | None = None)
                 )
         _write(rows)
         # A receipt delivered twice (provider retry, replay) is one history entry.
-        MessageStatusChange.objects.bulk_create(history, ignore_conflicts=True)
+        insert_rows(history, ignore_conflicts=True)
         announced = [change for change in applied if change.recorded]
         events.MESSAGE_STATUS_CHANGED.emit_many(
             [
@@ -234,7 +237,7 @@ def record_statuses(*, company: Company, updates: Iterable[tuple[Channel | None,
     known = [
         (index, channel, update)
         for index, (channel, update) in enumerate(updates)
-        if update.status in Status.values and update.provider_id
+        if update.status in KNOWN and update.provider_id
     ]
     provider_ids = {update.provider_id[:128] for _, _, update in known}
     messages = dict(
@@ -288,7 +291,7 @@ def apply_pending_for(messages: Iterable[Message]) -> int:
     by_key = {(m.company_id, m.provider_id): m.pk for m in messages if m.provider_id}
     if not by_key:
         return 0
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):
         pending = list(
             PendingStatus.objects.select_for_update()
             .filter(provider_id__in={provider_id for _, provider_id in by_key})

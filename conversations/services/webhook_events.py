@@ -8,24 +8,24 @@ time. Both run on the inbound queue.
 """
 
 import datetime as dt
-import json
 import logging
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping
 from typing import NamedTuple
 
-import psycopg
 from django.db import connection, transaction
 from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
 from companies.models import Company
 from config import queues
+from config.bulk_sql import insert_rows
 from config.masking import mask_text
 from conversations import locks
 from conversations.models import AccountNotice, WebhookEvent
 from conversations.services import inbound, inbound_batch
+from conversations.whatsapp import payloads
 
 logger = logging.getLogger(__name__)
 
@@ -86,37 +86,20 @@ def store_webhooks(events: list[WebhookEvent], *, wake: bool = True) -> list[Web
     ``wake_drainer`` after it (the sweeper enqueues what no wake-up reached, minutes later).
     """
     with transaction.atomic():
-        if transaction.get_connection().vendor == "postgresql":
-            _insert_bound(events)
-        else:
-            WebhookEvent.objects.bulk_create(events)
+        # Bound on the server: Django's cursors would escape and quote every body into the SQL text in
+        # Python, which cost the web process more than the rest of the INSERT.
+        insert_rows(events)
         if wake:
             transaction.on_commit(wake_drainer)
     return events
 
 
-def _insert_bound(events: list[WebhookEvent]) -> None:
-    """``bulk_create`` with the values sent apart from the statement (server-side binding).
-
-    Django's cursors bind on the client: every body would be escaped and quoted into the SQL text in
-    Python, which cost the web process more than the rest of the INSERT.
-    """
-    connection = transaction.get_connection()
-    connection.ensure_connection()
-    fields = [field for field in WebhookEvent._meta.concrete_fields if not field.primary_key]
-    values = [field.get_db_prep_save(field.pre_save(event, True), connection) for event in events for field in fields]
-    quote = connection.ops.quote_name
-    table, pk = quote(WebhookEvent._meta.db_table), quote(WebhookEvent._meta.pk.column)
-    columns = ", ".join(quote(field.column) for field in fields)
-    rows = ", ".join(["(" + ", ".join(["%s"] * len(fields)) + ")"] * len(events))
-    sql = f"INSERT INTO {table} ({columns}) VALUES {rows} RETURNING {pk}"  # noqa: S608  (names from the model)
-    # Django's connection makes client-binding cursors: a plain psycopg Cursor on it binds on the server,
-    # in the same transaction. Its errors become Django's, as through Django's own cursors.
-    with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
-        cursor.execute(sql, values)
-        for event, (pk,) in zip(events, cursor.fetchall(), strict=True):
-            event.pk = pk
-            event._state.adding, event._state.db = False, connection.alias
+def with_companies(events: list[WebhookEvent]) -> list[WebhookEvent]:
+    """``events`` with their companies, each read (and its secrets decrypted) once for the batch, not per event."""
+    companies = Company.objects.in_bulk({event.company_id for event in events})
+    for event in events:
+        event.company = companies[event.company_id]
+    return events
 
 
 def claim_batch(limit: int) -> list[int]:
@@ -158,7 +141,7 @@ def drain(*, process: Callable[[WebhookEvent], Outcome | None], batch: int, seco
             return done
         if len(ids) == batch:
             wake_drainer()
-        events = list(WebhookEvent.objects.filter(pk__in=ids).select_related("company").order_by("pk"))
+        events = with_companies(list(WebhookEvent.objects.filter(pk__in=ids).order_by("pk")))
         if not normalise_batch(events):
             _one_by_one(events, process)
         done += len(ids)
@@ -207,7 +190,7 @@ def normalise(event: WebhookEvent) -> Outcome:
         return CHATWOOT_STORED
     kind, parse = parser
     return _outcome(
-        inbound.record_events(company=event.company, kind=kind, events=parse(json.loads(event.body)), source=event)
+        inbound.record_events(company=event.company, kind=kind, events=parse(payloads.loads(event.body)), source=event)
     )
 
 

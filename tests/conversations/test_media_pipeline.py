@@ -1,6 +1,7 @@
 """Attachments are downloaded by a task, judged by their bytes, stored or quarantined (never forwarded)."""
 
 import base64
+import datetime as dt
 import io
 import json
 import re
@@ -8,8 +9,9 @@ import zipfile
 
 import pytest
 import responses
+from django.utils import timezone
 
-from conversations.models import Message
+from conversations.models import Contact, Message
 from tests.conftest import load_fixture, post_evolution, post_meta
 from tests.factories import CloudChannelFactory, CompanyFactory, EvolutionChannelFactory
 
@@ -144,3 +146,48 @@ def test_an_evolution_document_sent_inline_is_inspected(client, settings, tmp_pa
     message = Message.objects.get()
     assert message.media_status == Message.MediaStatus.QUARANTINED
     assert message.media_rejection == "executable"
+
+
+@pytest.mark.django_db
+def test_a_download_never_published_is_published_by_the_sweeper(monkeypatch):
+    from conversations import tasks
+    from conversations.services import media
+
+    channel = CloudChannelFactory()
+    contact = Contact.objects.create(company=channel.company, phone="5544998887777", wa_id="5544998887777")
+    fields = {"company": channel.company, "channel": channel, "contact": contact, "direction": "in"}
+    fields |= {"author": "customer", "type": "image", "status": "received", "media_status": "pending"}
+    old, fresh = Message.objects.create(**fields), Message.objects.create(**fields)
+    Message.objects.filter(pk=old.pk).update(created_at=timezone.now() - dt.timedelta(hours=1))
+    published = []
+    monkeypatch.setattr(tasks.download_media, "apply_async", lambda args, **options: published.append(*args))
+    assert media.requeue_stale(older_than=dt.timedelta(minutes=15)) == 1
+    assert published == [old.pk]  # the fresh one may still be in its retries' backoff
+    assert fresh.media_status == "pending"
+
+
+@pytest.mark.django_db
+def test_a_download_that_keeps_failing_is_recorded_as_failed_after_its_last_retry(monkeypatch):
+    from conversations import tasks
+    from conversations.services import media
+
+    channel = CloudChannelFactory()
+    contact = Contact.objects.create(company=channel.company, phone="5544998887777", wa_id="5544998887777")
+    message = Message.objects.create(
+        company=channel.company,
+        channel=channel,
+        contact=contact,
+        direction="in",
+        author="customer",
+        type="image",
+        status="received",
+        media_status="pending",
+    )
+
+    def unreachable(*, message_id):
+        raise media.RetryableMediaError("timed out")
+
+    monkeypatch.setattr(media, "download_and_inspect", unreachable)
+    tasks.download_media.apply(args=[message.pk], retries=tasks.download_media.max_retries)
+    message.refresh_from_db()
+    assert (message.media_status, message.media_rejection) == ("failed", "download: gave up")
