@@ -7,7 +7,7 @@ import sys
 
 from benchmarks.harness import emit
 
-BENCHMARKS = ["lookup", "ingest", "send", "fairness"]
+BENCHMARKS = ["lookup", "ingest", "send", "fairness", "isolation"]
 
 
 def main() -> int:

@@ -513,9 +513,12 @@ def _free_port() -> int:
 
 
 class _Stack:
-    """gunicorn (uvicorn workers) and a Celery worker, started with the child environment."""
+    """gunicorn (uvicorn workers) and Celery workers (by default one of the inbound queue), with the child
+    environment."""
 
-    def __init__(self, env: dict[str, str], folder: Path, port: int, tag: str) -> None:
+    def __init__(
+        self, env: dict[str, str], folder: Path, port: int, tag: str, workers: dict[str, list[str]] | None = None
+    ) -> None:
         self.env, self.folder, self.port = env, folder, port
         self.commands = {
             "server": [
@@ -534,7 +537,7 @@ class _Stack:
                 "--graceful-timeout",
                 "10",
             ],
-            "worker": celery_worker_command(f"{tag}@%h", "inbound", tag),
+            **(workers or {"worker": celery_worker_command(f"{tag}@%h", "inbound", tag)}),
         }
         self.processes: dict[str, subprocess.Popen] = {}
         self.logs: dict[str, Path] = {}

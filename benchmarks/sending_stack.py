@@ -63,6 +63,17 @@ class Database:
         finally:
             connection.close()
 
+    def execute(self, sql: str, params: tuple = ()) -> None:
+        """A write, committed."""
+        if self.vendor == "sqlite":
+            sql = sql.replace("%s", "?")
+        connection = self._connect()
+        try:
+            connection.cursor().execute(sql, params)
+            connection.commit()
+        finally:
+            connection.close()
+
     def status_counts(self, channel_id: int) -> Counter:
         rows = self.query(
             "SELECT status, COUNT(*) FROM conversations_message WHERE channel_id = %s GROUP BY status", (channel_id,)
@@ -203,9 +214,9 @@ class DjangoChild:
 class FakeGraph:
     """``python -m tests.fakes.graph_api`` as its own process; ``stop()`` returns what it received."""
 
-    def __init__(self, folder: Path, *, delay: float = 0.0) -> None:
-        self.record = folder / "graph_api.json"
-        self.log_path = folder / "graph_api.log"
+    def __init__(self, folder: Path, *, delay: float = 0.0, name: str = "graph_api") -> None:
+        self.record = folder / f"{name}.json"
+        self.log_path = folder / f"{name}.log"
         self._log = self.log_path.open("wb")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "tests.fakes.graph_api", "--port", "0", "--record", str(self.record)]
@@ -262,10 +273,12 @@ def celery_worker_command(name: str, queue: str, tag: str, *extra: str) -> list[
     """A Celery worker of ``queue`` (``-c CELERY_CONCURRENCY`` prefork, warnings only) named ``name``.
 
     As the deployment's pool of that queue runs it (``config.queues.pools``): the outbox's dispatchers and
-    the inbound drainers each in worker processes of their own.
+    the inbound drainers each in worker processes of their own. ``queue`` may name several, comma-separated
+    (``inbound,outbox``: one worker for both, as before the queues were apart).
     """
+    queues = ",".join(f"{tag}.{each}" for each in queue.split(","))
     return [
-        *(sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", f"{tag}.{queue}"),
+        *(sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", queues),
         *("-c", str(CELERY_CONCURRENCY), "-l", "warning", "-n", name, *extra),
     ]
 

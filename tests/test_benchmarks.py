@@ -35,6 +35,32 @@ def test_ingest_benchmark_loses_no_accepted_webhook():
     assert result.returncode == 0, result.stderr[-4000:]
     figures = json.loads(result.stdout.strip().splitlines()[-1])
     keys = {"webhooks_per_s", "bare_per_s", "ratio", "p50_ms", "p99_ms", "accepted", "processed", "lost"}
+    keys |= {"processed_per_s", "processing"}
     assert figures["benchmark"] == "ingest" and keys <= figures.keys()
     assert figures["accepted"] > 0 and figures["bare_per_s"] > 0 and figures["webhooks_per_s"] > 0
     assert figures["lost"] == 0, result.stderr[-4000:]
+    # Processing alone: every stored text became a message, every campaign message ended read.
+    assert figures["processed_per_s"]["texts"] > 0 and figures["processed_per_s"]["statuses"] > 0
+    assert figures["processing"]["texts"]["lost"] == 0
+    statuses = figures["processing"]["statuses"]
+    assert statuses["ended_read"] == statuses["messages"] and statuses["history_entries"] == 3 * statuses["messages"]
+
+
+@pytest.mark.integration
+def test_an_inbound_webhook_is_processed_within_2_s_while_the_outbox_is_saturated():
+    """Real workers as deployed (an inbound and an outbox pool), one provider timing out and one slow: ~1 minute."""
+    result = subprocess.run(
+        [sys.executable, "-m", "benchmarks", "isolation", "--quick"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-4000:]
+    figures = json.loads(result.stdout.strip().splitlines()[-1])
+    assert figures["benchmark"] == "isolation"
+    # The outbox was saturated while the webhooks came: its sends were in flight, against both fakes.
+    assert figures["outbox_after_3_s"].get("sending", 0) > 0
+    assert figures["fake_graph_arrivals"]["timeout"] > 0 and figures["fake_graph_arrivals"]["slow"] > 0
+    assert figures["webhooks_processed"] == figures["webhooks_accepted"] > 0
+    assert figures["delay_max_s"] <= 2.0, result.stderr[-4000:]
