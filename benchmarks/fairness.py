@@ -156,7 +156,7 @@ def run(*, quick: bool) -> dict:
         "duplicates": sum(n - 1 for n in recipients.values() if n > 1),
         "database": database.vendor,
         "broker": broker,
-        "workers": f"1 celery worker, -c {CELERY_CONCURRENCY} (prefork)",
+        "workers": f"1 outbox worker, -c {CELERY_CONCURRENCY} (prefork)",
         "dispatchers": dispatchers,
         "goals": {"b_p99_at_most_1s": p99 is not None and p99 <= 1.0 and len(latencies) == samples},
     }

@@ -19,7 +19,11 @@ Figures, from the fake's arrival times (its own clock, one process, so no client
 * ``worker_rss_mb``: the peak, over samples every 0.2 s, of the summed VmRSS of the worker processes
   and their children (``worker_pss_mb`` the same with PSS, which counts pages the prefork children
   share once);
-* ``drain_s``: from the trigger to the last arrival; ``cpu_cores``: cores used meanwhile per group.
+* ``drain_s``: from the trigger to the last arrival; ``cpu_cores``: cores used meanwhile per group;
+  ``worker_cpu_ms_per_msg``: the worker processes' CPU time meanwhile (user + system) per message sent;
+* ``missed_slots_requeued``: sends of the paced run that would have started too late for their pacing
+  slot and waited for a later one (the engine's warnings); goal at most 2 % of the messages
+  (``missed_slots_with_capacity_run`` adds the capacity run's, overloaded by design).
 
 Then, unless ``--quick``, an engine-capacity run: the same with half as many messages on a second
 channel whose limit is set at twice Meta's highest tier (2,000 mps, bypassing the model's validator):
@@ -97,6 +101,7 @@ def _phase(
         sampler.stop()
         cores = cpu.stop()
     return {
+        "cpu_seconds": cpu.seconds,
         "channel_id": channel_id,
         "pacing_mps": seeded["pacing_mps"],
         "queued": queued,
@@ -134,6 +139,7 @@ def _figures(phase: dict, arrivals: list[dict]) -> dict:
         "first_send_after_s": round(walls[0] - phase["triggered_at"], 3) if walls else None,
         "drain_s": round(walls[-1] - phase["triggered_at"], 2) if walls else None,
         "cpu_cores": phase["cores"],
+        "worker_cpu_ms_per_msg": round(1000 * phase["cpu_seconds"]["workers"] / sent, 3) if sent else None,
     }
 
 
@@ -158,6 +164,7 @@ def run(*, quick: bool) -> dict:
                 main = _phase(
                     env, database, graph, workers, name="Bench ISP", count=count, mps=LIMIT_MPS, prefix="5511"
                 )
+                missed_paced = workers.missed_slots()  # the capacity run, overloaded by design, misses more
                 capacity = None
                 if not quick:
                     capacity = _phase(
@@ -200,13 +207,15 @@ def run(*, quick: bool) -> dict:
         "worker_rss_idle_mb": round(main["idle_rss_kb"] / 1024, 1),
         "worker_processes": sampler.peak_processes,
         "rss_samples": sampler.samples,
-        "missed_slots_requeued": missed,
+        "missed_slots_requeued": missed_paced,
+        "missed_slots_with_capacity_run": missed,
         "first_send_after_s": figures["first_send_after_s"],
         "drain_s": figures["drain_s"],
         "cpu_cores": figures["cpu_cores"],
+        "worker_cpu_ms_per_msg": figures["worker_cpu_ms_per_msg"],
         "database": database.vendor,
         "broker": broker,
-        "workers": f"1 celery worker, -c {CELERY_CONCURRENCY} (prefork)",
+        "workers": f"1 outbox worker, -c {CELERY_CONCURRENCY} (prefork)",
         "dispatchers": main["dispatchers"],
         "api_latency_s": latency,
     }
@@ -214,11 +223,13 @@ def run(*, quick: bool) -> dict:
         "at_least_95pct_of_pacing": result["msgs_per_s"] >= 0.95 * main["pacing_mps"],
         "never_above_limit": result["max_in_any_1s"] <= LIMIT_MPS,
         "none_lost_or_doubled": result["lost"] == 0 and result["duplicates"] == 0 and result["sent"] == count,
+        "missed_slots_at_most_2pct": missed_paced <= 0.02 * count,
     }
     if capacity is not None:
         cap = _figures(capacity, arrivals)
         result["engine_capacity_mps"] = cap["msgs_per_s"]
-        result["engine_capacity_run"] = {k: cap[k] for k in ("queued", "sent", "lost", "duplicates", "cpu_cores")}
+        kept = ("queued", "sent", "lost", "duplicates", "cpu_cores", "worker_cpu_ms_per_msg")
+        result["engine_capacity_run"] = {k: cap[k] for k in kept}
         # The issue's reading of "1,000 mps sustained": the engine is never the bottleneck below Meta's highest
         # tier. Pacing itself runs a little under the limit (CLOUD_SAFETY), so the paced run tops out at pacing_mps.
         result["goals"]["engine_not_the_bottleneck"] = cap["msgs_per_s"] >= LIMIT_MPS and cap["lost"] == 0

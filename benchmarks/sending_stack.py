@@ -493,6 +493,8 @@ class CpuMeter:
 
     def stop(self) -> dict[str, float]:
         elapsed, after = time.monotonic() - self.started, self._snapshot()
+        # CPU seconds used by each group meanwhile (what a figure per message divides).
+        self.seconds = {name: after[name] - self.before[name] for name in after}
         if not elapsed:
             return {}
         cores = {name: (after[name] - self.before[name]) / elapsed for name in after}

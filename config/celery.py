@@ -108,15 +108,24 @@ def _freeze_startup_objects(**_: object) -> None:
 
 
 @signals.worker_init.connect
-def _yield_cpu_to_web(**_: object) -> None:
+def _yield_cpu_to_web(sender=None, **_: object) -> None:
     """Lower the worker's CPU priority before its pool forks (children inherit it).
 
     Where web and workers share cores, a burst of webhooks must still be acknowledged within Meta's
     latency budget; the stored events wait a moment longer for processing instead. With cores of its
     own (a separate container) the worker loses nothing. CELERY_WORKER_NICENESS=0 turns it off.
-    """
-    from django.conf import settings
 
+    Not an outbox worker: its sends must start within milliseconds of their pacing slots, and a
+    dispatcher descheduled behind the database missed most of them on two shared cores. Its CPU is
+    bounded by the channels' pace, so it cannot crowd the web server out as a backlog of processing can.
+    """
+    from django.conf import settings  # this module loads with the settings, before they are configured
+
+    from config.queues import OUTBOX, queue_name
+
+    consumed = set(sender.app.amqp.queues.consume_from or ()) if sender is not None else set()
+    if consumed and consumed <= {queue_name(OUTBOX)}:
+        return
     if niceness := settings.CELERY_WORKER_NICENESS:
         lower_cpu_priority(niceness)
 

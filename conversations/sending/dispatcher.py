@@ -17,6 +17,7 @@ import datetime as dt
 import itertools
 import logging
 import math
+import sys
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -43,8 +44,12 @@ MAX_IN_FLIGHT = 320
 # every few seconds: at the default 5 s delay, 64 threads keep over 250 numbers at their pace.
 SEND_THREADS = 64
 # How often a running dispatcher claims the next round while earlier ones are being sent: a round's claim
-# and write come out of the tick, so a slow claim delays only the next one (see Dispatcher.run).
-TICK_SECONDS = 0.05
+# and write come out of the tick, so a slow claim delays only the next one (see Dispatcher.run). A tick's
+# queries cost about the same whatever the round's size; ticked twice as often, two dispatchers on two
+# shared cores spent so much on them that a tenth of their sends woke too late for their slots. A fresh
+# message waits a tick at most (the fairness benchmark's p99 stays near 0.13 s).
+TICK_SECONDS = 0.1
+SWITCH_INTERVAL_SECONDS = 0.001
 _round_robin = itertools.count()
 
 
@@ -86,12 +91,20 @@ class Dispatcher:
     """Runs rounds until nothing is due or the time budget is spent."""
 
     def __init__(self, *, in_flight: int = MAX_IN_FLIGHT, threads: int = SEND_THREADS) -> None:
+        # The thread claiming and writing rounds hands the interpreter lock to the send loop at most this far
+        # apart: with Python's 5 ms, sends woke later than their slots allow whenever a round was being
+        # written. It is the process's setting; a dispatcher has its worker process to itself.
+        sys.setswitchinterval(SWITCH_INTERVAL_SECONDS)
         self.in_flight = in_flight
         self.sends = SendLoop(connections=in_flight)
         self.pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="send")
         self.runtime = SendRuntime(http=self.sends.http, run_sync=self._on_thread)
         self._providers: dict[int, tuple[dt.datetime, WhatsAppProvider]] = {}
         self._channels: dict[int, Channel] = {}  # see outbox.due_channels
+        # Claimed messages waiting for a slot of a later round, by channel: their slot passed, or the round had
+        # none left for them. Kept (``sending``) rather than given back and claimed again, which cost a busy
+        # dispatcher two more writes each; given back when the run ends.
+        self._carried: dict[int, list[Message]] = {}
 
     def close(self) -> None:
         self.sends.close()
@@ -132,7 +145,9 @@ class Dispatcher:
         """
         if room <= 0:
             return Round()
-        channels = outbox.due_channels(self._channels)
+        channels = outbox.due_channels(self._channels, also=set(self._carried))
+        for channel_id in set(self._carried) - {channel.pk for channel in channels}:
+            outbox.unqueue(self._carried.pop(channel_id))  # stopped meanwhile (credentials, inactive): back
         if not channels:
             return Round()
         start = next(_round_robin) % len(channels)
@@ -151,13 +166,14 @@ class Dispatcher:
             if wait > 0:
                 paced_for = min(paced_for, wait)
                 continue  # paced out for now: claiming would only put its messages back
-            # Claim, then reserve: slots taken before a slow claim (a large outbox, a busy database) had
-            # passed by the time their messages were handed over, and those sends were not made.
-            messages = outbox.claim(channel, min(share, pacing.most_per_reservation(channel)))
+            # Carried messages first, then claim, then reserve: slots taken before a slow claim (a large outbox,
+            # a busy database) had passed by the time their messages were handed over.
+            wanted = min(share, pacing.most_per_reservation(channel))
+            carried = self._carried.pop(channel.pk, [])
+            messages = carried[:wanted] + outbox.claim(channel, wanted - len(carried))
             slots = pacing.reserve(channel, len(messages))
-            if len(slots) < len(messages):
-                outbox.unqueue(messages[len(slots) :])  # another worker took the slots meanwhile
-                messages = messages[: len(slots)]
+            self._carry(carried[wanted:] + messages[len(slots) :])  # another worker took the slots meanwhile
+            messages = messages[: len(slots)]
             to_send, failed_now = refusals(channel, messages, now)
             refused += failed_now
             # Handed over now, not with the round: the slots of the first channels of a round of many passed
@@ -168,12 +184,41 @@ class Dispatcher:
             room -= len(messages)
         return Round(futures, refused, {c.pk: c for c in channels}, paced_for)
 
+    def _carry(self, messages: list[Message]) -> None:
+        for message in messages:
+            self._carried.setdefault(message.channel_id, []).append(message)
+
+    def _give_back_carried(self) -> None:
+        carried = [message for messages in self._carried.values() for message in messages]
+        self._carried.clear()
+        outbox.unqueue(carried)
+
+    def _settle(self, outcomes: list[Outcome], channels: dict[int, Channel], *, carry: bool) -> int:
+        """Write what was sent or failed; a send whose slot passed is carried to a later round (or given back)."""
+        missed = [outcome.message for outcome in outcomes if outcome.missed_slot]
+        if missed:
+            logger.warning(
+                "%d message(s) missed their send slot by more than %d ms (a busy worker?): %s",
+                len(missed),
+                pacing.LATE_SECONDS * 1000,
+                "sent at a later slot" if carry else "queued again",
+            )
+            if carry:
+                self._carry(missed)
+            else:
+                outbox.unqueue(missed)
+        done = [outcome for outcome in outcomes if not outcome.missed_slot]
+        record(done, channels)
+        return len(done)
+
     def run_round(self) -> int:
         """One pass over the due channels, waiting for its sends; returns how many messages were handled."""
-        started = self._start_round(self.in_flight)
-        outcomes = started.refused + [future.result() for future in started.futures]
-        record(outcomes, started.channels)
-        return len(outcomes)
+        try:
+            started = self._start_round(self.in_flight)
+            outcomes = started.refused + [future.result() for future in started.futures]
+            return self._settle(outcomes, started.channels, carry=False)
+        finally:
+            self._give_back_carried()
 
     def run(self, *, budget_seconds: float, idle_wait: float = pacing.HORIZON_SECONDS) -> int:
         """Rounds until ``budget_seconds`` pass or nothing is due; returns messages handled.
@@ -194,9 +239,7 @@ class Dispatcher:
             for future in in_flight:  # one look at each: a future finishing meanwhile lands in one list only
                 (finished if wait or future.done() else still).append(future)
             in_flight = still
-            outcomes = [future.result() for future in finished]
-            record(outcomes, channels)
-            return len(outcomes)
+            return self._settle([future.result() for future in finished], channels, carry=not wait)
 
         try:
             while (tick_started := time.monotonic()) < deadline:
@@ -206,10 +249,11 @@ class Dispatcher:
                 channels.update(started.channels)
                 in_flight += started.futures
                 record(started.refused, channels)
+                idle = not (busy or in_flight or started.futures or started.refused or self._carried)
                 handled += len(started.refused) + record_finished(wait=False)
                 # ``busy``: a round with no room looked at no channel, so finding none says nothing about what
                 # is due (its sends may all have ended meanwhile, leaving nothing in flight).
-                if busy or in_flight or started.futures or started.refused:
+                if not idle:
                     # A tick is counted from its start: the claim and the writes above come out of it, not
                     # on top of it (a fixed sleep after them made each round later than the last).
                     time.sleep(max(0.0, tick_started + TICK_SECONDS - time.monotonic()))
@@ -220,6 +264,8 @@ class Dispatcher:
                     # (with two dispatchers on one channel, a fixed wait left the channel's slots unused).
                     time.sleep(min(idle_wait, started.paced_for))
         finally:
-            # Whatever happens, what was handed to the send loop is waited for and written.
+            # Whatever happens, what was handed to the send loop is waited for and written, and what waits
+            # for a slot goes back to the queue.
             handled += record_finished(wait=True)
+            self._give_back_carried()
         return handled

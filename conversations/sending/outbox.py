@@ -26,6 +26,12 @@ OUTCOME_UNKNOWN = "The worker stopped during the provider call; it may have been
 # The largest page of due messages _heads reads at once when looking past contacts' later messages.
 MAX_HEADS_PAGE = 1000
 CLAIMABLE = frozenset({Message.Status.QUEUED})
+# What the dispatcher reads of a claimed message: the content, whom to send it to, and what its outcome writes.
+SENDS = (
+    *("company_id", "channel_id", "contact_id", "direction", "status", "data", "attempts"),
+    *("error_code", "error_reason", "pricing", "provider_id"),
+    *("contact__wa_id", "contact__phone", "contact__user_id", "contact__last_inbound_at"),
+)
 IN_FLIGHT = frozenset({Message.Status.SENDING})
 
 
@@ -42,8 +48,10 @@ def _due_first(channel: Channel | OuterRef, now: dt.datetime):
     )
 
 
-def due_channels(known: dict[int, Channel] | None = None) -> list[Channel]:
-    """Channels with a message due now that may send: active, healthy, of an active company.
+def due_channels(
+    known: dict[int, Channel] | None = None, *, also: frozenset[int] | set[int] = frozenset()
+) -> list[Channel]:
+    """Channels with a message due now, or among ``also``, that may send: active, healthy, of an active company.
 
     ``known`` holds channels read before, by id (the dispatcher's, from round to round): one whose row and
     company's row have not been saved since is taken from there, and the rest are read and put there. Read
@@ -56,9 +64,8 @@ def due_channels(known: dict[int, Channel] | None = None) -> list[Channel]:
     first_due = _due_first(OuterRef("pk"), timezone.now()).values("next_attempt_at")[:1]
     due = list(
         Channel.objects.alias(first_due=Subquery(first_due))
-        .filter(
-            first_due__isnull=False, is_active=True, health=Channel.Health.OK, company__status=Company.Status.ACTIVE
-        )
+        .filter(Q(first_due__isnull=False) | Q(pk__in=also))
+        .filter(is_active=True, health=Channel.Health.OK, company__status=Company.Status.ACTIVE)
         .order_by("pk")
         .values_list("pk", "updated_at", "company__updated_at")
     )
@@ -124,11 +131,14 @@ def claim(channel: Channel, limit: int) -> list[Message]:
         # Inside the transaction: on SQLite it holds the write lock (IMMEDIATE), so two workers never pick
         # the same heads; on PostgreSQL the row locks below (re-checked after any wait) do that.
         heads = _heads(channel, limit, now)
-        # The rows are read whole as they are locked: the write below changes only what is set on them here.
+        # Locked as they are read, with what sending and its outcome need of them (SENDS), no more: the
+        # provider's payload and the media columns are not sent again, and loading them cost a busy
+        # dispatcher more CPU than the claim's queries.
         messages = list(
             Message.objects.select_for_update(skip_locked=True, of=("self",))
             .filter(pk__in=heads, status=Message.Status.QUEUED, next_attempt_at__lte=now)
             .select_related("contact")
+            .only(*SENDS)
             .order_by("pk")
         )
         statuses.move(
@@ -166,7 +176,9 @@ def unqueue(messages: list[Message]) -> None:
                 recorded=False,
             )
             for m in messages
-        ]
+        ],
+        locked=statuses.held(messages),  # claimed by this worker: no second lock, written if still sending
+        unless_moved=IN_FLIGHT,
     )
 
 

@@ -126,16 +126,21 @@ def record(outcomes: list[Outcome], channels: dict[int, Channel]) -> None:
         return
     now = timezone.now()
     auth_failures: dict[int, SendError] = {}
-    with transaction.atomic():
-        statuses.move([_change(outcome, now, auth_failures) for outcome in done])
-    for channel_id, error in auth_failures.items():
-        stop_channel(channels[channel_id], reason=f"{error.code}: {error.message}")
     sent = [o.message for o in done if o.sent is not None]
     for outcome in done:
         if outcome.sent is not None:
             outcome.message.provider_id = outcome.sent.provider_id
-    # Receipts that arrived before their message was sent (a fast provider's webhook): applied now.
-    statuses.apply_pending_for(sent)
+    with transaction.atomic():
+        # Claimed by this worker, so read without a second lock; written only if nothing else moved them.
+        statuses.move(
+            [_change(outcome, now, auth_failures) for outcome in done],
+            locked=statuses.held(outcome.message for outcome in done),
+            unless_moved=SENT_FROM,
+        )
+        # Receipts that arrived before their message was sent (a fast provider's webhook): applied now.
+        statuses.apply_pending_for(sent)
+    for channel_id, error in auth_failures.items():
+        stop_channel(channels[channel_id], reason=f"{error.code}: {error.message}")
 
 
 def stop_channel(channel: Channel, *, reason: str) -> None:

@@ -108,11 +108,15 @@ def held(messages: Iterable[Message]) -> dict[int, Held]:
     return {m.pk: Held(m.company_id, m.direction, m.status, m.pricing is not None) for m in messages}
 
 
-def move(changes: Sequence[Change], *, locked: Mapping[int, Held] | None = None) -> list[Change]:
+def move(
+    changes: Sequence[Change], *, locked: Mapping[int, Held] | None = None, unless_moved: frozenset[str] = frozenset()
+) -> list[Change]:
     """Apply ``changes`` in order (several may name one message); returns those that applied.
 
     The messages are locked and read first, unless the caller holds them already and gives what
-    ``lock`` or ``held`` read as ``locked``. Runs in the caller's transaction, or in its own.
+    ``lock`` or ``held`` read as ``locked``. A caller that read them without a lock but owns them (the
+    engine, its claimed messages) gives their statuses as ``locked`` and, as ``unless_moved``, the
+    statuses they must still be in for the write to happen. Runs in the caller's transaction, or in its own.
     """
     if not changes:
         return []
@@ -156,7 +160,7 @@ def move(changes: Sequence[Change], *, locked: Mapping[int, Held] | None = None)
                         raw=change.raw or {},
                     )
                 )
-        _write(rows)
+        _write(rows, unless_moved)
         # A receipt delivered twice (provider retry, replay) is one history entry.
         insert_rows(history, ignore_conflicts=True)
         announced = [change for change in applied if change.recorded]
@@ -170,8 +174,10 @@ def move(changes: Sequence[Change], *, locked: Mapping[int, Held] | None = None)
     return applied
 
 
-def _write(rows: Mapping[int, Held]) -> None:
+def _write(rows: Mapping[int, Held], unless_moved: frozenset[str]) -> None:
     """One UPDATE per set of columns (a round's outcomes share a few), not one per message."""
+    still = ", ".join(f"'{status}'" for status in sorted(unless_moved))  # our own choices' values, never input
+    where = f"{{table}}.status IN ({still})" if unless_moved else ""
     now = timezone.now()
     by_columns: dict[tuple[str, ...], list[dict[str, Any]]] = {}
     for pk, row in rows.items():
@@ -179,7 +185,7 @@ def _write(rows: Mapping[int, Held]) -> None:
             columns = (*sorted(row.values), "updated_at")
             by_columns.setdefault(columns, []).append({"pk": pk, **row.values, "updated_at": now})
     for columns, values in by_columns.items():
-        update_from_values(Message, values, fields=columns)
+        update_from_values(Message, values, fields=columns, where=where)
 
 
 def _announcement(change: Change, direction: str) -> dict[str, Any]:

@@ -70,3 +70,26 @@ def test_every_redis_cache_instance_shares_one_client_per_server():
     other = SharedPoolRedisCache("redis://127.0.0.1:6379/8", {})._cache
     assert first.get_client() is second.get_client(write=True)
     assert first.get_client() is not other.get_client()
+
+
+class _Worker:
+    """What worker_init is sent with, as far as the priority is concerned: the queues it consumes."""
+
+    def __init__(self, *queues: str) -> None:
+        from types import SimpleNamespace
+
+        self.app = SimpleNamespace(amqp=SimpleNamespace(queues=SimpleNamespace(consume_from=dict.fromkeys(queues))))
+
+
+@pytest.mark.parametrize(
+    ("queues", "lowered"),
+    [(("outbox",), False), (("inbound",), True), (("media", "maintenance"), True), (("inbound", "outbox"), True)],
+)
+def test_only_a_worker_of_the_outbox_alone_keeps_its_priority(monkeypatch, settings, queues, lowered):
+    import config.celery as celery_config
+
+    settings.CELERY_WORKER_NICENESS = 10
+    calls = []
+    monkeypatch.setattr(celery_config, "lower_cpu_priority", calls.append)
+    celery_config._yield_cpu_to_web(sender=_Worker(*queues))
+    assert calls == ([10] if lowered else [])
