@@ -400,6 +400,43 @@ def test_claimed_messages_without_a_slot_go_back_to_the_queue_untouched(dispatch
 
 
 @pytest.mark.django_db
+def test_a_send_whose_slot_passed_waits_for_a_later_slot_without_going_back_to_the_queue(dispatcher, monkeypatch):
+    channel = _console_channel()
+    messages = [_queue(channel, _contact(channel.company, f"55449993{i:05d}")) for i in range(3)]
+    late_once = {messages[1].pk}
+    real_send_at = dispatching.Dispatcher._send_at
+
+    async def send_at(self, slot, channel, message):
+        if message.pk in late_once:  # a busy worker woke this one too late: no call to the provider
+            late_once.discard(message.pk)
+            return dispatching.Outcome(message, missed_slot=True)
+        return await real_send_at(self, slot, channel, message)
+
+    given_back = []
+    monkeypatch.setattr(dispatching.Dispatcher, "_send_at", send_at)
+    monkeypatch.setattr(outbox, "unqueue", lambda claimed: given_back.extend(claimed))
+    assert dispatcher.run(budget_seconds=5) == 3
+    assert Message.objects.filter(status="sent").count() == 3
+    assert [m.pk for m in given_back] == []  # carried to the next round, not written back and claimed again
+    late = Message.objects.get(pk=messages[1].pk)
+    assert (late.attempts, list(late.status_changes.values_list("status", flat=True))) == (1, ["queued", "sent"])
+
+
+@pytest.mark.django_db
+def test_a_run_gives_back_what_still_waits_for_a_slot_when_it_ends(dispatcher, monkeypatch):
+    channel = _console_channel()
+    _queue(channel, _contact(channel.company))
+
+    async def always_late(self, slot, channel, message):
+        return dispatching.Outcome(message, missed_slot=True)
+
+    monkeypatch.setattr(dispatching.Dispatcher, "_send_at", always_late)
+    assert dispatcher.run(budget_seconds=0.5) == 0
+    message = Message.objects.get()
+    assert (message.status, message.attempts) == ("queued", 0)  # untouched, for the next dispatcher
+
+
+@pytest.mark.django_db
 def test_pacing_never_puts_more_than_the_limit_in_any_second(dispatcher):
     channel = _console_channel(throughput_mps=20)
     stamps: list[float] = []
