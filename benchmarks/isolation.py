@@ -71,10 +71,19 @@ def _layout(tag: str, *, shared: bool) -> dict[str, list[str]]:
     }
 
 
-def _measure(env: dict, database: Database, folder: Path, tag: str, *, shared: bool, seconds: float, queued: int):
+def _measure(
+    env: dict,
+    database: Database,
+    folder: Path,
+    tag: str,
+    tenant: tuple[str, str],
+    *,
+    shared: bool,
+    seconds: float,
+    queued: int,
+) -> dict:
     name = "shared" if shared else "separate"
-    secret = secrets.token_hex(16)
-    contract = _create_tenant(env, secret)
+    contract, secret = tenant
     graphs = {
         "timeout": FakeGraph(folder, delay=TIMEOUT_DELAY, name=f"graph-{name}-timeout"),
         "slow": FakeGraph(folder, delay=SLOW_DELAY, name=f"graph-{name}-slow"),
@@ -174,13 +183,19 @@ def run(*, quick: bool) -> dict:
             broker = urlsplit(env.get("CELERY_BROKER_URL") or os.environ.get("REDIS_URL") or "filesystem://").scheme
             _log(f"database {database.vendor}, broker {broker}: migrating")
             manage(env, "migrate", "--noinput")
-            results["separate"] = _measure(env, database, folder, tag, shared=False, seconds=seconds, queued=queued)
+            secret = secrets.token_hex(16)
+            tenant = (_create_tenant(env, secret), secret)  # the company the webhooks come for
+            results["separate"] = _measure(
+                env, database, folder, tag, tenant, shared=False, seconds=seconds, queued=queued
+            )
             if not quick:
                 # The first run's messages leave the outbox: the second starts as saturated as the first did.
                 database.execute(
                     "UPDATE conversations_message SET status = 'cancelled' WHERE status IN ('queued', 'sending')"
                 )
-                results["shared"] = _measure(env, database, folder, tag, shared=True, seconds=seconds, queued=queued)
+                results["shared"] = _measure(
+                    env, database, folder, tag, tenant, shared=True, seconds=seconds, queued=queued
+                )
     finally:
         forget_redis_keys(tag)
         shutil.rmtree(folder, ignore_errors=True)
