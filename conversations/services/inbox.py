@@ -13,13 +13,14 @@ import datetime as dt
 from dataclasses import dataclass
 
 from django.db import transaction
+from django.db.models import Q
 from django.db.transaction import TransactionManagementError
 from django.utils import timezone
 
 from conversations.models import Contact, Message, WebhookEvent
 
-# An earlier webhook event still unprocessed after this long (a poison event, the database away) no longer
-# holds back the messages after it: they are released, and its own messages are taken when they come.
+# An earlier webhook event unfinished this long after it came or was claimed (a poison event, the database
+# away) no longer holds back the messages after it: they are released, and its own are taken when they come.
 ORDER_WAIT = dt.timedelta(seconds=30)
 ORDER = ("provider_timestamp", "source_event_id", "source_position", "pk")
 
@@ -54,12 +55,14 @@ def take_unhandled(*, contact_id: int) -> Taken:
     pending = list(unhandled(contact_id).select_related("channel"))
     if not pending:
         return Taken([])
+    cutoff = now - ORDER_WAIT
+    # Counted from the claim for an event being processed: under a backlog an event waits in the table
+    # far longer than ORDER_WAIT before a drainer takes it, and is no less able to hold earlier messages.
+    unfinished = Q(state=WebhookEvent.State.PROCESSING, claimed_at__gte=cutoff) | Q(
+        state=WebhookEvent.State.PENDING, received_at__gte=cutoff
+    )
     frontier = (
-        WebhookEvent.objects.filter(
-            company_id=company_id,
-            state__in=[WebhookEvent.State.PENDING, WebhookEvent.State.PROCESSING],
-            received_at__gte=now - ORDER_WAIT,
-        )
+        WebhookEvent.objects.filter(unfinished, company_id=company_id)
         .order_by("pk")
         .values_list("pk", flat=True)
         .first()
