@@ -11,6 +11,7 @@ statements (``UPDATE … FROM`` since SQLite 3.33; older ones get one UPDATE per
 
 import contextlib
 import datetime as dt
+import functools
 import sqlite3
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
@@ -83,6 +84,33 @@ def _array(field: models.Field) -> str:
     return f"CAST(%b AS {field.db_type(connection)}[])"  # binary: psycopg escapes text arrays element by element
 
 
+# Below this many rows a multi-row VALUES costs less than one array per column (each array's dumper is set
+# up per statement): the intake's batches are mostly a few rows, a drained batch hundreds.
+ARRAYS_FROM_ROWS = 16
+
+
+@functools.lru_cache(maxsize=64)
+def _insert_sql(model: type[models.Model], ignore_conflicts: bool, rows: int) -> str:
+    """The INSERT of ``rows`` rows (0: any number, as arrays) of ``model``, built once per shape."""
+    meta = model._meta
+    quote = connection.ops.quote_name
+    fields = _insert_fields(model)
+    table, pk = quote(meta.db_table), quote(meta.pk.column)
+    columns = ", ".join(quote(field.column) for field in fields)
+    if rows:
+        row = "(" + ", ".join(["%s"] * len(fields)) + ")"
+        source = "VALUES " + ", ".join([row] * rows)
+    else:
+        source = f"SELECT * FROM unnest({', '.join(_array(field) for field in fields)})"  # noqa: S608 (our casts)
+    conflict = " ON CONFLICT DO NOTHING" if ignore_conflicts else ""
+    return f"INSERT INTO {table} ({columns}) {source}{conflict} RETURNING {pk}"
+
+
+@functools.lru_cache(maxsize=64)
+def _insert_fields(model: type[models.Model]) -> list[models.Field]:
+    return [field for field in model._meta.concrete_fields if not field.primary_key]
+
+
 def insert_rows(objects: Sequence[models.Model], *, ignore_conflicts: bool = False) -> list[models.Model]:
     """Insert model instances (all of one model) in one statement; returns them, with their ids set.
 
@@ -94,24 +122,21 @@ def insert_rows(objects: Sequence[models.Model], *, ignore_conflicts: bool = Fal
     model = type(objects[0])
     if connection.vendor != "postgresql":
         return model.objects.bulk_create(objects, ignore_conflicts=ignore_conflicts)
-    meta = model._meta
-    quote = connection.ops.quote_name
-    fields = [field for field in meta.concrete_fields if not field.primary_key]
-    table, pk = quote(meta.db_table), quote(meta.pk.column)
-    columns = ", ".join(quote(field.column) for field in fields)
-    arrays = ", ".join(_array(field) for field in fields)
-    conflict = " ON CONFLICT DO NOTHING" if ignore_conflicts else ""
-    sql = f"INSERT INTO {table} ({columns}) SELECT * FROM unnest({arrays}){conflict} RETURNING {pk}"  # noqa: S608 (names from the model)
     db = connections[DEFAULT_DB_ALIAS]
-    preparers = [(field, _preparer(field, db)) for field in fields]
+    preparers = [(field, _preparer(field, db)) for field in _insert_fields(model)]
     with bound_cursor() as cursor:
         for start in range(0, len(objects), ROWS_PER_STATEMENT):
             chunk = objects[start : start + ROWS_PER_STATEMENT]
-            values = [[prepare(field.pre_save(obj, True)) for obj in chunk] for field, prepare in preparers]
+            if len(chunk) < ARRAYS_FROM_ROWS:
+                sql = _insert_sql(model, ignore_conflicts, len(chunk))
+                values = [prepare(field.pre_save(obj, True)) for obj in chunk for field, prepare in preparers]
+            else:
+                sql = _insert_sql(model, ignore_conflicts, 0)
+                values = [[prepare(field.pre_save(obj, True)) for obj in chunk] for field, prepare in preparers]
             cursor.execute(sql, values)
             returned = cursor.fetchall()
             if not ignore_conflicts:
-                # The rows come back in the order of the arrays they were read from.
+                # The rows come back in the order they were given.
                 for obj, (new_pk,) in zip(chunk, returned, strict=True):
                     obj.pk = new_pk
                     obj._state.adding, obj._state.db = False, connection.alias

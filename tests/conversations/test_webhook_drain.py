@@ -286,7 +286,7 @@ def test_on_postgresql_the_batch_insert_binds_its_values_on_the_server(meta_comp
     assert len(inserts) == 1
     kind, query, params = inserts[0]
     assert not issubclass(kind, psycopg.ClientCursor)  # the body travels as a parameter, never quoted into SQL
-    assert any(body in column for column in params) and body not in query  # one array per column
+    assert body in params and body not in query
     assert WebhookEvent.objects.get().body == body
 
 
@@ -298,3 +298,27 @@ def test_a_database_error_in_the_batch_insert_is_djangos(meta_company, publishes
     with pytest.raises(DatabaseError):
         webhook_events.store_webhooks(events)
     assert not WebhookEvent.objects.exists()
+
+
+def test_on_postgresql_a_large_batch_is_inserted_from_one_array_per_column(meta_company, publishes, monkeypatch):
+    import psycopg
+
+    from config import bulk_sql
+
+    if connection.vendor != "postgresql":
+        pytest.skip("arrays per column are PostgreSQL's; elsewhere the batch is one bulk_create")
+    sent = []
+    execute = psycopg.Cursor.execute
+
+    def recording(cursor, query, params=None, **kwargs):
+        sent.append((query, params))
+        return execute(cursor, query, params, **kwargs)
+
+    monkeypatch.setattr(psycopg.Cursor, "execute", recording)
+    bodies = [f'{{"n": {n}}}' for n in range(bulk_sql.ARRAYS_FROM_ROWS)]
+    events = [webhook_events.new_event(company=meta_company, source="meta", body=b, headers={}) for b in bodies]
+    webhook_events.store_webhooks(events)
+    [(query, params)] = [(q, p) for q, p in sent if q.startswith("INSERT")]
+    assert "unnest" in query and any(column == bodies for column in params)
+    assert list(WebhookEvent.objects.order_by("pk").values_list("body", flat=True)) == bodies
+    assert [event.pk for event in events] == list(WebhookEvent.objects.order_by("pk").values_list("pk", flat=True))
