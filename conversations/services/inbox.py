@@ -19,8 +19,9 @@ from django.utils import timezone
 
 from conversations.models import Contact, Message, WebhookEvent
 
-# An earlier webhook event unfinished this long after it came or was claimed (a poison event, the database
-# away) no longer holds back the messages after it: they are released, and its own are taken when they come.
+# An earlier webhook event that failed and stayed unfinished this long after it came or was last claimed (a
+# poison event, the database away) no longer holds back the messages after it: they are released, and its own
+# are taken when they come.
 ORDER_WAIT = dt.timedelta(seconds=30)
 ORDER = ("provider_timestamp", "source_event_id", "source_position", "pk")
 
@@ -56,10 +57,14 @@ def take_unhandled(*, contact_id: int) -> Taken:
     if not pending:
         return Taken([])
     cutoff = now - ORDER_WAIT
-    # Counted from the claim for an event being processed: under a backlog an event waits in the table
-    # far longer than ORDER_WAIT before a drainer takes it, and is no less able to hold earlier messages.
-    unfinished = Q(state=WebhookEvent.State.PROCESSING, claimed_at__gte=cutoff) | Q(
-        state=WebhookEvent.State.PENDING, received_at__gte=cutoff
+    # An untried event holds, however long it waited in a backlog: a drainer is on it or will be, oldest
+    # first. One given back after a failure, or processed alone under a lease, holds for ORDER_WAIT from
+    # its last claim (or its arrival).
+    unfinished = (
+        Q(state=WebhookEvent.State.PENDING, attempts=0)
+        | Q(state=WebhookEvent.State.PENDING, received_at__gte=cutoff)
+        | Q(state=WebhookEvent.State.PENDING, claimed_at__gte=cutoff)
+        | Q(state=WebhookEvent.State.PROCESSING, claimed_at__gte=cutoff)
     )
     frontier = (
         WebhookEvent.objects.filter(unfinished, company_id=company_id)

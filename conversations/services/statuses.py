@@ -246,9 +246,23 @@ def record_statuses(*, company: Company, updates: Iterable[tuple[Channel | None,
         if update.status in KNOWN and update.provider_id
     ]
     provider_ids = {update.provider_id[:128] for _, _, update in known}
-    messages = dict(
-        Message.objects.filter(company=company, provider_id__in=provider_ids).values_list("provider_id", "pk")
-    )
+    with transaction.atomic(savepoint=False):
+        # Found and locked in one query (in id order, as ``lock`` does): ``move`` then reads them no more.
+        found = (
+            Message.objects.filter(company=company, provider_id__in=provider_ids)
+            .select_for_update()
+            .order_by("pk")
+            .values_list("provider_id", *_COLUMNS)
+        )
+        messages, locked = {}, {}
+        for provider_id, pk, company_id, direction, status, pricing in found:
+            messages[provider_id] = pk
+            locked[pk] = Held(company_id, direction, status, pricing is not None)
+        _record_receipts(company, known, messages, locked, outcomes)
+    return outcomes
+
+
+def _record_receipts(company, known, messages, locked, outcomes) -> None:
     changes, waiting = [], []
     for index, channel, update in known:
         message_id = messages.get(update.provider_id[:128])
@@ -258,14 +272,13 @@ def record_statuses(*, company: Company, updates: Iterable[tuple[Channel | None,
         else:
             changes.append(receipt(message_id, update))
             outcomes[index] = "status"
-    move(changes)
+    move(changes, locked=locked)
     if waiting:
         PendingStatus.objects.bulk_create(waiting, ignore_conflicts=True)
         # A message stored while these receipts were being written: apply them now then.
         arrived = Message.objects.filter(company=company, provider_id__in={p.provider_id for p in waiting})
         for message in arrived:
             apply_pending(message)
-    return outcomes
 
 
 def record_status(*, company: Company, channel: Channel | None, update: StatusUpdate) -> str:

@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping
 from typing import NamedTuple
 
 from django.db import connection, transaction
-from django.db.models import F, Q, QuerySet
+from django.db.models import Case, F, Q, QuerySet, Value, When
 from django.utils import timezone
 
 from companies.models import Company
@@ -102,23 +102,24 @@ def with_companies(events: list[WebhookEvent]) -> list[WebhookEvent]:
     return events
 
 
-def claim_batch(limit: int) -> list[int]:
-    """Take up to ``limit`` events no worker has tried yet, oldest first (SKIP LOCKED on PostgreSQL).
+def _unclaimed() -> QuerySet[WebhookEvent]:
+    """Events no worker has tried yet. Those that failed once (``attempts`` > 0) are left to their own retry
+    task and its backoff, so a poison event never spins inside a drain."""
+    return WebhookEvent.objects.filter(state=WebhookEvent.State.PENDING, attempts=0)
 
-    Events that failed once (``attempts`` > 0) are left to their own retry task and its backoff, so a
-    poison event never spins inside a drain.
-    """
-    now = timezone.now()
+
+def claim(*, ids: list[int]) -> None:
+    """Take pending events for this worker with a lease (``processing``), so two workers never process them."""
+    WebhookEvent.objects.filter(pk__in=ids, state=WebhookEvent.State.PENDING).update(
+        state=WebhookEvent.State.PROCESSING, claimed_at=timezone.now(), attempts=F("attempts") + 1
+    )
+
+
+def claim_batch(limit: int) -> list[int]:
+    """Take up to ``limit`` untried events with a lease, oldest first (SKIP LOCKED on PostgreSQL)."""
     with transaction.atomic():
-        ids = list(
-            WebhookEvent.objects.select_for_update(skip_locked=True)
-            .filter(state=WebhookEvent.State.PENDING, attempts=0)
-            .order_by("pk")
-            .values_list("pk", flat=True)[:limit]
-        )
-        WebhookEvent.objects.filter(pk__in=ids, state=WebhookEvent.State.PENDING).update(
-            state=WebhookEvent.State.PROCESSING, claimed_at=now, attempts=F("attempts") + 1
-        )
+        ids = list(_unclaimed().select_for_update(skip_locked=True).order_by("pk").values_list("pk", flat=True)[:limit])
+        claim(ids=ids)
     return ids
 
 
@@ -136,15 +137,20 @@ def drain(*, process: Callable[[WebhookEvent], Outcome | None], batch: int, seco
     done = 0
     while True:
         queues.awake(DRAIN_TASK)  # before the claim: anything stored from now on wakes a new drain
-        ids = claim_batch(batch)
-        if not ids:
-            return done
-        if len(ids) == batch:
-            wake_drainer()
-        events = with_companies(list(WebhookEvent.objects.filter(pk__in=ids).order_by("pk")))
-        if not normalise_batch(events):
+        with transaction.atomic():
+            # The batch's row locks are its claim: other drainers skip them, and a worker that dies lets
+            # them go with its transaction. No claim to write and commit first, and none to write back.
+            events = with_companies(list(_unclaimed().select_for_update(skip_locked=True).order_by("pk")[:batch]))
+            if not events:
+                return done
+            if len(events) == batch:
+                wake_drainer()
+            recorded = normalise_batch(events)
+            if not recorded:  # claimed the careful path's way (a lease), in the same transaction
+                claim(ids=[event.pk for event in events])
+        if not recorded:
             _one_by_one(events, process)
-        done += len(ids)
+        done += len(events)
         if time.monotonic() >= deadline:
             wake_drainer()  # hand over to a fresh task: a worker restart never strands the backlog
             return done
@@ -201,7 +207,7 @@ def _outcome(counts: Counter) -> Outcome:
 
 
 def normalise_batch(events: list[WebhookEvent]) -> bool:
-    """Record claimed events together and mark them done, all in one transaction; returns whether it did.
+    """Record events this worker holds together and mark them done, in one savepoint; returns whether it did.
 
     False when any part failed (everything was rolled back): the caller takes them one by one, where one
     bad item is isolated. A batch some other worker's lock holds up (``LockTimeout``) propagates.
@@ -241,11 +247,16 @@ def _one_by_one(events: list[WebhookEvent], process: Callable[[WebhookEvent], Ou
 
 
 def mark_done(outcomes: Mapping[int, Outcome]) -> None:
-    """Write processed events' outcomes: one UPDATE per distinct outcome (a burst's are mostly alike)."""
+    """Write processed events' outcomes: one UPDATE per distinct outcome (a burst's are mostly alike).
+
+    An event still ``pending`` was held by a drain's row lock, not claimed with a lease: its attempt is
+    counted here.
+    """
     now = timezone.now()
+    tried = F("attempts") + Case(When(state=WebhookEvent.State.PENDING, then=Value(1)), default=Value(0))
     for outcome, ids in _grouped(outcomes).items():
         WebhookEvent.objects.filter(pk__in=ids).update(
-            state=outcome.state, processed_at=now, summary=outcome.summary, error=""
+            state=outcome.state, processed_at=now, summary=outcome.summary, error="", attempts=tried
         )
 
 

@@ -126,7 +126,7 @@ def test_a_batch_is_read_in_one_query_and_its_outcomes_written_once_per_kind(
     table = WebhookEvent._meta.db_table
     reads = [q["sql"] for q in queries if q["sql"].startswith("SELECT") and f'FROM "{table}"' in q["sql"]]
     marks = [q["sql"] for q in queries if q["sql"].startswith(f'UPDATE "{table}"') and "processed_at" in q["sql"]]
-    assert len(reads) == 3  # the claim, the batch with its companies, and the next claim (none left)
+    assert len(reads) == 2  # the batch, read as it is locked (its claim), and the next one (none left)
     assert len(marks) == 2  # "1 message" for four of them, "1 duplicate" for the last
     summaries = list(WebhookEvent.objects.order_by("pk").values_list("state", "summary"))
     assert summaries == [("processed", "1 message")] * 4 + [("processed", "1 duplicate")]
@@ -322,3 +322,65 @@ def test_on_postgresql_a_large_batch_is_inserted_from_one_array_per_column(meta_
     assert "unnest" in query and any(column == bodies for column in params)
     assert list(WebhookEvent.objects.order_by("pk").values_list("body", flat=True)) == bodies
     assert [event.pk for event in events] == list(WebhookEvent.objects.order_by("pk").values_list("pk", flat=True))
+
+
+def _stored(company, numbers) -> list[WebhookEvent]:
+    import json as _json
+
+    return [
+        WebhookEvent.objects.create(company=company, source="meta", body=_json.dumps(_text_webhook(n)), headers={})
+        for n in numbers
+    ]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_batch_another_drainer_holds_is_skipped_and_taken_by_no_one_else(meta_company, publishes):
+    import threading
+
+    from django.db import connections, transaction
+
+    if connection.vendor != "postgresql":
+        pytest.skip("SKIP LOCKED is PostgreSQL's; SQLite's IMMEDIATE transactions serialise drainers instead")
+    held = _stored(meta_company, range(2))
+    rest = _stored(meta_company, range(2, 5))
+    holding, release = threading.Event(), threading.Event()
+
+    def other_drainer():  # a drain's batch, locked as its claim, still being recorded
+        try:
+            with transaction.atomic():
+                list(WebhookEvent.objects.filter(pk__in=[e.pk for e in held]).select_for_update())
+                holding.set()
+                release.wait(10)
+        finally:
+            connections.close_all()
+
+    thread = threading.Thread(target=other_drainer)
+    thread.start()
+    assert holding.wait(10)
+    try:
+        assert webhook_events.drain(process=tasks._process_drained, batch=50, seconds=60) == 3
+    finally:
+        release.set()
+        thread.join(10)
+    states = dict(WebhookEvent.objects.values_list("pk", "state"))
+    assert [states[e.pk] for e in rest] == ["processed"] * 3
+    assert [states[e.pk] for e in held] == ["pending"] * 2  # left to the drainer that holds them
+
+
+@pytest.mark.django_db
+def test_a_drainer_that_dies_mid_batch_leaves_its_events_to_the_next_one(meta_company, publishes, monkeypatch):
+    events = _stored(meta_company, range(3))
+
+    def worker_killed(events):
+        raise SystemExit("worker lost")  # nothing a task catches: the batch's transaction is rolled back
+
+    monkeypatch.setattr(inbound_batch, "record_batch", worker_killed)
+    with pytest.raises(SystemExit):
+        webhook_events.drain(process=tasks._process_drained, batch=50, seconds=60)
+    assert set(WebhookEvent.objects.values_list("state", "attempts")) == {("pending", 0)}
+    monkeypatch.undo()
+    assert webhook_events.drain(process=tasks._process_drained, batch=50, seconds=60) == 3
+    assert Message.objects.count() == 3
+    assert set(WebhookEvent.objects.filter(pk__in=[e.pk for e in events]).values_list("state", "attempts")) == {
+        ("processed", 1)
+    }
