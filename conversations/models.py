@@ -79,9 +79,11 @@ class Message(models.Model):
         QUARANTINED = "quarantined", "Quarantined"
         FAILED = "failed", "Download failed"
 
-    company = models.ForeignKey(Company, on_delete=models.CASCADE, related_name="messages")
+    # No index of their own: (company, -created_at) and (contact, -created_at) below lead with them, and every
+    # status change writes every index of a message again (its status is in the outbox's partial indexes).
+    company = models.ForeignKey(Company, on_delete=models.CASCADE, related_name="messages", db_index=False)
     channel = models.ForeignKey(Channel, on_delete=models.SET_NULL, null=True, blank=True, related_name="messages")
-    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="messages")
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="messages", db_index=False)
     direction = models.CharField(max_length=3, choices=Direction.choices)
     author = models.CharField(max_length=10, choices=Author.choices)
     type = models.CharField(max_length=24, db_index=True)
@@ -163,7 +165,8 @@ class Message(models.Model):
 class MessageStatusChange(models.Model):
     """One entry of a message's status history, in the order it was learnt."""
 
-    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="status_changes")
+    # Indexed by the unique (message, status, at) below, which leads with it.
+    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="status_changes", db_index=False)
     status = models.CharField(max_length=10, choices=Message.Status.choices)
     at = models.DateTimeField(help_text="When the provider says it happened.")
     error_code = models.CharField(max_length=32, blank=True)
