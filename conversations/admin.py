@@ -185,11 +185,11 @@ class MessageAdmin(BigTableAdmin):
 
 @admin.register(Contact)
 class ContactAdmin(BigTableAdmin):
-    list_display = ["__str__", "company", "phone", "user_id", "last_inbound_at", "window"]
+    list_display = ["__str__", "company", "phone", "user_id", "saved_name", "last_inbound_at", "window"]
     list_filter = ["company"]
     list_select_related = ["company"]
-    search_fields = ["phone", "wa_id", "user_id", "name", "username"]
-    readonly_fields = ["created_at", "updated_at", "last_inbound_at"]
+    search_fields = ["phone", "wa_id", "user_id", "name", "username", "saved_name"]
+    readonly_fields = ["created_at", "updated_at", "last_inbound_at", "business_replied_at", "saved_name"]
 
     @admin.display(description="24 h window", boolean=True)
     def window(self, obj: Contact) -> bool:
@@ -209,7 +209,7 @@ class PendingStatusAdmin(BigTableAdmin):
 
 @admin.register(AccountNotice)
 class AccountNoticeAdmin(BigTableAdmin):
-    list_display = ["field", "company", "channel", "handled", "received_at"]
+    list_display = ["field", "summary", "company", "channel", "handled", "received_at"]
     list_filter = ["field", "handled", "company"]
     list_select_related = ["company", "channel"]
     readonly_fields = [f.name for f in AccountNotice._meta.fields]

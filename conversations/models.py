@@ -21,6 +21,14 @@ class Contact(models.Model):
     name = models.CharField(max_length=200, blank=True)
     username = models.CharField(max_length=100, blank=True)
     last_inbound_at = models.DateTimeField(null=True, blank=True, help_text="Opens the 24 h window.")
+    business_replied_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="Last message the business typed itself, in the WhatsApp Business app or on its phone.",
+    )
+    saved_name = models.CharField(
+        max_length=200, blank=True, help_text="The name in the business's address book (WhatsApp Business app)."
+    )
     chatwoot_contact_id = models.PositiveBigIntegerField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -63,6 +71,7 @@ class Message(models.Model):
         SENT = "sent", "Sent"
         DELIVERED = "delivered", "Delivered"
         READ = "read", "Read"
+        PLAYED = "played", "Played"  # a voice message, first played
         FAILED = "failed", "Failed"
         CANCELLED = "cancelled", "Cancelled"
         DELETED = "deleted", "Deleted"
@@ -270,7 +279,8 @@ class AccountNotice(models.Model):
     position = models.PositiveIntegerField(default=0, help_text="Which event of the webhook it was.")
     field = models.CharField(max_length=64, db_index=True)
     value = models.JSONField(default=dict)
-    handled = models.BooleanField(default=False)
+    summary = models.CharField(max_length=255, blank=True, help_text="What the notice means, in words.")
+    handled = models.BooleanField(default=False, help_text="Something was done with it (a template updated, …).")
     received_at = models.DateTimeField(auto_now_add=True, db_index=True)
 
     class Meta:

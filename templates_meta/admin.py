@@ -104,7 +104,7 @@ class StatusChangeInline(admin.TabularInline):
     can_delete = False
     verbose_name = "status change"
     verbose_name_plural = "status history"
-    fields = ["at", "status_badge", "source", "reason_words"]
+    fields = ["at", "status_badge", "event", "source", "reason_words"]
     readonly_fields = fields
 
     def has_add_permission(self, request: HttpRequest, obj=None) -> bool:
@@ -131,6 +131,7 @@ class TemplateAdmin(admin.ModelAdmin):
         "status_badge",
         "category",
         "quality_badge",
+        "warning",
         "company",
         "last_synced_at",
     ]
@@ -144,6 +145,8 @@ class TemplateAdmin(admin.ModelAdmin):
         "status_badge",
         "rejection_words",
         "quality_badge",
+        "warning",
+        "warning_until",
         "meta_template_id",
         "last_synced_at",
         "created_at",
@@ -158,6 +161,7 @@ class TemplateAdmin(admin.ModelAdmin):
                 "fields": [
                     ("status_badge", "quality_badge"),
                     "rejection_words",
+                    ("warning", "warning_until"),
                     ("meta_template_id", "last_synced_at"),
                     ("created_at", "updated_at"),
                 ]

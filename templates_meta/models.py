@@ -42,6 +42,12 @@ class Template(models.Model):
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.DRAFT, db_index=True)
     rejection_reason = models.CharField(max_length=255, blank=True)
     quality_score = models.CharField(max_length=10, blank=True, help_text="GREEN, YELLOW, RED or UNKNOWN.")
+    warning = models.CharField(
+        max_length=255, blank=True, help_text="What Meta warned of and not yet undone (flagged, a category change)."
+    )
+    warning_until = models.DateTimeField(
+        null=True, blank=True, help_text="When the warning takes effect (the template disabled, its category changed)."
+    )
     meta_template_id = models.CharField(max_length=32, blank=True, db_index=True)
     last_synced_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -76,6 +82,7 @@ class TemplateStatusChange(models.Model):
 
     template = models.ForeignKey(Template, on_delete=models.CASCADE, related_name="status_changes")
     status = models.CharField(max_length=16, choices=Template.Status.choices)
+    event = models.CharField(max_length=32, blank=True, help_text="Meta's event (FLAGGED, PAUSED, …) or what changed.")
     reason = models.CharField(max_length=255, blank=True)
     source = models.CharField(max_length=10, choices=Source.choices)
     at = models.DateTimeField(auto_now_add=True)

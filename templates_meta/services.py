@@ -4,6 +4,8 @@ A template is sent as Cloud API ``components`` on Cloud channels and rendered as
 as numbered options) on Evolution channels, so one notice works on both kinds.
 """
 
+import contextlib
+import datetime as dt
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -17,7 +19,7 @@ from templates_meta.exceptions import TemplateNotUsable
 from templates_meta.models import Template, TemplatePurpose, TemplateStatusChange
 
 
-def record_status(*, template: Template, status: str, reason: str = "", source: str) -> bool:
+def record_status(*, template: Template, status: str, reason: str = "", source: str, event: str = "") -> bool:
     """Set the template's status (with history); returns whether it changed."""
     if status not in Template.Status.values:
         return False
@@ -25,7 +27,9 @@ def record_status(*, template: Template, status: str, reason: str = "", source: 
         return False
     template.status, template.rejection_reason = status, reason[:255]
     template.save(update_fields=["status", "rejection_reason", "updated_at"])
-    TemplateStatusChange.objects.create(template=template, status=status, reason=reason[:255], source=source)
+    TemplateStatusChange.objects.create(
+        template=template, status=status, event=(event or status)[:32], reason=reason[:255], source=source
+    )
     events.TEMPLATE_STATUS_CHANGED.emit(
         company_id=template.company_id,
         payload={
@@ -41,6 +45,41 @@ def record_status(*, template: Template, status: str, reason: str = "", source: 
 
 
 # ------------------------------------------------------------------------------ webhooks
+# Meta's template webhooks, each read into the template's state and history, with what it means in words:
+# https://developers.facebook.com/documentation/business-messaging/whatsapp/webhooks/reference/message_template_status_update
+# (and .../message_template_quality_update, .../template_category_update, .../message_template_components_update).
+
+
+@dataclass(frozen=True)
+class Noticed:
+    """What a notice handler did: true when it changed something; ``summary`` says what the notice means."""
+
+    done: bool
+    summary: str
+
+    def __bool__(self) -> bool:
+        return self.done
+
+
+# Events that change what the template is; the others warn of something while its status stays.
+STATUS_EVENTS = frozenset(Template.Status.values)
+EVENT_MEANINGS = {
+    "APPROVED": "approved: it can be sent",
+    "PENDING": "in review at Meta",
+    "REJECTED": "rejected: edit it and submit it again, or appeal",
+    "PAUSED": "paused by Meta for low quality: it cannot be sent for now",
+    "DISABLED": "disabled by Meta after repeated pauses",
+    "FLAGGED": "flagged for negative feedback: it will be disabled unless its quality improves",
+    "REINSTATED": "reinstated: no longer flagged or disabled",
+    "IN_APPEAL": "in appeal",
+    "ARCHIVED": "archived: Meta deletes it after 28 days unless it is used",
+    "UNARCHIVED": "unarchived: back to the status it had",
+    "DELETED": "deleted",
+    "PENDING_DELETION": "deleted in WhatsApp Manager: it stops being sendable",
+    "LIMIT_EXCEEDED": "refused: the WABA has as many templates as Meta allows",
+    "LOCKED": "locked: it cannot be edited",
+    "UNLOCKED": "unlocked: it can be edited again",
+}
 
 
 def _template_for(company: Company, value: dict[str, Any]) -> Template | None:
@@ -56,51 +95,163 @@ def _template_for(company: Company, value: dict[str, Any]) -> Template | None:
     return template
 
 
-def on_status_update(*, company: Company, value: dict[str, Any]) -> bool:
-    """message_template_status_update: APPROVED, REJECTED (with its reason), PAUSED, DISABLED, …
+def _named(value: dict[str, Any]) -> str:
+    return f"Template {value.get('message_template_name') or '?'} ({value.get('message_template_language') or '?'})"
 
-    Returns whether the notice named one of the company's templates.
-    """
-    template = _template_for(company, value)
-    if template is None:
-        return False
+
+def _unknown(value: dict[str, Any], meaning: str) -> Noticed:
+    return Noticed(False, f"{_named(value)} {meaning}; it is not in this company's catalogue."[:255])
+
+
+def _when(value: Any) -> dt.datetime | None:
+    """Meta's dates come as Unix seconds (a number or digits) or as ISO text."""
+    text = str(value or "").strip()
+    if text.isdigit():
+        return dt.datetime.fromtimestamp(int(text), tz=dt.UTC)
+    with contextlib.suppress(ValueError):
+        parsed = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+        return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
+    return None
+
+
+def _history(template: Template, *, event: str, reason: str, source: str = "webhook") -> None:
+    TemplateStatusChange.objects.create(
+        template=template, status=template.status, event=event[:32], reason=reason[:255], source=source
+    )
+
+
+def _reason(value: dict[str, Any]) -> str:
     reason = str(value.get("reason") or "")
     info = value.get("rejection_info") or value.get("other_info") or {}
-    if isinstance(info, dict) and (info.get("reason") or info.get("recommendation")):
-        reason = " ".join(str(info.get(k, "")) for k in ("reason", "recommendation") if info.get(k))
-    if reason == "NONE":
-        reason = ""
+    if isinstance(info, dict) and (info.get("reason") or info.get("recommendation") or info.get("description")):
+        parts = [str(info[k]) for k in ("title", "reason", "recommendation", "description") if info.get(k)]
+        reason = ": ".join(parts)
+    return "" if reason == "NONE" else reason
+
+
+def _status_before_archive(template: Template) -> str:
+    before = template.status_changes.exclude(status=Template.Status.ARCHIVED).values_list("status", flat=True).first()
+    return before or Template.Status.APPROVED
+
+
+def on_status_update(*, company: Company, value: dict[str, Any]) -> Noticed:
+    """message_template_status_update: every ``event`` Meta sends, into the template's status or warning."""
+    event = str(value.get("event", "")).upper()
+    meaning = EVENT_MEANINGS.get(event, f"reported as {event or '(no event)'} by Meta")
+    reason = _reason(value)
+    disable_info = value.get("disable_info")
+    disable_at = _when(disable_info.get("disable_date") if isinstance(disable_info, dict) else None)
+    if disable_at:
+        meaning += f" (disabled on {disable_at:%Y-%m-%d})" if event == "DISABLED" else f" on {disable_at:%Y-%m-%d}"
+    summary = f"{_named(value)} {meaning}" + (f": {reason}" if reason else "")
+    template = _template_for(company, value)
+    if template is None:
+        return _unknown(value, meaning)
     with transaction.atomic():
         if not template.meta_template_id and value.get("message_template_id"):
             template.meta_template_id = str(value["message_template_id"])
             template.save(update_fields=["meta_template_id", "updated_at"])
-        record_status(template=template, status=str(value.get("event", "")).upper(), reason=reason, source="webhook")
-    return True
+        if event in STATUS_EVENTS or event in ("REINSTATED", "UNARCHIVED"):
+            status = {"REINSTATED": Template.Status.APPROVED, "UNARCHIVED": _status_before_archive(template)}.get(
+                event, event
+            )
+            template.warning, template.warning_until = "", None  # a new status answers what was warned of
+            template.save(update_fields=["warning", "warning_until", "updated_at"])
+            if not record_status(template=template, status=status, reason=reason, source="webhook", event=event):
+                _history(template, event=event, reason=reason)
+        else:  # FLAGGED, LOCKED, UNLOCKED, and what Meta adds later: the template stays as it is
+            template.warning, template.warning_until = summary[:255], disable_at
+            template.save(update_fields=["warning", "warning_until", "updated_at"])
+            _history(template, event=event, reason=summary)
+    return Noticed(True, summary[:255])
 
 
-def on_quality_update(*, company: Company, value: dict[str, Any]) -> bool:
+def on_quality_update(*, company: Company, value: dict[str, Any]) -> Noticed:
+    """message_template_quality_update: GREEN (high), YELLOW (medium), RED (low), UNKNOWN (not yet rated)."""
+    before, after = str(value.get("previous_quality_score", "")), str(value.get("new_quality_score", ""))
+    meaning = f"quality {before or '?'} → {after or '?'}"
     template = _template_for(company, value)
     if template is None:
-        return False
-    template.quality_score = str(value.get("new_quality_score", ""))[:10]
-    template.save(update_fields=["quality_score", "updated_at"])
-    return True
+        return _unknown(value, meaning)
+    with transaction.atomic():
+        template.quality_score = after[:10]
+        template.save(update_fields=["quality_score", "updated_at"])
+        _history(template, event="QUALITY", reason=meaning)
+    return Noticed(True, f"{_named(value)} {meaning}")
 
 
-def on_category_update(*, company: Company, value: dict[str, Any]) -> bool:
+def on_category_update(*, company: Company, value: dict[str, Any]) -> Noticed:
+    """template_category_update: a change Meta announces (``correct_category``, in 24 h) or has made."""
     template = _template_for(company, value)
+    upcoming = str(value.get("correct_category") or "").upper()
     category = str(value.get("new_category", "")).upper()
+    if upcoming:
+        at = _when(value.get("category_update_timestamp"))
+        meaning = f"will become {upcoming}" + (f" on {at:%Y-%m-%d %H:%M} UTC" if at else "") + ": it is charged as such"
+        if template is None:
+            return _unknown(value, meaning)
+        with transaction.atomic():
+            template.warning, template.warning_until = f"Meta: the category {meaning}"[:255], at
+            template.save(update_fields=["warning", "warning_until", "updated_at"])
+            _history(template, event="CATEGORY_CHANGE_ANNOUNCED", reason=f"Category {meaning}")
+        return Noticed(True, f"{_named(value)} {meaning}"[:255])
+    before = str(value.get("previous_category", "")).upper()
+    meaning = f"category {before or '?'} → {category or '?'}"
     if template is None or category not in Template.Category.values:
-        return False
-    template.category = category
-    template.save(update_fields=["category", "updated_at"])
-    TemplateStatusChange.objects.create(
-        template=template,
-        status=template.status,
-        reason=f"Meta changed the category to {category}",
-        source="webhook",
-    )
-    return True
+        return _unknown(value, meaning)
+    with transaction.atomic():
+        template.category = category
+        template.warning, template.warning_until = "", None
+        template.save(update_fields=["category", "warning", "warning_until", "updated_at"])
+        _history(template, event="CATEGORY", reason=f"Meta changed the {meaning}")
+    return Noticed(True, f"{_named(value)} {meaning}")
+
+
+def _components(value: dict[str, Any], current: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The components Meta says the template now has; what the webhook leaves out (examples, a media
+    header) is kept from the current ones."""
+    kept = {str(c.get("type", "")).upper(): c for c in current if isinstance(c, dict)}
+    components: list[dict[str, Any]] = []
+    title = value.get("message_template_title")
+    header = kept.get("HEADER")
+    if title:
+        components.append({**(header or {}), "type": "HEADER", "format": "TEXT", "text": str(title)})
+    elif header and str(header.get("format", "")).upper() != "TEXT":
+        components.append(header)
+    body = {**kept.get("BODY", {}), "type": "BODY", "text": str(value.get("message_template_element") or "")}
+    components.append(body)
+    if value.get("message_template_footer"):
+        components.append({"type": "FOOTER", "text": str(value["message_template_footer"])})
+    buttons = []
+    for item in value.get("message_template_buttons") or []:
+        if not isinstance(item, dict):
+            continue
+        button = {
+            "type": str(item.get("message_template_button_type", "")),
+            "text": str(item.get("message_template_button_text", "")),
+        }
+        for key, name in (
+            ("message_template_button_url", "url"),
+            ("message_template_button_phone_number", "phone_number"),
+        ):
+            if item.get(key):
+                button[name] = str(item[key])
+        buttons.append(button)
+    if buttons:
+        components.append({"type": "BUTTONS", "buttons": buttons})
+    return components
+
+
+def on_components_update(*, company: Company, value: dict[str, Any]) -> Noticed:
+    """message_template_components_update: the template's text and buttons as Meta now has them."""
+    template = _template_for(company, value)
+    if template is None:
+        return _unknown(value, "has new components")
+    with transaction.atomic():
+        template.components = _components(value, template.components)
+        template.save(update_fields=["components", "updated_at"])
+        _history(template, event="COMPONENTS", reason="Meta updated the components (body, header, footer, buttons)")
+    return Noticed(True, f"{_named(value)}: components updated from Meta")
 
 
 # Meta's template webhooks by ``changes[].field``; the inbound pipeline (conversations) calls them.
@@ -108,6 +259,7 @@ NOTICE_HANDLERS = {
     "message_template_status_update": on_status_update,
     "message_template_quality_update": on_quality_update,
     "template_category_update": on_category_update,
+    "message_template_components_update": on_components_update,
 }
 
 

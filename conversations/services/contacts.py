@@ -8,7 +8,7 @@ from django.db.models import Q
 from companies.models import Company
 from conversations.models import Contact
 from conversations.phones import normalize_phone
-from conversations.whatsapp.base import InboundContact
+from conversations.whatsapp.base import ContactSync, InboundContact
 
 MAX_NAME = 200
 
@@ -33,6 +33,41 @@ def open_window(contact: Contact, *, at: dt.datetime) -> None:
         contact.last_inbound_at = at
     elif contact.last_inbound_at is None or contact.last_inbound_at < at:
         contact.refresh_from_db(fields=["last_inbound_at"])
+
+
+def mark_business_replied(contact: Contact, *, at: dt.datetime) -> None:
+    """Record that the business answered ``contact`` by hand at ``at`` (forward only, as ``open_window``)."""
+    later = Q(business_replied_at__isnull=True) | Q(business_replied_at__lt=at)
+    if Contact.objects.filter(later, pk=contact.pk).update(business_replied_at=at):
+        contact.business_replied_at = at
+
+
+def sync_from_app(*, company: Company, sync: ContactSync) -> bool:
+    """A contact the business added, edited or removed in the Business app's address book; returns whether
+    the entry named someone (a phone or a user id).
+
+    The address book's name is kept beside the one the customer gave WhatsApp; removing the entry forgets
+    that name, never the contact (its messages stay). Callers hold the contact's lock (``contact_key``).
+    """
+    phone, user_id = identity(sync.contact)
+    if not phone and not user_id:
+        return False
+    if sync.action == "remove":
+        contact = Contact.objects.filter(
+            company=company, **({"phone": phone} if phone else {"user_id": user_id})
+        ).first()
+        if contact is not None and contact.saved_name:
+            contact.saved_name = ""
+            contact.save(update_fields=["saved_name", "updated_at"])
+        return True
+    contact = upsert_contact(
+        company=company, incoming=InboundContact(wa_id=sync.contact.wa_id, user_id=sync.contact.user_id)
+    )
+    name = sync.contact.name[:MAX_NAME]
+    if name and contact.saved_name != name:
+        contact.saved_name = name
+        contact.save(update_fields=["saved_name", "updated_at"])
+    return True
 
 
 def identity(incoming: InboundContact) -> tuple[str, str]:

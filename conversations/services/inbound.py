@@ -12,6 +12,7 @@ from collections import Counter
 from collections.abc import Iterable
 
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 
 from companies import cache as company_cache
 from companies import services as company_services
@@ -21,11 +22,12 @@ from conversations import locks
 from conversations.events import INBOUND_MESSAGE_RECORDED
 from conversations.models import AccountNotice, Contact, Message, WebhookEvent
 from conversations.services import media, statuses
-from conversations.services.contacts import contact_key, upsert_contact
+from conversations.services.contacts import contact_key, mark_business_replied, sync_from_app, upsert_contact
 from conversations.whatsapp import cloud_webhook, evolution_webhook
 from conversations.whatsapp.base import (
     AccountEvent,
     ConnectionUpdate,
+    ContactSync,
     Event,
     Ignored,
     InboundMessage,
@@ -41,6 +43,8 @@ PARSERS = {
     WebhookEvent.Source.META: (Channel.Kind.CLOUD, cloud_webhook.parse),
     WebhookEvent.Source.EVOLUTION: (Channel.Kind.EVOLUTION, evolution_webhook.parse),
 }
+# The type Meta gives a past media message whose file comes in a later webhook.
+HISTORY_PLACEHOLDER = "media_placeholder"
 # Column widths: provider values longer than these are cut, not refused.
 MAX_TYPE, MAX_PROVIDER_ID = 24, 128
 
@@ -70,8 +74,15 @@ def new_message(
     source: WebhookEvent | None,
     position: int,
 ) -> Message:
-    """The row for a message a webhook brought (not saved): the customer's, or the business's own echo."""
+    """The row for a message a webhook brought (not saved): the customer's, or the business's own echo.
+
+    A message synced from the Business app's history is stored as it was and as already handled: the bot
+    and the relay never answer the past.
+    """
     from_customer = not event.from_me
+    status = Message.Status.RECEIVED if from_customer else Message.Status.SENT
+    if event.history and not from_customer and event.history_status in Message.Status.values:
+        status = event.history_status
     return Message(
         company=company,
         channel=channel,
@@ -87,16 +98,23 @@ def new_message(
         provider_timestamp=event.timestamp,
         source_event_id=source.pk if source else None,
         source_position=position,
-        status=Message.Status.RECEIVED if from_customer else Message.Status.SENT,
+        status=status,
         status_at=event.timestamp,
         media=_media_dict(event),
-        media_status=Message.MediaStatus.PENDING if event.media and from_customer else "",
+        media_status=Message.MediaStatus.PENDING if event.media and (from_customer or event.history) else "",
+        handled_at=timezone.now() if event.history else None,
     )
 
 
 def window_start(event: InboundMessage) -> dt.datetime | None:
-    """The time a message opens the 24 h window at: a customer's own message (a system notice is not one)."""
-    return event.timestamp if not event.from_me and event.type != "system" else None
+    """The time a message opens the 24 h window at: a customer's own message (a system notice is not one,
+    nor a past message synced from the Business app)."""
+    return event.timestamp if not event.from_me and not event.history and event.type != "system" else None
+
+
+def business_reply(event: InboundMessage) -> dt.datetime | None:
+    """The time the business answered by hand (in the Business app, on its phone), if this message is that."""
+    return event.timestamp if event.from_me and not event.history else None
 
 
 def after_recorded(messages: list[Message]) -> None:
@@ -110,7 +128,7 @@ def after_recorded(messages: list[Message]) -> None:
         [
             (m.company_id, {"message_id": m.pk, "contact_id": m.contact_id, "channel_id": m.channel_id, "type": m.type})
             for m in messages
-            if m.direction == Message.Direction.INBOUND
+            if m.direction == Message.Direction.INBOUND and m.handled_at is None
         ]
     )
 
@@ -135,17 +153,47 @@ def _record_message(
                 message.save(force_insert=True)
         except IntegrityError:
             # Only a concurrent copy of the same message is a duplicate; anything else is a real error.
-            if provider_id and Message.objects.filter(company=company, provider_id=provider_id).exists():
-                return "duplicate"
-            raise
+            stored = Message.objects.filter(company=company, provider_id=provider_id).first() if provider_id else None
+            if stored is None:
+                raise
+            return "history_media" if _fill_placeholder(stored, event) else "duplicate"
+        if replied_at := business_reply(event):
+            mark_business_replied(contact, at=replied_at)
     after_recorded([message])
     return outcome_of(message)
 
 
+def _fill_placeholder(stored: Message, event: InboundMessage) -> bool:
+    """The file of a past media message, sent by Meta after the history that had only its placeholder."""
+    if not (event.history and event.media and stored.type == HISTORY_PLACEHOLDER):
+        return False
+    stored.type, stored.text, stored.data = event.type[:MAX_TYPE], event.text, {**stored.data, **event.data}
+    stored.media, stored.media_status = _media_dict(event), Message.MediaStatus.PENDING
+    stored.save(update_fields=["type", "text", "data", "media", "media_status", "updated_at"])
+    queues.publish_on_commit(media.DOWNLOAD_TASK, stored.pk)
+    return True
+
+
+def _record_contact_sync(company: Company, event: ContactSync) -> str:
+    with locks.exclusive(contact_key(company, event.contact)):
+        return "contact_sync" if sync_from_app(company=company, sync=event) else "unsupported"
+
+
 def _store_notice(
-    company: Company, channel: Channel | None, source: WebhookEvent | None, position: int, event: AccountEvent
+    company: Company,
+    channel: Channel | None,
+    source: WebhookEvent | None,
+    position: int,
+    event: AccountEvent,
+    summary: str = "",
 ) -> str:
-    defaults = {"company": company, "channel": channel, "field": event.field[:64], "value": event.value}
+    defaults = {
+        "company": company,
+        "channel": channel,
+        "field": event.field[:64],
+        "value": event.value,
+        "summary": summary[:255],
+    }
     if source:
         notice, created = AccountNotice.objects.get_or_create(
             webhook_event=source, position=position, defaults=defaults
@@ -155,9 +203,22 @@ def _store_notice(
     if not created:
         return "duplicate_notice"
     handler = template_notices.NOTICE_HANDLERS.get(event.field)
-    if handler is not None and handler(company=company, value=event.value):
-        AccountNotice.objects.filter(pk=notice.pk).update(handled=True)
+    if handler is not None:
+        result = handler(company=company, value=event.value)
+        done = {"handled": bool(result)}
+        if getattr(result, "summary", ""):
+            done["summary"] = result.summary[:255]
+        AccountNotice.objects.filter(pk=notice.pk).update(**done)
     return "notice"
+
+
+# Receipts that name no message, kept as notices that say why.
+RECEIPT_NOTICES = {
+    "unsupported": (
+        "status.unreadable",
+        "A receipt ({status}) without a message id, or of a status Meta does not document: it moved nothing.",
+    ),
+}
 
 
 class ChannelResolver:
@@ -186,10 +247,13 @@ def record_one(
         return _record_message(company=company, channel=channel, event=event, source=source, position=position)
     if isinstance(event, StatusUpdate):
         outcome = statuses.record_status(company=company, channel=channel, update=event)
-        if outcome == "unsupported":  # a receipt we cannot place is still kept, as a notice
-            notice = AccountEvent(field="status.unreadable", value=event.raw or {"status": event.status})
-            _store_notice(company, channel, source, position, notice)
+        if outcome in RECEIPT_NOTICES:  # a receipt we cannot place is still kept, as a notice
+            field, summary = RECEIPT_NOTICES[outcome]
+            notice = AccountEvent(field=field, value=event.raw or {"id": event.provider_id, "status": event.status})
+            _store_notice(company, channel, source, position, notice, summary.format(status=event.status or "?"))
         return outcome
+    if isinstance(event, ContactSync):
+        return _record_contact_sync(company, event)
     if isinstance(event, ConnectionUpdate):
         if channel is None or event.state not in Channel.ConnectionState.values:
             return "unsupported"

@@ -63,19 +63,25 @@ def record_batch(events: list[WebhookEvent]) -> dict[int, Counter]:
 
 
 def _record_company(company: Company, items: list[Item], outcomes: dict[int, Counter]) -> None:
-    messages = [item for item in items if isinstance(item.event, InboundMessage)]
+    # A past media message's file fills in its placeholder: item by item, as the careful path does.
+    messages = [item for item in items if isinstance(item.event, InboundMessage) and not _history_media(item.event)]
     receipts = [item for item in items if isinstance(item.event, StatusUpdate)]
-    others = [item for item in items if not isinstance(item.event, InboundMessage | StatusUpdate)]
+    batched = {id(item) for item in messages} | {id(item) for item in receipts}
+    others = [item for item in items if id(item) not in batched]
     for item, outcome in _record_messages(company, messages):
         outcomes[item.source.pk][outcome] += 1
     results = statuses.record_statuses(company=company, updates=[(item.channel, item.event) for item in receipts])
     for item, outcome in zip(receipts, results, strict=True):
-        if outcome == "unsupported":
+        if outcome in inbound.RECEIPT_NOTICES:
             others.append(item)  # kept as a notice, item by item
         else:
             outcomes[item.source.pk][outcome] += 1
     for item in others:
         outcomes[item.source.pk][_one_by_one(company, item)] += 1
+
+
+def _history_media(event: InboundMessage) -> bool:
+    return event.history and event.media is not None
 
 
 def _one_by_one(company: Company, item: Item) -> str:
@@ -168,6 +174,7 @@ def _contacts(
     found: dict[int, Contact] = {}
     changed: dict[int, set[str]] = defaultdict(set)
     windows: dict[int, dt.datetime] = {}
+    replies: dict[int, dt.datetime] = {}
     for item in items:
         phone, user_id = keys[id(item)]
         contact = _lookup(existing, phone, user_id) if phone or user_id else None
@@ -177,10 +184,14 @@ def _contacts(
             user_id = ""  # two people claim the id: it stays with the contact that has it (as upsert_contact)
         found[id(item)] = contact
         changed[contact.pk] |= set(contacts.refreshed_fields(contact, item.event.contact, phone=phone, user_id=user_id))
-        at = inbound.window_start(item.event)
-        if at and (contact.pk not in windows or windows[contact.pk] < at):
-            windows[contact.pk] = at
-    _save({contact.pk: contact for contact in found.values()}, changed, windows)
+        for latest, at in ((windows, inbound.window_start(item.event)), (replies, inbound.business_reply(item.event))):
+            if at and (contact.pk not in latest or latest[contact.pk] < at):
+                latest[contact.pk] = at
+    _save(
+        {contact.pk: contact for contact in found.values()},
+        changed,
+        {"last_inbound_at": windows, "business_replied_at": replies},
+    )
     return found
 
 
@@ -209,23 +220,26 @@ def _lookup(existing: dict[str, dict[str, Contact]], phone: str, user_id: str) -
     return by_phone or by_user
 
 
-def _save(found: dict[int, Contact], changed: dict[int, set[str]], windows: dict[int, dt.datetime]) -> None:
-    """The refreshed fields and the windows of the batch's contacts: one UPDATE per set of fields changed.
+def _save(found: dict[int, Contact], changed: dict[int, set[str]], latest: dict[str, dict[int, dt.datetime]]) -> None:
+    """The refreshed fields and the times of the batch's contacts (the window's start, the business's last
+    reply by hand, by field): one UPDATE per set of fields changed.
 
-    The window only ever moves forward (``GREATEST`` against the stored value), whatever another writer
-    stored meanwhile; a field that did not change is not written.
+    A time only ever moves forward (``GREATEST`` against the stored value), whatever another writer stored
+    meanwhile; a field that did not change is not written.
     """
     now = timezone.now()
     groups: dict[tuple[str, ...], list[dict]] = defaultdict(list)
-    for pk in sorted(set(windows) | {pk for pk, names in changed.items() if names}):
+    timed = {pk for times in latest.values() for pk in times}
+    for pk in sorted(timed | {pk for pk, names in changed.items() if names}):
         contact = found[pk]
         names = set(changed.get(pk, ()))
-        if pk in windows:
-            names.add("last_inbound_at")
-            if contact.last_inbound_at is None or contact.last_inbound_at < windows[pk]:
-                contact.last_inbound_at = windows[pk]
+        for name, times in latest.items():
+            if pk in times:
+                names.add(name)
+                if getattr(contact, name) is None or getattr(contact, name) < times[pk]:
+                    setattr(contact, name, times[pk])
         fields = (*sorted(names), "updated_at")
         groups[fields].append({"pk": pk, **{name: getattr(contact, name) for name in names}, "updated_at": now})
-    window = {"last_inbound_at": greatest("{table}.last_inbound_at", "{value}")}
+    forward = {name: greatest(f"{{table}}.{name}", "{value}") for name in latest}
     for fields, rows in groups.items():
-        update_from_values(Contact, rows, fields=fields, expressions=window)
+        update_from_values(Contact, rows, fields=fields, expressions=forward)

@@ -5,7 +5,10 @@ operators' retries and cancellations, the recovery of stuck sends and the provid
 applies when the message is in one of the statuses it may come from, or, for a receipt, when it is
 progress: Meta and Evolution deliver receipts out of order (a ``read`` can arrive before its
 ``delivered``), so a late one is kept in the history but never moves the status back. A receipt for a
-message we do not know (yet) waits as a PendingStatus and is applied when the message appears.
+message we do not know (yet) waits as a PendingStatus and is applied when the message appears. Receipts
+tell how our messages fared, so one naming a customer's message is an orphan: kept in that message's
+history as not applied, it moves nothing. Only a deletion applies to both (a customer may delete what
+they wrote).
 
 What applies and is part of the history is announced after commit as "message status changed"
 (``conversations.events``), with Meta's pricing object, for the apps above (spend, notices).
@@ -36,11 +39,17 @@ PROGRESS = {
     Status.RECEIVED: 2,
     Status.DELIVERED: 3,
     Status.READ: 4,
+    Status.PLAYED: 5,  # a voice message played after it was read
 }
 # Terminal outcomes: ``failed`` ends a message not yet delivered; ``deleted`` always applies.
 FAILED_APPLIES_UP_TO = PROGRESS[Status.SENT]
 KNOWN = frozenset(Status.values)
 MAX_CODE, MAX_REASON = 32, 255
+
+
+def is_orphan(change: "Change", direction: str) -> bool:
+    """A provider's receipt that names a customer's message: nothing of ours it could tell about."""
+    return change.from_statuses is None and direction == Message.Direction.INBOUND and change.status != Status.DELETED
 
 
 def moves_forward(current: str, new: str) -> bool:
@@ -131,7 +140,8 @@ def move(
             row = rows.get(change.message_id)
             if row is None:  # deleted meanwhile
                 continue
-            moved = change.applies_to(row.status)
+            orphan = is_orphan(change, row.direction)
+            moved = change.applies_to(row.status) and not orphan
             if moved:
                 row.status = change.status
                 row.values.update(
@@ -142,7 +152,7 @@ def move(
                     **change.fields,
                 )
                 applied.append(change)
-            if change.pricing and not row.has_pricing:
+            if change.pricing and not row.has_pricing and not orphan:
                 row.has_pricing = True
                 category = str(change.pricing.get("category", ""))[:32]
                 row.values.update(pricing=change.pricing, pricing_category=category)
@@ -236,7 +246,9 @@ def apply_status(
 def record_statuses(*, company: Company, updates: Iterable[tuple[Channel | None, StatusUpdate]]) -> list[str]:
     """Apply provider receipts in order, or keep them pending until their message appears.
 
-    Returns one outcome per update: ``status``, ``pending_status`` or ``unsupported``.
+    Returns one outcome per update: ``status``, ``pending_status``, ``orphan`` (it names a customer's
+    message: kept in its history, applied to nothing) or ``unsupported`` (no id, or a status Meta does
+    not document).
     """
     updates = list(updates)
     outcomes = ["unsupported"] * len(updates)
@@ -270,8 +282,8 @@ def _record_receipts(company, known, messages, locked, outcomes) -> None:
             waiting.append(_pending(company, channel, update))
             outcomes[index] = "pending_status"
         else:
-            changes.append(receipt(message_id, update))
-            outcomes[index] = "status"
+            changes.append(change := receipt(message_id, update))
+            outcomes[index] = "orphan" if is_orphan(change, locked[message_id].direction) else "status"
     move(changes, locked=locked)
     if waiting:
         PendingStatus.objects.bulk_create(waiting, ignore_conflicts=True)

@@ -153,7 +153,10 @@ class InboundMessage:
     data: dict[str, Any] = field(default_factory=dict)  # structured content per type
     channel_ref: str = ""  # phone_number_id (Cloud) or instance name (Evolution)
     raw: dict[str, Any] = field(default_factory=dict)
-    from_me: bool = False  # typed by the business on its own phone (Evolution), not by a customer
+    from_me: bool = False  # typed by the business in the WhatsApp Business app or on its phone, not by a customer
+    # Synced from the Business app's past chats (coexistence): kept as it was, never answered, no window.
+    history: bool = False
+    history_status: str = ""  # what the app had for it: sent, delivered, read, played, failed
 
 
 @dataclass(frozen=True)
@@ -166,6 +169,17 @@ class StatusUpdate:
     error_title: str = ""
     pricing: dict[str, Any] | None = None
     conversation: dict[str, Any] | None = None
+    channel_ref: str = ""
+    raw: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ContactSync:
+    """A contact the business added, edited or removed in the WhatsApp Business app's address book."""
+
+    action: str  # add, edit, remove
+    contact: InboundContact
+    timestamp: dt.datetime
     channel_ref: str = ""
     raw: dict[str, Any] = field(default_factory=dict)
 
@@ -212,7 +226,9 @@ class Ignored:
     channel_ref: str = ""
 
 
-Event = InboundMessage | StatusUpdate | ConnectionUpdate | QrCodeUpdate | AccountEvent | Unsupported | Ignored
+Event = (
+    InboundMessage | StatusUpdate | ContactSync | ConnectionUpdate | QrCodeUpdate | AccountEvent | Unsupported | Ignored
+)
 
 
 # ------------------------------------------------------------------------------ the interface

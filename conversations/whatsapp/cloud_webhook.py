@@ -1,17 +1,19 @@
 """Meta Cloud API webhooks → normalised events.
 
 One POST may carry up to 1,000 updates across ``entry[]`` and ``changes[]``; every one becomes an
-event. Shapes: https://developers.facebook.com/docs/whatsapp/cloud-api/webhooks/components and
-``shared/notes/meta_cloud_api.md`` §2-4. Anything not understood becomes ``Unsupported``.
+event. Shapes: https://developers.facebook.com/docs/whatsapp/cloud-api/webhooks/components. Anything not
+understood becomes ``Unsupported``.
 """
 
 import functools
 import logging
 from collections.abc import Iterator
+from dataclasses import replace as _replace
 from typing import Any
 
 from conversations.whatsapp.base import (
     AccountEvent,
+    ContactSync,
     Event,
     InboundContact,
     InboundMessage,
@@ -143,20 +145,123 @@ def _inbound(message: dict[str, Any], contacts: dict[str, InboundContact], chann
     )
 
 
+def error_text(error: dict[str, Any]) -> str:
+    """A Meta error's title with its details (``error_data.details``), as an operator needs to read it."""
+    title = str(error.get("title") or error.get("message") or "")
+    details = str(as_dict(error.get("error_data")).get("details") or "")
+    return f"{title}: {details}" if details and details != title else title
+
+
 def _status(status: dict[str, Any], channel_ref: str) -> StatusUpdate:
     error = next((e for e in as_list(status.get("errors")) if isinstance(e, dict)), {})
     return StatusUpdate(
         provider_id=str(status.get("id", "")),
-        status=str(status.get("status", "")),
+        status=str(status.get("status", "")).lower(),
         timestamp=from_unix(status.get("timestamp")),
         recipient=str(status.get("recipient_id") or status.get("recipient_user_id") or ""),
         error_code=str(error.get("code", "")),
-        error_title=str(error.get("title") or error.get("message") or ""),
+        error_title=error_text(error),
         pricing=status.get("pricing") if isinstance(status.get("pricing"), dict) else None,
         conversation=status.get("conversation") if isinstance(status.get("conversation"), dict) else None,
         channel_ref=channel_ref,
         raw=status,
     )
+
+
+# ------------------------------------------------------------------------------ coexistence (Business app)
+# The same number on the WhatsApp Business app and the Cloud API: what the business types in the app comes
+# back as echoes, its past chats as history, its address book as state sync.
+# https://developers.facebook.com/documentation/business-messaging/whatsapp/webhooks/reference/smb_message_echoes/
+# https://developers.facebook.com/documentation/business-messaging/whatsapp/webhooks/reference/history/
+# https://developers.facebook.com/documentation/business-messaging/whatsapp/webhooks/reference/smb_app_state_sync/
+
+
+def _echo(echo: dict[str, Any], channel_ref: str) -> InboundMessage | StatusUpdate:
+    """A message the business sent from the Business app: its own outbound message (a deletion: a receipt)."""
+    kind = str(echo.get("type", ""))
+    if kind == "revoke":
+        original = str(as_dict(echo.get("revoke")).get("original_message_id", ""))
+        return StatusUpdate(
+            provider_id=original, status="deleted", timestamp=from_unix(echo.get("timestamp")), channel_ref=channel_ref
+        )
+    customer = InboundContact(wa_id=str(echo.get("to", "")), user_id=str(echo.get("to_user_id", "")))
+    message = _inbound({**echo, "from": customer.wa_id, "from_user_id": customer.user_id}, {}, channel_ref)
+    return _replace(message, from_me=True, raw=echo)
+
+
+# The Business app's words for a past message's state, as our statuses.
+HISTORY_STATUSES = {
+    "PENDING": "sent",
+    "SERVER_ACK": "sent",
+    "SENT": "sent",
+    "DELIVERY_ACK": "delivered",
+    "DELIVERED": "delivered",
+    "READ": "read",
+    "PLAYED": "played",
+    "ERROR": "failed",
+    "FAILED": "failed",
+}
+
+
+def _history_message(item: dict[str, Any], customer: str, business: str, channel_ref: str) -> InboundMessage:
+    """A past message of one chat (``customer``'s); from the business when its sender is the business's number."""
+    sender = str(item.get("from", ""))
+    from_me = sender == business or (bool(customer) and sender != customer)
+    message = _inbound({**item, "from": customer or sender}, {}, channel_ref)
+    state = str(as_dict(item.get("history_context")).get("status", "")).upper()
+    return _replace(message, from_me=from_me, history=True, history_status=HISTORY_STATUSES.get(state, ""), raw=item)
+
+
+def _history(value: dict[str, Any], channel_ref: str, waba_id: str) -> list[Event]:
+    events: list[Event] = []
+    business = str(as_dict(value.get("metadata")).get("display_phone_number", ""))
+    read = functools.partial(_history_message, business=business, channel_ref=channel_ref)
+    for chunk in as_list(value.get("history")):
+        if not isinstance(chunk, dict):
+            continue
+        for error in as_list(chunk.get("errors")):  # the business declined to share its history
+            events.append(AccountEvent(field="history.errors", value={"error": error, "waba_id": waba_id}))
+        for thread in as_list(chunk.get("threads")):
+            customer = str(as_dict(thread).get("id", ""))
+            for item in as_list(as_dict(thread).get("messages")):
+                events.append(
+                    _guarded(functools.partial(read, customer=customer), item, channel_ref, "history message")
+                )
+    # The files of past media messages come later, as messages of their own under the same field.
+    for item in as_list(value.get("messages")):
+        sender = str(as_dict(item).get("from", ""))
+        customer = str(as_dict(item).get("to", "")) if sender == business else sender
+        events.append(_guarded(functools.partial(read, customer=customer), item, channel_ref, "history message"))
+    return events
+
+
+def _contact_sync(item: dict[str, Any], channel_ref: str) -> Event:
+    if item.get("type") != "contact":
+        return Unsupported(reason=f"state sync of {item.get('type')!r}", channel_ref=channel_ref, raw=item)
+    contact = as_dict(item.get("contact"))
+    name = str(contact.get("full_name") or contact.get("first_name") or "")
+    return ContactSync(
+        action=str(item.get("action", "")).lower(),
+        contact=InboundContact(wa_id=str(contact.get("phone_number", "")), name=name),
+        timestamp=from_unix(as_dict(item.get("metadata")).get("timestamp")),
+        channel_ref=channel_ref,
+        raw=item,
+    )
+
+
+def _coexistence(field: str, value: dict[str, Any], channel_ref: str, waba_id: str) -> list[Event] | None:
+    """The events of a Business app field, or None for a field that is not one."""
+    if field == "smb_message_echoes":
+        read = functools.partial(_echo, channel_ref=channel_ref)
+        events = [_guarded(read, echo, channel_ref, "echo") for echo in as_list(value.get("message_echoes"))]
+    elif field == "history":
+        events = _history(value, channel_ref, waba_id)
+    elif field == "smb_app_state_sync":
+        read = functools.partial(_contact_sync, channel_ref=channel_ref)
+        events = [_guarded(read, item, channel_ref, "contact sync") for item in as_list(value.get("state_sync"))]
+    else:
+        return None
+    return events or [Unsupported(reason=f"{field} change without content", channel_ref=channel_ref, raw=value)]
 
 
 def _guarded(build, item: Any, channel_ref: str, what: str) -> Event:
@@ -178,6 +283,9 @@ def parse(payload: dict[str, Any]) -> list[Event]:
         return [Unsupported(reason=f"object {payload.get('object')!r}", raw=payload)]
     for waba_id, field, value in changes(payload):
         channel_ref = phone_number_id_of(value)
+        if (app_events := _coexistence(field, value, channel_ref, waba_id)) is not None:
+            events.extend(app_events)
+            continue
         if field != "messages":
             events.append(AccountEvent(field=field, value={**value, "waba_id": waba_id}, channel_ref=channel_ref))
             continue

@@ -260,11 +260,17 @@ def _receipts_as_one(recorded: dict[str, list[dict]]) -> dict[str, list[dict]]:
     """``recorded`` with a receipt's outcome counted as ``receipt``, applied or pending.
 
     A batch records its messages before its receipts, so a receipt stored before its message in the same batch
-    is a ``status`` there and a ``pending_status`` item by item; what either made is compared in full (the
-    history, the pending statuses).
+    is a ``status`` (or an ``orphan``, naming a customer's message) there and a ``pending_status`` item by
+    item; what either made is compared in full (the history, the pending statuses).
     """
     events = [
-        {**event, "summary": event["summary"].replace("pending_status", "receipt").replace("status", "receipt")}
+        {
+            **event,
+            "summary": event["summary"]
+            .replace("pending_status", "receipt")
+            .replace("status", "receipt")
+            .replace("orphan", "receipt"),
+        }
         for event in recorded["events"]
     ]
     return {**recorded, "events": events}

@@ -130,3 +130,74 @@ def test_a_receipt_for_an_unknown_message_waits_and_applies_when_it_appears(outb
     later.refresh_from_db()
     assert later.status == "delivered"
     assert not PendingStatus.objects.exists()
+
+
+# ------------------------------------------------------------------------------ every status Meta documents
+
+
+def _record_fixture(message: Message, name: str, *, wamid: str | None = None):
+    payload = load_fixture(name)
+    if wamid is not None:
+        payload["entry"][0]["changes"][0]["value"]["statuses"][0]["id"] = wamid
+    return record_events(company=message.company, kind="cloud", events=cloud_webhook.parse(payload))
+
+
+def test_a_voice_message_played_after_it_was_read_is_played(outbound):
+    wamid = "wamid.HBgLMTY1MDM4Nzk0MzkVAgARGBJEQjE0RkYwQ0I5N0RCNUU5QkEA"
+    Message.objects.filter(pk=outbound.pk).update(provider_id=wamid, type="audio", status="read")
+    assert _record_fixture(outbound, "meta_extra/status_played.json") == {"status": 1}
+    outbound.refresh_from_db()
+    assert outbound.status == "played"
+    assert list(outbound.status_changes.values_list("status", "applied")) == [("played", True)]
+    assert not _receipt(outbound, "read", 30)  # a late read does not undo the play
+
+
+def test_a_failed_receipt_keeps_meta_s_title_and_details(outbound):
+    assert _record_fixture(outbound, "meta/status_failed.json") == {"status": 1}
+    outbound.refresh_from_db()
+    assert outbound.status == "failed"
+    assert outbound.error_code == "131049"
+    assert outbound.error_reason == (
+        "This message was not delivered to maintain healthy ecosystem engagement.: In order to maintain a healthy "
+        "ecosystem engagement, the message failed to be delivered."
+    )
+    entry = outbound.status_changes.get()
+    assert entry.raw["errors"][0]["error_data"]["details"].startswith("In order to maintain")
+
+
+def test_a_receipt_naming_a_customer_s_message_is_an_orphan_that_moves_nothing(outbound):
+    Message.objects.filter(pk=outbound.pk).update(direction="in", author="customer", status="received")
+    assert _record_fixture(outbound, "meta/status_delivered.json", wamid=outbound.provider_id) == {"orphan": 1}
+    outbound.refresh_from_db()
+    assert outbound.status == "received"
+    assert list(outbound.status_changes.values_list("status", "applied")) == [("delivered", False)]
+    # Waiting first, as pending, changes nothing about that.
+    Message.objects.filter(pk=outbound.pk).update(provider_id="wamid.later")
+    assert _record_fixture(outbound, "meta/v25_sample_read.json", wamid="wamid.later2") == {"pending_status": 1}
+    pending_message = Message.objects.create(
+        company=outbound.company,
+        contact=outbound.contact,
+        direction="in",
+        type="text",
+        status="received",
+        provider_id="wamid.later2",
+    )
+    statuses.apply_pending(pending_message)
+    pending_message.refresh_from_db()
+    assert pending_message.status == "received"
+    assert list(pending_message.status_changes.values_list("status", "applied")) == [("read", False)]
+    assert not PendingStatus.objects.exists()
+
+
+def test_a_customer_may_still_delete_what_they_wrote(outbound):
+    Message.objects.filter(pk=outbound.pk).update(direction="in", author="customer", status="received")
+    assert _receipt(outbound, "deleted", 5)
+    outbound.refresh_from_db()
+    assert outbound.status == "deleted"
+
+
+def test_an_orphan_receipt_s_pricing_is_not_put_on_the_customer_s_message(outbound):
+    Message.objects.filter(pk=outbound.pk).update(direction="in", author="customer", status="received")
+    assert _record_fixture(outbound, "meta/status_sent.json", wamid=outbound.provider_id) == {"orphan": 1}
+    outbound.refresh_from_db()
+    assert (outbound.status, outbound.pricing, outbound.pricing_category) == ("received", None, "")
