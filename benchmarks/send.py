@@ -2,7 +2,7 @@
 
 The world (``benchmarks/sending_stack.py``): a throwaway database (PostgreSQL when ``DATABASE_URL`` is
 set, a SQLite file otherwise), Redis as broker and pacing store when ``REDIS_URL`` is set, the fake Graph
-API (``tests/fakes/graph_api.py``) as its own process on 127.0.0.1, and one Celery worker with two
+API (``fakes/graph_api.py``) as its own process on 127.0.0.1, and one Celery worker with two
 prefork processes (``-c 2``). A child process bulk-inserts the company, its Cloud channel (base URL =
 the fake, ``throughput_mps`` = 1,000) and N queued text messages (20,000, or 2,000 with ``--quick``),
 each to its own contact whose 24 h window is open. Once the worker is ready, ``dispatch_outbox`` is sent

@@ -4,7 +4,7 @@
   migrated, dropped), or a SQLite file in a temporary folder when ``DATABASE_URL`` is not set;
 * a child environment on it (``REDIS_URL`` as given, so Redis is cache, broker, pacing and lock store
   when set; else the filesystem broker and file pacing under the temporary folder);
-* the fake Graph API (``tests/fakes/graph_api.py``) as its own process, recording arrival times;
+* the fake Graph API (``fakes/graph_api.py``) as its own process, recording arrival times;
 * a real Celery worker (``celery -A config worker -c 2``: two prefork processes, so both outbox
   dispatchers of ``OUTBOX_DISPATCHERS`` can run at once) and a sampler of its memory and CPU.
 
@@ -212,14 +212,14 @@ class DjangoChild:
 
 
 class FakeGraph:
-    """``python -m tests.fakes.graph_api`` as its own process; ``stop()`` returns what it received."""
+    """``python -m fakes.graph_api`` as its own process; ``stop()`` returns what it received."""
 
     def __init__(self, folder: Path, *, delay: float = 0.0, name: str = "graph_api") -> None:
         self.record = folder / f"{name}.json"
         self.log_path = folder / f"{name}.log"
         self._log = self.log_path.open("wb")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "tests.fakes.graph_api", "--port", "0", "--record", str(self.record)]
+            [sys.executable, "-m", "fakes.graph_api", "--port", "0", "--record", str(self.record)]
             + (["--delay", str(delay)] if delay else []),
             cwd=ROOT,
             stdout=subprocess.PIPE,

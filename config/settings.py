@@ -50,6 +50,12 @@ if IS_PRODUCTION and not ALLOWED_HOSTS:
     raise ImproperlyConfigured("ALLOWED_HOSTS must be set when DJANGO_ENV=production.")
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 PUBLIC_URL = env.str("PUBLIC_URL", default="http://127.0.0.1:8000").rstrip("/")
+# `runall` also starts local fakes of Meta's Graph API and of Evolution, which the demo's channels use.
+LOCAL_FAKES = env.bool("LOCAL_FAKES", default=not IS_PRODUCTION)
+if IS_PRODUCTION and LOCAL_FAKES:
+    raise ImproperlyConfigured("LOCAL_FAKES is for development: production talks to the real providers.")
+FAKE_GRAPH_API_PORT = env.int("FAKE_GRAPH_API_PORT", default=8101)
+FAKE_EVOLUTION_PORT = env.int("FAKE_EVOLUTION_PORT", default=8102)
 
 # ------------------------------------------------------------------------------ apps
 INSTALLED_APPS = [

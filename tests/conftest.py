@@ -16,6 +16,7 @@ from companies import services
 from tests.factories import CloudChannelFactory, CompanyFactory, StaffUserFactory
 
 FIXTURES = Path(__file__).parent / "fixtures"
+META_API_FIXTURES = FIXTURES / "meta_api"  # Graph API answers; the fake Graph API's failures by name
 
 
 def load_fixture(name: str) -> dict:

@@ -17,8 +17,9 @@ from conversations.sending import dispatcher as dispatching
 from conversations.sending import outbox, outcomes, pacing
 from conversations.services import outbound
 from conversations.whatsapp import console, content
+from fakes.graph_api import running_graph_api
+from tests.conftest import META_API_FIXTURES
 from tests.factories import CloudChannelFactory, CompanyFactory, EvolutionChannelFactory
-from tests.fakes.graph_api import running_graph_api
 
 
 @pytest.fixture(autouse=True)
@@ -41,7 +42,7 @@ def dispatcher():
 
 @pytest.fixture
 def graph():
-    with running_graph_api() as server:
+    with running_graph_api(errors=META_API_FIXTURES) as server:
         yield server
 
 

@@ -18,8 +18,9 @@ from conversations.services import outbound
 from conversations.whatsapp import content
 from conversations.whatsapp.base import SendError, Sent
 from conversations.whatsapp.cloud import CloudProvider
+from fakes.graph_api import running_graph_api
+from tests.conftest import META_API_FIXTURES, load_fixture
 from tests.factories import CloudChannelFactory
-from tests.fakes.graph_api import load_fixture, running_graph_api
 
 
 @pytest.fixture(autouse=True)
@@ -31,7 +32,7 @@ def _isolated(settings, tmp_path, monkeypatch):
 
 @pytest.fixture
 def graph():
-    with running_graph_api() as server:
+    with running_graph_api(errors=META_API_FIXTURES) as server:
         yield server
 
 
@@ -66,7 +67,7 @@ def test_the_fake_answers_like_meta_with_a_wamid_of_its_own_per_send(graph):
     assert request.body["text"] == {"body": "Oi", "preview_url": False}
     assert request.wall > 0 and request.monotonic > 0
     # The rest of the body is the stored fixture's.
-    success = load_fixture("send_text_success")["body"]
+    success = load_fixture("meta_api/send_text_success.json")["body"]
     assert set(success) == {"messaging_product", "contacts", "messages"}
 
 
@@ -271,7 +272,7 @@ def test_a_late_window_stays_within_the_limit_at_every_rate():
 def test_sends_waiting_for_meta_hold_no_thread_each(monkeypatch):
     # One send thread, and Meta answering after 300 ms: all 30 sends are out before the first answer comes back.
     monkeypatch.setattr(pacing, "LATE_SECONDS", 0.25)  # on a busy machine a send may wake late: still made here
-    with running_graph_api(delay=0.3) as slow:
+    with running_graph_api(errors=META_API_FIXTURES, delay=0.3) as slow:
         channel = CloudChannelFactory(api_base_url=slow.url, throughput_mps=1000)
         for i in range(30):
             _queue(channel, f"55449990{i:05d}")

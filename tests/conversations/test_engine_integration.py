@@ -1,5 +1,5 @@
 """The sending engine end to end: a real Celery worker process takes the outbox from the database and sends
-it to a fake Graph API (a real HTTP server on 127.0.0.1, ``tests/fakes/graph_api.py``).
+it to a fake Graph API (a real HTTP server on 127.0.0.1, ``fakes/graph_api.py``).
 
 The worker must see the test's own database, so these tests run where the test database is a server
 (PostgreSQL: ``test_<name>``); on SQLite pytest-django keeps it in this process's memory and they skip.
@@ -32,8 +32,9 @@ from conversations.models import Contact, Message
 from conversations.sending import outbox
 from conversations.services import outbound
 from conversations.whatsapp import content
+from fakes.graph_api import running_graph_api
+from tests.conftest import META_API_FIXTURES
 from tests.factories import CloudChannelFactory
-from tests.fakes.graph_api import running_graph_api
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("transactional_db")]
@@ -158,7 +159,7 @@ def _max_in_any_second(times: list[float]) -> int:
 
 
 def test_a_real_worker_sends_the_outbox_paced_once_each_and_retries_what_meta_asks(start_worker):
-    with running_graph_api() as graph:
+    with running_graph_api(errors=META_API_FIXTURES) as graph:
         channel = CloudChannelFactory(api_base_url=graph.url, throughput_mps=20)
         messages = _send_messages(channel, 40)
         undeliverable, throttled = messages[5].contact.wa_id, messages[6].contact.wa_id
@@ -195,7 +196,9 @@ def test_a_real_worker_sends_the_outbox_paced_once_each_and_retries_what_meta_as
 
 
 def test_a_worker_killed_mid_send_never_causes_a_resend(start_worker):
-    with running_graph_api(delay=5.0) as graph:  # Meta takes its time: the worker dies waiting for answers
+    with running_graph_api(
+        errors=META_API_FIXTURES, delay=5.0
+    ) as graph:  # Meta takes its time: the worker dies waiting for answers
         channel = CloudChannelFactory(api_base_url=graph.url, throughput_mps=10)
         messages = _send_messages(channel, 30)
         first = start_worker()

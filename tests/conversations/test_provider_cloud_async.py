@@ -12,9 +12,9 @@ from config.provider_errors import ErrorKind
 from conversations.whatsapp import content as contents
 from conversations.whatsapp.base import SendError
 from conversations.whatsapp.cloud import MESSAGE_BODIES, CloudProvider
-from tests.conftest import FIXTURES
+from fakes.graph_api import running_graph_api
+from tests.conftest import FIXTURES, META_API_FIXTURES, load_fixture
 from tests.factories import CloudChannelFactory
-from tests.fakes.graph_api import load_fixture, running_graph_api
 
 TO = "5544998887777"
 ERROR_FIXTURES = sorted(path.stem for path in (FIXTURES / "meta_api").glob("error_*.json"))
@@ -38,7 +38,7 @@ CONTENTS = [
 
 @pytest.fixture
 def graph():
-    with running_graph_api() as server:
+    with running_graph_api(errors=META_API_FIXTURES) as server:
         yield server
 
 
@@ -63,7 +63,7 @@ def test_the_engine_posts_what_the_provider_would_post_for_every_kind_of_content
     channel = CloudChannelFactory()
     url = f"https://graph.facebook.com/{channel.api_version}/{channel.phone_number_id}/messages"
     with responses.RequestsMock() as meta:
-        stored = load_fixture("send_text_success")
+        stored = load_fixture("meta_api/send_text_success.json")
         meta.add(responses.POST, url, json=stored["body"], status=stored["http_status"])
         contents.send(CloudProvider(channel), to=TO, content=content)
         posted = json.loads(meta.calls[0].request.body)
@@ -90,7 +90,7 @@ def test_every_meta_error_reads_as_the_synchronous_provider_reads_it(graph, fixt
         _deliver(channel, _body(contents.text("Oi")))
     with pytest.raises(SendError) as from_thread:
         CloudProvider(channel).send_text(to=TO, text="Oi")
-    error = load_fixture(fixture)["body"]["error"]
+    error = load_fixture(f"meta_api/{fixture}.json")["body"]["error"]
     assert from_loop.value.code == from_thread.value.code == str(error["code"])
     assert from_loop.value.kind == from_thread.value.kind
     assert from_loop.value.retry_after == from_thread.value.retry_after == 17.0
@@ -113,7 +113,7 @@ def test_no_answer_is_retryable_and_a_bad_url_is_not():
 
 @pytest.mark.django_db
 def test_a_slow_meta_is_a_retryable_timeout():
-    with running_graph_api(delay=1.0) as slow:
+    with running_graph_api(errors=META_API_FIXTURES, delay=1.0) as slow:
         channel = CloudChannelFactory(api_base_url=slow.url)
         with pytest.raises(SendError) as excinfo:
             _deliver(channel, _body(contents.text("Oi")), timeout=(1, 0.2))

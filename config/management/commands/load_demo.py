@@ -1,7 +1,10 @@
-"""Demo data for `make run`: a superuser, a company with a console channel and a fake ERP, and keys."""
+"""Demo data for `make run`: a superuser, a company with a fake ERP, its channels, and keys.
+
+The company has a Cloud channel on the fake Graph API, an Evolution channel on the fake Evolution API
+(both started by `runall`) and a console channel; the names and secrets are those of ``config.demo``.
+"""
 
 import os
-import uuid
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -10,12 +13,33 @@ from django.db import transaction
 
 from companies import keys, services
 from companies.models import ApiKey, Channel, Company, PlatformToken
+from config import demo
 from templates_meta.services import create_default_drafts
 
-DEMO_CONTRACT = uuid.UUID("1220f3e9-f792-40cd-937a-f9fc6f79395f")  # the seed's example company
-# Fixed so `make run` can print them every time; load_demo refuses to run in production.
-DEMO_API_KEY = "pnt_demo-local-only-not-a-real-key-0000000000"
-DEMO_PLATFORM_TOKEN = "pnts_demo-local-only-not-a-real-token-000000000"  # noqa: S105
+
+def demo_channels() -> list[dict]:
+    """The demo company's channels, each found again by its kind and name."""
+    return [
+        {
+            "kind": Channel.Kind.CLOUD,
+            "name": "Atendimento (Cloud API)",
+            "display_number": demo.CLOUD_NUMBER,
+            "api_base_url": demo.graph_api_url(),
+            "phone_number_id": demo.PHONE_NUMBER_ID,
+            "waba_id": demo.WABA_ID,
+            "access_token": demo.CLOUD_ACCESS_TOKEN,
+        },
+        {
+            "kind": Channel.Kind.EVOLUTION,
+            "name": "Cobrança (Evolution)",
+            "display_number": demo.EVOLUTION_NUMBER,
+            "api_base_url": demo.evolution_url(),
+            "instance_name": demo.EVOLUTION_INSTANCE,
+            "api_key": demo.EVOLUTION_API_KEY,
+            "send_delay_ms": 2000,
+        },
+        {"kind": Channel.Kind.CONSOLE, "name": "Atendimento (console)", "display_number": "+55 44 3030-0000"},
+    ]
 
 
 class Command(BaseCommand):
@@ -34,48 +58,45 @@ class Command(BaseCommand):
         elif not admin.check_password(password):
             password = "(changed since it was created)"  # noqa: S105  (a note, not a password)
 
-        company = Company.objects.filter(contract=DEMO_CONTRACT).first() or services.create_company(
+        company = Company.objects.filter(contract=demo.CONTRACT).first() or services.create_company(
             data={
-                "contract": DEMO_CONTRACT,
+                "contract": demo.CONTRACT,
                 "name": "Provedor Demo",
                 "support_phone": "(44) 98888-8888",
                 "business_hours": {day: [["08:00", "18:00"]] for day in ("mon", "tue", "wed", "thu", "fri")}
                 | {"sat": [["08:00", "12:00"]]},
                 "erp_system": Company.ErpSystem.FAKE,
-                "meta_verify_token": "demo-verify-token",
-                "meta_app_secret": "demo-app-secret",
+                "meta_verify_token": demo.META_VERIFY_TOKEN,
+                "meta_app_secret": demo.META_APP_SECRET,
             }
         )
-        if not company.channels.exists():
-            services.create_channel(
-                company=company,
-                data={
-                    "kind": Channel.Kind.CONSOLE,
-                    "name": "Atendimento (console)",
-                    "display_number": "+55 44 3030-0000",
-                },
-            )
+        for data in demo_channels():
+            channel = company.channels.filter(kind=data["kind"], name=data["name"]).first()
+            if channel is None:
+                services.create_channel(company=company, data=data)
+            elif channel.api_base_url != data.get("api_base_url", ""):  # the fakes' ports were changed
+                services.update_channel(channel=channel, data={"api_base_url": data["api_base_url"]})
         create_default_drafts(company=company)
-        if not ApiKey.objects.filter(key_hash=keys.hash_key(DEMO_API_KEY)).exists():
+        if not ApiKey.objects.filter(key_hash=keys.hash_key(demo.API_KEY)).exists():
             ApiKey.objects.create(
                 company=company,
                 name="Demo key",
-                prefix=DEMO_API_KEY[: keys.SHOWN_PREFIX_LENGTH],
-                key_hash=keys.hash_key(DEMO_API_KEY),
+                prefix=demo.API_KEY[: keys.SHOWN_PREFIX_LENGTH],
+                key_hash=keys.hash_key(demo.API_KEY),
             )
-        if not PlatformToken.objects.filter(key_hash=keys.hash_key(DEMO_PLATFORM_TOKEN)).exists():
+        if not PlatformToken.objects.filter(key_hash=keys.hash_key(demo.PLATFORM_TOKEN)).exists():
             PlatformToken.objects.create(
                 user=admin,
                 name="Demo platform token",
-                prefix=DEMO_PLATFORM_TOKEN[: keys.SHOWN_PREFIX_LENGTH],
-                key_hash=keys.hash_key(DEMO_PLATFORM_TOKEN),
+                prefix=demo.PLATFORM_TOKEN[: keys.SHOWN_PREFIX_LENGTH],
+                key_hash=keys.hash_key(demo.PLATFORM_TOKEN),
             )
         self.stdout.write(
             self.style.SUCCESS(
                 "\n  Demo data ready\n"
                 f"  Admin login     {username} / {password}\n"
                 f"  Company         {company.name} (contract {company.contract})\n"
-                f"  API key         {DEMO_API_KEY}\n"
-                f"  Platform token  {DEMO_PLATFORM_TOKEN}\n"
+                f"  API key         {demo.API_KEY}\n"
+                f"  Platform token  {demo.PLATFORM_TOKEN}\n"
             )
         )
