@@ -356,6 +356,9 @@ LOGGING = {
     },
     "root": {"handlers": ["default"], "level": LOG_LEVEL},
     "loggers": {
+        # Django's own console handler (DEBUG only) would print every django.request line a second
+        # time beside the root handler; its records go to the root handler alone, masked.
+        "django": {"handlers": [], "level": "INFO", "propagate": True},
         "django.server": {"level": "WARNING"},
         "django.db.backends": {"level": "WARNING"},
         # The filesystem broker has no host; kombu warns about it on every connection.

@@ -18,7 +18,8 @@ MAX_ARCHIVE_MEMBERS = 1000  # per attachment, nested archives included
 MAX_ARCHIVE_BYTES = 50 * MB  # declared uncompressed total; beyond it we refuse rather than decompress
 MAX_ARCHIVE_DEPTH = 3
 
-# Meta's limits per message type (shared/notes/meta_cloud_api.md §9); stickers get the animated one.
+# Meta's limits per message type (https://developers.facebook.com/docs/whatsapp/cloud-api/reference/media#supported-media-types);
+# stickers get the animated one.
 DEFAULT_LIMITS: dict[str, int] = {"image": 5 * MB, "audio": 16 * MB, "video": 16 * MB, "sticker": 500 * KB}
 DEFAULT_LIMITS["document"] = 100 * MB
 

@@ -1,8 +1,8 @@
 """The template services that talk to Meta: submit (create or edit), sync a WABA, delete.
 
 HTTP happens before the database writes, so a slow Meta never holds a transaction open, and a sync
-only marks templates deleted after the whole list has arrived. Meta's rules and limits are in
-``shared/notes/meta_cloud_api.md`` §10.
+only marks templates deleted after the whole list has arrived. Meta's rules and limits:
+https://developers.facebook.com/docs/whatsapp/business-management-api/message-templates.
 """
 
 from typing import Any

@@ -2,9 +2,9 @@
 
 Rules from Meta's "Template components" and "Template management" pages
 (https://developers.facebook.com/docs/whatsapp/business-management-api/message-templates/components,
-https://developers.facebook.com/docs/whatsapp/business-management-api/message-templates), as
-summarised in ``shared/notes/meta_cloud_api.md`` §10.2. Meta refuses a template breaking any of them
-with error 100; catching them here saves a round trip and says what to fix.
+https://developers.facebook.com/docs/whatsapp/business-management-api/message-templates). Meta
+refuses a template breaking any of them with error 100; catching them here saves a round trip and
+says what to fix.
 """
 
 import re

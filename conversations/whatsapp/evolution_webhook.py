@@ -1,7 +1,8 @@
 """Evolution API v2 webhooks → normalised events.
 
 Envelope: ``{"event", "instance", "data", "date_time", "sender", "apikey", ...}``, one event per
-request. Shapes from Evolution 2.3.x (``shared/notes/chatwoot_evolution.md`` Part B1).
+request. Shapes from Evolution 2.3.x (https://doc.evolution-api.com/v2/en/configuration/webhooks and the
+webhook controller of https://github.com/EvolutionAPI/evolution-api).
 """
 
 import datetime as dt

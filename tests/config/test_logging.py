@@ -1,5 +1,8 @@
 import json
 import logging
+import os
+import subprocess
+import sys
 
 import pytest
 
@@ -109,3 +112,15 @@ def test_a_log_line_written_during_a_request_has_its_id(client, caplog):
 def test_the_chatwoot_webhook_secret_is_masked_in_paths():
     line = "POST /webhooks/chatwoot/1220f3e9-f792-40cd-937a-f9fc6f79395f/s3cretToken/ 403"
     assert mask_text(line) == "POST /webhooks/chatwoot/1220f3e9-f792-40cd-937a-f9fc6f79395f/***/ 403"
+
+
+def test_a_request_warning_is_written_once_with_debug_on(tmp_path):
+    """Under DEBUG (make run) Django adds a console handler of its own to the "django" logger."""
+    script = "import logging, django; django.setup(); logging.getLogger('django.request').warning('Not Found: /nope')"
+    env = {**os.environ, "DEBUG": "true", "DJANGO_SETTINGS_MODULE": "config.settings", "VAR_DIR": str(tmp_path)}
+    env.pop("DATABASE_URL", None)
+    result = subprocess.run(  # noqa: S603 (our own interpreter and script)
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.count("Not Found: /nope") == 1, result.stderr

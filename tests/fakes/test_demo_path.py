@@ -103,8 +103,10 @@ def test_an_inbound_message_its_reply_and_the_replys_statuses_on_the_cloud_chann
     assert inbound is not None and inbound.text == "Oi! Quero a segunda via da minha fatura."
     assert inbound.contact.wa_id == demo.CUSTOMER_NUMBER and inbound.contact.name == "Maria Cliente"
 
-    reply = _send_and_wait_read({"to": demo.CUSTOMER_NUMBER, "text": "Olá Maria! Segue sua fatura."})
-    assert reply.channel == cloud  # the reply goes where the customer wrote
+    reply = _send_and_wait_read(
+        {"to": demo.CUSTOMER_NUMBER, "channel": cloud.pk, "text": "Olá Maria! Segue sua fatura."}
+    )
+    assert reply.channel == cloud
     [sent] = graph.sent
     assert sent.body["text"]["body"] == "Olá Maria! Segue sua fatura."
     assert sent.authorization == f"Bearer {demo.CLOUD_ACCESS_TOKEN}"
@@ -153,7 +155,10 @@ def test_a_sample_status_names_the_last_message_sent(demo_world):
     call_command("post_webhook", "text", "--url", server.url, stdout=_Sink())
     assert _wait(lambda: Message.objects.filter(direction="in").exists())
     graph.webhook = None  # the fake stays quiet: the command reports instead
-    response = _api().post("/api/v1/messages", {"to": demo.CUSTOMER_NUMBER, "text": "Oi"}, format="json")
+    cloud = Channel.objects.get(kind=Channel.Kind.CLOUD)
+    response = _api().post(
+        "/api/v1/messages", {"to": demo.CUSTOMER_NUMBER, "channel": cloud.pk, "text": "Oi"}, format="json"
+    )
     message = Message.objects.get(pk=response.json()["id"])
     engine = dispatching.Dispatcher(in_flight=1)
     try:
