@@ -424,7 +424,7 @@ def test_runall_starts_one_worker_per_pool_plus_web_and_beat(monkeypatch, signal
     monkeypatch.setattr(runall.subprocess, "Popen", ExitedAtOnce)
     stderr = io.StringIO()
     with pytest.raises(SystemExit) as exited:
-        call_command("runall", stdout=io.StringIO(), stderr=stderr)
+        call_command("runall", "--no-fakes", stdout=io.StringIO(), stderr=stderr)
 
     python = sys.executable
     workers = [queues.worker_command(pool, python=python) for pool in queues.pools()]

@@ -1,0 +1,64 @@
+"""`runall` starts the fakes the demo's channels use, and its banner says how to reach the demo."""
+
+import io
+import socket
+import subprocess
+import sys
+
+import pytest
+import requests
+from django.core.management import call_command
+
+from config import demo
+from config.management.commands import runall
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_the_fake_commands_start_real_servers_that_answer_as_the_demo_channels_expect(settings, tmp_path):
+    settings.FAKE_GRAPH_API_PORT, settings.FAKE_EVOLUTION_PORT = _free_port(), _free_port()
+    settings.VAR_DIR = tmp_path
+    commands = runall.fake_commands(sys.executable, "http://127.0.0.1:8000")
+    assert set(commands) == {"fake-graph-api", "fake-evolution"}
+    processes = [subprocess.Popen(c, stdout=subprocess.PIPE, text=True) for c in commands.values()]  # noqa: S603
+    try:
+        ready = [process.stdout.readline().strip() for process in processes]
+        assert ready == [f"READY {demo.graph_api_url()}", f"READY {demo.evolution_url()}"]
+        sent = requests.post(
+            f"{demo.graph_api_url()}/v25.0/{demo.PHONE_NUMBER_ID}/messages",
+            json={"messaging_product": "whatsapp", "to": "5544999990001", "type": "text", "text": {"body": "Oi"}},
+            timeout=5,
+        )
+        assert sent.status_code == 200 and sent.json()["messages"][0]["id"].startswith("wamid.")
+        evolution = requests.post(
+            f"{demo.evolution_url()}/message/sendText/{demo.EVOLUTION_INSTANCE}",
+            json={"number": "5544999990001", "text": "Oi"},
+            headers={"apikey": demo.EVOLUTION_API_KEY},
+            timeout=5,
+        )
+        assert evolution.status_code == 201
+    finally:
+        for process in processes:
+            process.terminate()
+            process.wait(10)
+            process.stdout.close()
+
+
+@pytest.mark.django_db
+def test_the_banner_shows_the_demo_channels_webhook_urls_and_secrets():
+    call_command("load_demo", stdout=io.StringIO())
+    banner = runall.demo_banner("http://127.0.0.1:8000")
+    assert f"http://127.0.0.1:8000/webhooks/meta/?contract={demo.CONTRACT}" in banner
+    assert f"http://127.0.0.1:8000/webhooks/evolution/{demo.CONTRACT}/" in banner
+    assert demo.META_APP_SECRET in banner and demo.META_VERIFY_TOKEN in banner
+    for name in ("Atendimento (Cloud API)", "Cobrança (Evolution)", "Atendimento (console)"):
+        assert name in banner
+
+
+@pytest.mark.django_db
+def test_the_banner_without_demo_data_says_how_to_make_it():
+    assert "make demo" in runall.demo_banner("http://127.0.0.1:8000")
