@@ -45,4 +45,6 @@ HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \
     CMD ["python", "-c", "import os, urllib.request; host = next((h.strip().lstrip('.') for h in os.environ.get('ALLOWED_HOSTS', '').split(',') if h.strip() and '*' not in h), 'localhost'); urllib.request.urlopen(urllib.request.Request('http://127.0.0.1:8000/healthz', headers={'Host': host}), timeout=4)"]
 
 ENTRYPOINT ["/app/docker/entrypoint.sh"]
-CMD ["gunicorn", "config.asgi:application", "--worker-class", "uvicorn_worker.UvicornWorker", "--bind", "0.0.0.0:8000"]
+# The project's uvicorn worker applies X-Forwarded-For only when TRUST_X_FORWARDED_FOR says so (config/web_server.py);
+# uvicorn_worker.UvicornWorker would apply it for any peer in FORWARDED_ALLOW_IPS.
+CMD ["gunicorn", "config.asgi:application", "--worker-class", "config.web_server.UvicornWorker", "--bind", "0.0.0.0:8000"]

@@ -17,7 +17,9 @@ from this process's memory or raises ``NotCachedLocally``, and the caller hands 
 
 import contextlib
 import contextvars
+import hashlib
 import pickle
+import re
 import threading
 import time
 import uuid
@@ -30,6 +32,7 @@ from django.db import transaction
 
 from companies.models import Channel, Company
 from config import crypto
+from config.nul import has_nul
 
 # Bump when Company/Channel change shape, so old pickles are never read back.
 SCHEMA_VERSION = 1
@@ -38,7 +41,14 @@ _NEGATIVE_TIMEOUT = 30
 T = TypeVar("T")
 
 
+# What a key may hold as it is; anything else (spaces, control characters, length) is hashed, so that
+# no webhook body can make a key the cache backends warn about (memcached's rules, which Django checks).
+_PLAIN_KEY_VALUE = re.compile(r"[A-Za-z0-9._@+=-]{1,120}")
+
+
 def _key(kind: str, value: str) -> str:
+    if not _PLAIN_KEY_VALUE.fullmatch(value):
+        value = "#" + hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()
     return f"companies:v{SCHEMA_VERSION}:{kind}:{value}"
 
 
@@ -171,9 +181,14 @@ def get_company_by_contract(contract: uuid.UUID | str) -> Company | None:
     return _cached(contract_key(parsed), lambda: Company.objects.filter(contract=parsed).first())
 
 
+def _unstorable(value: str) -> bool:
+    """No row holds it: PostgreSQL refuses NUL in text (the query would fail, not just find nothing)."""
+    return has_nul(value)
+
+
 def get_channel_by_phone_number_id(phone_number_id: str) -> Channel | None:
     """The Cloud channel (with its company loaded) that owns this Meta phone_number_id, or None."""
-    if not phone_number_id:
+    if not phone_number_id or _unstorable(phone_number_id):
         return None
     return _cached(
         phone_number_id_key(phone_number_id),
@@ -183,7 +198,7 @@ def get_channel_by_phone_number_id(phone_number_id: str) -> Channel | None:
 
 def get_channel_by_instance(instance_name: str) -> Channel | None:
     """The Evolution channel (with its company loaded) named by this instance, or None."""
-    if not instance_name:
+    if not instance_name or _unstorable(instance_name):
         return None
     return _cached(
         instance_key(instance_name),

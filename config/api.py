@@ -6,6 +6,7 @@ from rest_framework import parsers, serializers
 from rest_framework.exceptions import ParseError
 from rest_framework.request import Request
 
+from config.nul import MESSAGE, nul_path
 from config.ratelimit import enforce_ip_limit, enforce_key_limit
 
 
@@ -30,10 +31,14 @@ class StrictSerializerMixin:
 
 
 class JSONParser(parsers.JSONParser):
-    """DRF's parser, with absurdly nested bodies refused as 400 instead of crashing the request."""
+    """DRF's parser, with absurdly nested bodies refused as 400 instead of crashing the request, and
+    NUL characters anywhere in the document refused as 400 naming where (``config.nul``)."""
 
     def parse(self, stream: Any, media_type: str | None = None, parser_context: dict | None = None) -> Any:
         try:
-            return super().parse(stream, media_type, parser_context)
+            data = super().parse(stream, media_type, parser_context)
         except RecursionError:
             raise ParseError("JSON parse error - the document is nested too deeply.") from None
+        if (where := nul_path(data)) is not None:
+            raise serializers.ValidationError({where: [MESSAGE]})
+        return data

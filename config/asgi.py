@@ -3,9 +3,9 @@
 HTTP requests run Django's synchronous stack (every view and middleware here is synchronous) on a
 fixed pool of ``WEB_THREADS`` threads per process (a2wsgi's WSGI bridge). Django's own ASGI handler
 would run each request in a thread started for it, then start another thread to join that one, and the
-event loop waits for each start (py-spy found the loop there). On two cores shared with the workers
-and the database that handler took about 650 signed webhooks/s, the pool 916 to 1,015; a trivial view
-about 1,600 requests/s against 4,700 (``python -m benchmarks ingest``).
+event loop would wait for each start instead of serving other requests. On cores shared with the
+workers and the database the pool serves more webhooks per second than that handler, and several
+times the trivial requests (``python -m benchmarks ingest``; figures in docs/benchmarks.md).
 
 In front of Django, signed Meta and Evolution webhooks are accepted on the event loop itself and stored in
 batches (``conversations.webhook_intake``); whatever that path does not accept reaches Django as it came.
@@ -43,6 +43,6 @@ application = ProtocolTypeRouter(
 
 # What loading the project created (modules, URL patterns, settings, app registry) lives as long as the
 # process: frozen, it is never walked again by the cyclic garbage collector. Unfrozen, every full
-# collection walked all of it, a pause of tens of ms in whichever request was running: the ingest
-# benchmark's p99 at half rate went from 22-67 ms to 9-19 ms.
+# collection would walk all of it, a pause in whichever request is running that shows in the tail of
+# the response times.
 gc.freeze()

@@ -41,7 +41,7 @@ class AsyncOutgoing:
         # requests' reading of the environment, so both transports reach an API the same way.
         self._environment = OutgoingSession()
         self._routes: dict[tuple[str, str], tuple[str | None, ssl.SSLContext | bool]] = {}
-        # Loading a CA bundle takes about 20 ms: here, not on the event loop at its first call (its sends wait).
+        # Loading a CA bundle parses every certificate: here, not on the event loop at its first call (its sends wait).
         tls_context(self._environment.merge_environment_settings("https://localhost/", {}, None, None, None)["verify"])
 
     def _client(self) -> aiohttp.ClientSession:

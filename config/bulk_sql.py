@@ -2,7 +2,7 @@
 
 Django's ``bulk_update`` builds a ``CASE WHEN`` per field and row in Python, and Django's cursors bind on
 the client: every value of a bulk statement is escaped and quoted into the SQL text in Python, which
-cost more CPU than the database spends on the whole statement. On PostgreSQL these statements take one
+costs more CPU than the database spends on the whole statement. On PostgreSQL these statements take one
 array per column, so the statement's text is the same whatever the number of rows, and bind on the
 server (``bound_cursor``). Values go through each field's own ``get_db_prep_save`` (JSON, dates,
 encrypted text) and each array is cast to its column's type. On SQLite they are plain ``VALUES``
@@ -52,7 +52,7 @@ def greatest(column: str, value: str) -> str:
 
 
 # Fields whose database value is the Python value itself, when it has this type: preparing thousands of values
-# through get_db_prep_save (and the connection proxy behind it) cost more than the rest of a bulk statement.
+# through get_db_prep_save (and the connection proxy behind it) costs more than the rest of a bulk statement.
 _PLAIN = {
     models.CharField: str,
     models.TextField: str,

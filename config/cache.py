@@ -1,11 +1,11 @@
 """Django's Redis cache with one connection pool per process instead of one per cache instance.
 
-Under ASGI Django runs each request in a new thread, and cache instances are per thread: with the
-stock backend every webhook opened a new Redis connection (about a fifth of its time, measured by the
-ingest benchmark). One client (and its pool) per server URL is kept here and shared by every
-instance; the stock backend also built a ``redis.Redis`` per command, copying its table of ~170 reply
-parsers (about 0.6 ms, more than the round trip). A client is thread-safe: each command takes a
-connection from its pool.
+Django's cache instances are per thread, and the stock backend gives each instance a pool of its own:
+every thread that serves requests opens its own Redis connections, and where a thread is started per
+request (Django's ASGI handler) every request opens a new one, a large part of a webhook's time. One
+client (and its pool) per server URL is kept here and shared by every instance; the stock backend also
+builds a ``redis.Redis`` per command, copying its table of reply parsers, which costs more than the
+round trip. A client is thread-safe: each command takes a connection from its pool.
 """
 
 import functools

@@ -102,7 +102,7 @@ def _freeze_startup_objects(**_: object) -> None:
 
     Once in the main process before the pool forks (every pool kind, and the children inherit the
     frozen objects without touching their pages), then in each prefork child for what it made since.
-    Full collections walking that heap paused the dispatcher's sends past their pacing slots.
+    Full collections walking that heap would pause the dispatcher's sends past their pacing slots.
     """
     gc.freeze()
 
@@ -116,7 +116,7 @@ def _yield_cpu_to_web(sender=None, **_: object) -> None:
     own (a separate container) the worker loses nothing. CELERY_WORKER_NICENESS=0 turns it off.
 
     Not an outbox worker: its sends must start within milliseconds of their pacing slots, and a
-    dispatcher descheduled behind the database missed most of them on two shared cores. Its CPU is
+    dispatcher descheduled behind the database on shared cores misses them. Its CPU is
     bounded by the channels' pace, so it cannot crowd the web server out as a backlog of processing can.
     """
     from django.conf import settings  # this module loads with the settings, before they are configured

@@ -2,14 +2,17 @@
 
 DRF views go through :func:`api_exception_handler`; plain Django views (webhooks, health) through
 :class:`JsonExceptionMiddleware` and the ``handler4xx/500`` views, which keep the admin's HTML pages.
+Whatever still answers an error in another format under the JSON paths (Django's DEBUG pages, which
+bypass the handlers; a middleware's refusal; a renderer's YAML) is rewritten by :class:`JsonErrorPagesMiddleware`.
 """
 
 import functools
 import logging
+from collections.abc import Callable
+from http import HTTPStatus
 from typing import Any
 
 from django.core.exceptions import PermissionDenied, RequestDataTooBig, SuspiciousOperation
-from django.db import DatabaseError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.views import defaults
 from rest_framework import exceptions, status
@@ -108,14 +111,65 @@ class JsonExceptionMiddleware:
             return error_response(413, "payload_too_large", "The request body is too large.")
         if isinstance(exc, SuspiciousOperation):
             return error_response(400, "bad_request", "The request was rejected.")
-        if isinstance(exc, DatabaseError):
-            # Providers deliver again on a 5xx: nothing is acknowledged that was not stored.
-            logger.exception("Database unavailable in %s %s", request.method, request.path)
-            response = error_response(503, "unavailable", "Temporarily unavailable; try again.")
-            response["Retry-After"] = "5"
-            return response
         logger.exception("Unhandled error in %s %s", request.method, request.path)
         return error_response(500, "internal_error", "An unexpected error occurred. It has been logged.")
+
+
+# What a rewritten error page says: the code and message the handlers above give the same status.
+_ERROR_PAGES = {
+    400: ("bad_request", "The request was rejected."),
+    401: ("not_authenticated", "Authentication credentials were not provided."),
+    403: ("permission_denied", "You do not have permission to perform this action."),
+    404: ("not_found", "Not found."),
+    406: ("not_acceptable", "Could not satisfy the request Accept header."),
+    413: ("payload_too_large", "The request body is too large."),
+    415: ("unsupported_media_type", "Unsupported media type in the request."),
+    429: ("throttled", "Request was throttled."),
+    500: ("internal_error", "An unexpected error occurred. It has been logged."),
+}
+_JSON_TYPES = ("application/json", "application/problem+json")
+
+
+def _is_json(response: HttpResponse) -> bool:
+    return response.get("Content-Type", "").split(";", 1)[0].strip() in _JSON_TYPES
+
+
+class JsonErrorPagesMiddleware:
+    """Under the JSON paths, an error answer that is not JSON becomes one in the error format.
+
+    Django's DEBUG pages (404 and 500, and the 400 of DisallowedHost, RequestDataTooBig or too many
+    fields) skip the ``handler4xx/500`` views; a renderer may answer an error as YAML or HTML. Outermost,
+    so it sees every answer; the headers the others set (request id, CORS, ``Allow``) are kept.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        if response.status_code < 400 or not request.path.startswith(JSON_PATH_PREFIXES) or _is_json(response):
+            return response
+        status_code = response.status_code
+        code, message = _ERROR_PAGES.get(status_code) or _page_for(status_code)
+        details: dict[str, Any] = {}
+        if status_code == 405:
+            code, message = "method_not_allowed", f'Method "{request.method}" not allowed.'
+            allowed = [method.strip() for method in response.get("Allow", "").split(",") if method.strip()]
+            details = {"allowed": allowed} if allowed else {}
+        rewritten = error_response(status_code, code, message, details)
+        for name, value in response.items():
+            if name.lower() not in ("content-type", "content-length", "content-disposition"):
+                rewritten[name] = value
+        rewritten.cookies = response.cookies
+        return rewritten
+
+
+def _page_for(status_code: int) -> tuple[str, str]:
+    try:
+        phrase = HTTPStatus(status_code).phrase
+    except ValueError:
+        phrase = "Error"
+    return phrase.lower().replace(" ", "_").replace("-", "_"), f"{phrase}."
 
 
 def bad_request(request: HttpRequest, exception: Exception, template_name: str = "400.html") -> HttpResponse:

@@ -43,7 +43,7 @@ class OutgoingSession(requests.Session):
         """requests' merge of the proxy and CA-bundle variables, read once per host rather than per request.
 
         The variables do not change while the process runs, and reading them (``NO_PROXY`` matching
-        included) cost about a tenth of a millisecond per request: a tenth of a core at 1,000 sends/s.
+        included) on every request would take a noticeable share of a core at 1,000 sends/s.
         """
         if proxies:  # the caller's own proxies: merged as requests does
             return super().merge_environment_settings(url, proxies, stream, verify, cert)
@@ -76,7 +76,7 @@ class OutgoingSession(requests.Session):
 
         ``request`` goes through what a session does for a browser-like client: merging its cookies, hooks
         and settings into every request, storing the cookies of every answer, following redirects. An API
-        call needs none of it, and at 1,000 sends/s it was a fifth to a quarter of each send's CPU. The
+        call needs none of it, and at 1,000 sends/s it would be a large share of each send's CPU. The
         proxy and CA-bundle variables, our User-Agent and the timeouts apply as in ``request``; a redirect
         comes back as the 3xx answer it is.
         """

@@ -82,11 +82,14 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "config.errors.JsonErrorPagesMiddleware",  # outermost: sees every answer under the JSON paths
     "config.request_id.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "corsheaders.middleware.CorsMiddleware",
     "config.http_limits.BodySizeLimitMiddleware",
+    "config.nul.RejectNulMiddleware",
+    "config.trailing_slash.EitherSlashMiddleware",  # before CommonMiddleware's APPEND_SLASH redirect
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -94,6 +97,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "config.errors.JsonExceptionMiddleware",
+    "config.db_outage.DatabaseUnavailableMiddleware",  # innermost: the first to see a view's exception
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -135,11 +139,18 @@ else:
     # persistent connection per thread would pile up until PostgreSQL refuses more. A pool per process
     # (psycopg_pool) lends connections to whichever thread needs one, given back after each request.
     DATABASES["default"]["CONN_MAX_AGE"] = 0
+    # In an outage a request must fail within seconds (a 503, config.db_outage), not after the OS gives
+    # up on a server that drops packets. With the pool, a request waits for a connection at most
+    # DB_POOL_TIMEOUT; the pool stops retrying a failed connection after DB_POOL_RECONNECT_TIMEOUT (its
+    # backoff would otherwise grow to minutes) and the next request tries afresh.
+    _DB_OPTIONS = DATABASES["default"].setdefault("OPTIONS", {})
+    _DB_OPTIONS.setdefault("connect_timeout", env.int("DB_CONNECT_TIMEOUT", default=3))  # unless the URL says
     if env.bool("DB_POOL", default=True):
-        DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        _DB_OPTIONS["pool"] = {
             "min_size": env.int("DB_POOL_MIN_SIZE", default=2),
             "max_size": env.int("DB_POOL_MAX_SIZE", default=20),
-            "timeout": 10,
+            "timeout": env.float("DB_POOL_TIMEOUT", default=3.0),
+            "reconnect_timeout": env.float("DB_POOL_RECONNECT_TIMEOUT", default=10.0),
         }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # HTTP requests run on this many threads per web process (config/asgi.py). Each holds at most one
@@ -195,7 +206,8 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=300)
 CELERY_TASK_SOFT_TIME_LIMIT = CELERY_TASK_TIME_LIMIT - 30
-CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# django-celery-beat's DatabaseScheduler, riding out a database outage instead of exiting (config.beat).
+CELERY_BEAT_SCHEDULER = "config.beat:DatabaseScheduler"
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 
@@ -239,7 +251,7 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_PAGINATION_CLASS": "config.pagination.Pagination",
     "PAGE_SIZE": 50,
-    "EXCEPTION_HANDLER": "config.errors.api_exception_handler",
+    "EXCEPTION_HANDLER": "config.db_outage.api_exception_handler",  # then config.errors.api_exception_handler
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
 if DEBUG:
@@ -271,6 +283,9 @@ API_RATE_LIMIT_PER_KEY = env.str("API_RATE_LIMIT_PER_KEY", default="600/m")
 API_RATE_LIMIT_PER_IP = env.str("API_RATE_LIMIT_PER_IP", default="1200/m")
 # Behind a proxy, the client address is in X-Forwarded-For; only trust it when told to.
 TRUST_X_FORWARDED_FOR = env.bool("TRUST_X_FORWARDED_FOR", default=False)
+# The proxies (addresses or networks, comma-separated) whose X-Forwarded-For/-Proto the web server applies to
+# the client address and scheme; only when TRUST_X_FORWARDED_FOR is set (config.web_server).
+FORWARDED_ALLOW_IPS = env.str("FORWARDED_ALLOW_IPS", default="127.0.0.1,::1")
 RATELIMIT_IP_META_KEY = "config.ratelimit.client_ip"
 # LocMemCache is per process: fine on one machine with embedded defaults, Redis everywhere else.
 SILENCED_SYSTEM_CHECKS = [] if REDIS_URL else ["django_ratelimit.E003", "django_ratelimit.W001"]

@@ -33,6 +33,7 @@ from django.utils.datastructures import CaseInsensitiveMapping
 from companies.cache import NotCachedLocally, local_only
 from config.batch_writer import BatchWriter
 from config.chunked_bodies import replaying
+from config.nul import NUL
 from config.request_id import get_request_id, reset_request_id, set_request_id
 from conversations.models import WebhookEvent
 from conversations.services.webhook_events import new_event, store_webhooks, wake_drainer
@@ -176,6 +177,7 @@ class WebhookIntake:
         if (
             len(headers) < len(scope["headers"])  # a repeated header: Django decides how to read it
             or any("_" in name for name in headers)  # WSGI reads "a_b" as "a-b": it would join them
+            or any(NUL in value for value in headers.values())  # Django refuses it (config.nul)
             or "transfer-encoding" in headers
             or not _LENGTH.fullmatch(length)
             or int(length) > min(FAST_BODY_LIMIT, settings.WEBHOOK_MAX_BODY_BYTES)  # Django refuses above its limit

@@ -22,6 +22,8 @@ from django.views.decorators.csrf import csrf_exempt
 from companies import cache as company_cache
 from companies.models import Channel, Company
 from config.errors import error_response, require_methods
+from config.nul import MESSAGE as NUL_MESSAGE
+from config.nul import has_nul
 from conversations.models import WebhookEvent
 from conversations.services.webhook_events import store_webhook
 from conversations.whatsapp import cloud_webhook
@@ -68,6 +70,13 @@ def _json(body: bytes) -> tuple[dict[str, Any], str]:
     return payload, text
 
 
+def _identifier(value: str, name: str) -> str:
+    """A value a tenant is looked up by; one that no row can hold (a NUL) is refused as 400."""
+    if has_nul(value):
+        raise Rejected(400, "invalid", f"The {name} holds a NUL character.", {name: [NUL_MESSAGE]})
+    return value
+
+
 def _same(given: str, expected: str) -> bool:
     return bool(expected) and hmac.compare_digest(given.encode(), expected.encode())
 
@@ -106,7 +115,7 @@ def _check_meta_ownership(company: Company, payload: dict[str, Any]) -> None:
     """Every change must concern one of the company's numbers (or, for account notices, its WABAs)."""
     waba_ids: set[str] | None = None
     for waba_id, _field, value in cloud_webhook.changes(payload):
-        phone_number_id = cloud_webhook.phone_number_id_of(value)
+        phone_number_id = _identifier(cloud_webhook.phone_number_id_of(value), "phone_number_id")
         if phone_number_id:
             channel = company_cache.get_channel_by_phone_number_id(phone_number_id)
             if channel is None or channel.company_id != company.pk:
@@ -170,7 +179,7 @@ def accept_evolution(*, contract: str, apikey: str, body: bytes) -> Accepted:
     key = apikey or str(payload.get("apikey") or "")
     if not key:
         raise Rejected(401, "missing_api_key", "The apikey header (or body field) is missing.")
-    instance = str(payload.get("instance") or "")
+    instance = _identifier(str(payload.get("instance") or ""), "instance")
     channel = company_cache.get_channel_by_instance(instance)
     if channel is None or channel.company_id != company.pk:
         raise Rejected(403, "foreign_instance", "The instance does not belong to this company.", {"instance": instance})

@@ -1,6 +1,6 @@
 """A small HTTP/1.1 server on asyncio streams, the base of the fakes: on a thread for tests, or as a process.
 
-Asyncio streams rather than ``http.server.ThreadingHTTPServer``: the threaded server spends about three
+Asyncio streams rather than ``http.server.ThreadingHTTPServer``: the threaded server spends several
 times the CPU per request, and without TCP_NODELAY its header and body go out in two writes that meet
 the client's delayed ACK. At the send benchmark's rate this server takes a small part of a core.
 """

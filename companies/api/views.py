@@ -22,7 +22,7 @@ from companies.api.serializers import (
 from companies.models import Company
 from companies.permissions import IsCompanyKey, IsPlatformAdmin, PlatformAdminOrCompanyReadOnly, company_of
 from config.api import RateLimitedMixin
-from config.openapi import ERROR_RESPONSES
+from config.openapi import error_responses
 
 CONTRACT_PARAMETER = OpenApiParameter(
     "contract", type=uuid.UUID, location=OpenApiParameter.PATH, description="The company's contract UUID."
@@ -53,35 +53,35 @@ class CompanyScopedMixin:
     list=extend_schema(
         summary="List companies (a company key sees only its own)",
         examples=[examples.COMPANY_RESPONSE],
-        responses={200: CompanySerializer(many=True), **ERROR_RESPONSES},
+        responses={200: CompanySerializer(many=True), **error_responses(404)},
     ),
     create=extend_schema(
         summary="Create a company",
         examples=[examples.COMPANY_CREATE, examples.COMPANY_RESPONSE],
-        responses={201: CompanySerializer, **ERROR_RESPONSES},
+        responses={201: CompanySerializer, **error_responses(415)},
     ),
     retrieve=extend_schema(
         summary="Get a company",
         parameters=[CONTRACT_PARAMETER],
         examples=[examples.COMPANY_RESPONSE],
-        responses={200: CompanySerializer, **ERROR_RESPONSES},
+        responses={200: CompanySerializer, **error_responses(404)},
     ),
     update=extend_schema(
         summary="Replace a company's settings",
         parameters=[CONTRACT_PARAMETER],
         examples=[examples.COMPANY_CREATE, examples.COMPANY_RESPONSE],
-        responses={200: CompanySerializer, **ERROR_RESPONSES},
+        responses={200: CompanySerializer, **error_responses(404, 415)},
     ),
     partial_update=extend_schema(
         summary="Change some of a company's settings",
         parameters=[CONTRACT_PARAMETER],
         examples=[examples.COMPANY_PATCH, examples.COMPANY_RESPONSE],
-        responses={200: CompanySerializer, **ERROR_RESPONSES},
+        responses={200: CompanySerializer, **error_responses(404, 415)},
     ),
     destroy=extend_schema(
         summary="Delete a company and everything it owns",
         parameters=[CONTRACT_PARAMETER],
-        responses={204: None, **ERROR_RESPONSES},
+        responses={204: None, **error_responses(404)},
     ),
 )
 class CompanyViewSet(RateLimitedMixin, CompanyScopedMixin, viewsets.ModelViewSet):
@@ -115,34 +115,34 @@ class CompanyViewSet(RateLimitedMixin, CompanyScopedMixin, viewsets.ModelViewSet
         summary="List a company's channels",
         parameters=[CONTRACT_PARAMETER],
         examples=[examples.CHANNEL_RESPONSE],
-        responses={200: ChannelSerializer(many=True), **ERROR_RESPONSES},
+        responses={200: ChannelSerializer(many=True), **error_responses(404)},
     ),
     create=extend_schema(
         summary="Add a channel (WhatsApp number) to a company",
         parameters=[CONTRACT_PARAMETER],
         examples=[examples.CHANNEL_CREATE_CLOUD, examples.CHANNEL_CREATE_EVOLUTION, examples.CHANNEL_RESPONSE],
-        responses={201: ChannelSerializer, **ERROR_RESPONSES},
+        responses={201: ChannelSerializer, **error_responses(404, 415)},
     ),
     retrieve=extend_schema(
         summary="Get a channel",
         parameters=[CONTRACT_PARAMETER],
         examples=[examples.CHANNEL_RESPONSE],
-        responses={200: ChannelSerializer, **ERROR_RESPONSES},
+        responses={200: ChannelSerializer, **error_responses(404)},
     ),
     update=extend_schema(
         summary="Replace a channel's settings",
         parameters=[CONTRACT_PARAMETER],
         examples=[examples.CHANNEL_CREATE_CLOUD, examples.CHANNEL_RESPONSE],
-        responses={200: ChannelSerializer, **ERROR_RESPONSES},
+        responses={200: ChannelSerializer, **error_responses(404, 415)},
     ),
     partial_update=extend_schema(
         summary="Change some of a channel's settings",
         parameters=[CONTRACT_PARAMETER],
         examples=[examples.CHANNEL_PATCH, examples.CHANNEL_RESPONSE],
-        responses={200: ChannelSerializer, **ERROR_RESPONSES},
+        responses={200: ChannelSerializer, **error_responses(404, 415)},
     ),
     destroy=extend_schema(
-        summary="Delete a channel", parameters=[CONTRACT_PARAMETER], responses={204: None, **ERROR_RESPONSES}
+        summary="Delete a channel", parameters=[CONTRACT_PARAMETER], responses={204: None, **error_responses(404)}
     ),
 )
 class ChannelViewSet(RateLimitedMixin, CompanyScopedMixin, viewsets.ModelViewSet):
@@ -173,21 +173,21 @@ class ChannelViewSet(RateLimitedMixin, CompanyScopedMixin, viewsets.ModelViewSet
         summary="List a company's API keys (prefixes only)",
         parameters=[CONTRACT_PARAMETER],
         examples=[examples.API_KEY_RESPONSE],
-        responses={200: ApiKeySerializer(many=True), **ERROR_RESPONSES},
+        responses={200: ApiKeySerializer(many=True), **error_responses(404)},
     ),
     create=extend_schema(
         summary="Create an API key; the key is in this response only",
         parameters=[CONTRACT_PARAMETER],
         request=ApiKeySerializer,
         examples=[examples.API_KEY_CREATE, examples.API_KEY_CREATED],
-        responses={201: NewApiKeySerializer, **ERROR_RESPONSES},
+        responses={201: NewApiKeySerializer, **error_responses(404, 415)},
     ),
     revoke=extend_schema(
         summary="Revoke an API key at once",
         parameters=[CONTRACT_PARAMETER],
         request=None,
         examples=[examples.API_KEY_REVOKED],
-        responses={200: ApiKeySerializer, **ERROR_RESPONSES},
+        responses={200: ApiKeySerializer, **error_responses(404)},
     ),
 )
 class ApiKeyViewSet(
@@ -218,7 +218,7 @@ class MeView(RateLimitedMixin, APIView):
 
     @extend_schema(
         summary="Which company this API key belongs to",
-        responses={200: MeSerializer, **ERROR_RESPONSES},
+        responses={200: MeSerializer, **error_responses()},
         examples=[examples.ME_RESPONSE],
     )
     def get(self, request: Request) -> Response:

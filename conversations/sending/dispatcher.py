@@ -45,9 +45,9 @@ MAX_IN_FLIGHT = 320
 SEND_THREADS = 64
 # How often a running dispatcher claims the next round while earlier ones are being sent: a round's claim
 # and write come out of the tick, so a slow claim delays only the next one (see Dispatcher.run). A tick's
-# queries cost about the same whatever the round's size; ticked twice as often, two dispatchers on two
-# shared cores spent so much on them that a tenth of their sends woke too late for their slots. A fresh
-# message waits a tick at most (the fairness benchmark's p99 stays near 0.13 s).
+# queries cost about the same whatever the round's size, so a shorter tick spends on queries the CPU that
+# the sends need to wake in time for their slots (most where the cores are shared). A fresh message waits a
+# tick at most, which the fairness benchmark measures.
 TICK_SECONDS = 0.1
 SWITCH_INTERVAL_SECONDS = 0.001
 _round_robin = itertools.count()
@@ -92,8 +92,8 @@ class Dispatcher:
 
     def __init__(self, *, in_flight: int = MAX_IN_FLIGHT, threads: int = SEND_THREADS) -> None:
         # The thread claiming and writing rounds hands the interpreter lock to the send loop at most this far
-        # apart: with Python's 5 ms, sends woke later than their slots allow whenever a round was being
-        # written. It is the process's setting; a dispatcher has its worker process to itself.
+        # apart: at Python's default of 5 ms, sends would wake later than their slots allow whenever a round
+        # is being written. It is the process's setting; a dispatcher has its worker process to itself.
         sys.setswitchinterval(SWITCH_INTERVAL_SECONDS)
         self.in_flight = in_flight
         self.sends = SendLoop(connections=in_flight)
@@ -102,7 +102,7 @@ class Dispatcher:
         self._providers: dict[int, tuple[dt.datetime, WhatsAppProvider]] = {}
         self._channels: dict[int, Channel] = {}  # see outbox.due_channels
         # Claimed messages waiting for a slot of a later round, by channel: their slot passed, or the round had
-        # none left for them. Kept (``sending``) rather than given back and claimed again, which cost a busy
+        # none left for them. Kept (``sending``) rather than given back and claimed again, which costs a busy
         # dispatcher two more writes each; given back when the run ends.
         self._carried: dict[int, list[Message]] = {}
 
@@ -167,7 +167,7 @@ class Dispatcher:
                 paced_for = min(paced_for, wait)
                 continue  # paced out for now: claiming would only put its messages back
             # Carried messages first, then claim, then reserve: slots taken before a slow claim (a large outbox,
-            # a busy database) had passed by the time their messages were handed over.
+            # a busy database) would have passed by the time their messages are handed over.
             wanted = min(share, pacing.most_per_reservation(channel))
             carried = self._carried.pop(channel.pk, [])
             messages = carried[:wanted] + outbox.claim(channel, wanted - len(carried))
@@ -176,8 +176,8 @@ class Dispatcher:
             messages = messages[: len(slots)]
             to_send, failed_now = refusals(channel, messages, now)
             refused += failed_now
-            # Handed over now, not with the round: the slots of the first channels of a round of many passed
-            # while the others were claimed, and their sends were not made.
+            # Handed over now, not with the round: the slots of the first channels of a round of many would pass
+            # while the others are claimed, and their sends would not be made.
             futures += self.sends.submit(
                 [self._send_at(slot, channel, message) for message, slot in zip(to_send, slots, strict=False)]
             )
@@ -225,9 +225,8 @@ class Dispatcher:
 
         Pipelined: every TICK_SECONDS a round is claimed and handed to the send loop while the earlier ones
         are still being sent, and the outcomes that came in meanwhile are written. Waiting for each round's
-        last send before claiming the next left every channel idle while a round was claimed and written
-        (about half of a 1,000 mps channel's capacity on a 2-core machine). Sends held never outnumber
-        ``in_flight``.
+        last send before claiming the next would leave every channel idle while a round is claimed and
+        written, a large part of a fast channel's capacity. Sends held never outnumber ``in_flight``.
         """
         deadline, handled = time.monotonic() + budget_seconds, 0
         in_flight: list[Future] = []

@@ -39,9 +39,9 @@ def _due_first(channel: Channel | OuterRef, now: dt.datetime):
     """A channel's due queued messages in the order of the outbox index (``message_outbox_due``).
 
     Ordered as that partial index is, so PostgreSQL reads it and stops at the limit. Unordered (or by id),
-    with statistics taken while a burst was still queued, it walked the channel's rows through the
-    foreign-key or primary-key index instead, past every message already sent: each claim got slower as
-    the burst went out (4 ms of 20,000, against 0.25 ms from the index).
+    with statistics taken while a burst is still queued, it may walk the channel's rows through the
+    foreign-key or primary-key index instead, past every message already sent: each claim gets slower as
+    the burst goes out.
     """
     return Message.objects.filter(channel=channel, status=Message.Status.QUEUED, next_attempt_at__lte=now).order_by(
         "next_attempt_at", "pk"
@@ -55,8 +55,8 @@ def due_channels(
 
     ``known`` holds channels read before, by id (the dispatcher's, from round to round): one whose row and
     company's row have not been saved since is taken from there, and the rest are read and put there. Read
-    whole every round (each time decrypting its secrets), the due channels cost a dispatcher a fifth of the
-    CPU of its rounds. What sending uses of a channel changes only through a save (admin, API), which moves
+    whole every round (each time decrypting its secrets), the due channels would take a large share of a
+    dispatcher's CPU. What sending uses of a channel changes only through a save (admin, API), which moves
     ``updated_at``; what changes by bulk updates (health, connection state) is in the filter, read every time.
     """
     # A Subquery keeps its ORDER BY ... LIMIT 1 (an Exists would drop it), see _due_first. An alias, not an
@@ -87,14 +87,14 @@ def _heads(channel: Channel, limit: int, now: dt.datetime) -> list[int]:
     per contact at a time, the contact's oldest: a contact's messages arrive in order, and a contact
     backing off (pair rate limit) holds back only its own messages. Two plain index lookups rather than
     one ``NOT EXISTS`` (earlier message of the same contact): right after a burst of inserts the
-    planner's statistics still describe an empty outbox, and it ran that anti-join as a nested loop
-    over the whole outbox (20,000 queued messages: one claim query ran for minutes). These two steps
+    planner's statistics still describe an empty outbox, and it may run that anti-join as a nested loop
+    over the whole outbox, a claim query whose time grows with the square of the backlog. These two steps
     cost at most a pass over the due rows whatever the statistics say.
     """
     heads: list[int] = []
     # The first page is the size asked for (each contact once: it is all heads); each further page is twice
-    # the last, so a backlog of one contact's messages is crossed in a few queries. A first page of 200 for a
-    # round of 25 loaded and checked eight times the rows used: a quarter of each claim's CPU.
+    # the last, so a backlog of one contact's messages is crossed in a few queries. A first page larger than
+    # the round would load and check rows the round never uses, a large share of each claim's CPU.
     page, after = limit, None
     while len(heads) < limit:
         due = _due_first(channel, now)
@@ -132,7 +132,7 @@ def claim(channel: Channel, limit: int) -> list[Message]:
         # the same heads; on PostgreSQL the row locks below (re-checked after any wait) do that.
         heads = _heads(channel, limit, now)
         # Locked as they are read, with what sending and its outcome need of them (SENDS), no more: the
-        # provider's payload and the media columns are not sent again, and loading them cost a busy
+        # provider's payload and the media columns are not sent again, and loading them costs a busy
         # dispatcher more CPU than the claim's queries.
         messages = list(
             Message.objects.select_for_update(skip_locked=True, of=("self",))

@@ -1,9 +1,9 @@
 """An event loop on a thread of its own, where a dispatcher's sends wait for their slots and Cloud API calls are made.
 
 A send waiting for its pacing slot is a timer here, not a thread asleep, and a Cloud API call in flight is
-a socket the loop watches: one thread holds hundreds of them. With a thread per send (64 per dispatcher),
-each send's wake-up and each of its socket reads waited for the interpreter lock behind the other threads
-and the claiming thread: on a busy machine 27 % of the sends started after their slot had passed.
+a socket the loop watches: one thread holds hundreds of them. With a thread per send, each send's wake-up
+and each of its socket reads would wait for the interpreter lock behind the other threads and the claiming
+thread, and on a busy machine many sends would start after their slot had passed.
 """
 
 import asyncio

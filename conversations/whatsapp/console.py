@@ -1,4 +1,8 @@
-"""A provider that logs and records instead of sending (like Django's console and locmem mail backends)."""
+"""A provider that logs and records instead of sending (like Django's console and locmem mail backends).
+
+Each message is logged and kept in ``outbox``, in the memory of the process that sent it (the outbox
+worker's under ``make run``). Nothing reports back, so a message sent on a console channel stays ``sent``.
+"""
 
 import base64
 import binascii

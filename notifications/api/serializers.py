@@ -1,7 +1,9 @@
 """API shapes of outbound messages: one of text, media, location or template, to one number."""
 
+import copy
 from typing import Any
 
+from drf_spectacular.utils import PolymorphicProxySerializer, extend_schema_field
 from rest_framework import serializers
 
 from config.api import StrictSerializerMixin
@@ -13,6 +15,8 @@ CONTENT_FIELDS = ("text", "media", "location", "template")
 
 
 class MediaSerializer(StrictSerializerMixin, serializers.Serializer):
+    """An image, video, audio, document or sticker, fetched by WhatsApp from ``url``."""
+
     kind = serializers.ChoiceField(choices=contents.MEDIA_KINDS)
     url = serializers.URLField(max_length=2000)
     caption = serializers.CharField(max_length=1024, required=False, allow_blank=True, default="")
@@ -20,16 +24,25 @@ class MediaSerializer(StrictSerializerMixin, serializers.Serializer):
 
 
 class LocationSerializer(StrictSerializerMixin, serializers.Serializer):
+    """A map pin."""
+
     latitude = serializers.FloatField(min_value=-90, max_value=90)
     longitude = serializers.FloatField(min_value=-180, max_value=180)
     name = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
     address = serializers.CharField(max_length=300, required=False, allow_blank=True, default="")
 
 
+@extend_schema_field({"oneOf": [{"type": "array", "items": {}}, {"type": "object", "additionalProperties": {}}]})
+class TemplateParametersField(serializers.JSONField):
+    """A list or an object of values (``validate_parameters``)."""
+
+
 class TemplateSerializer(StrictSerializerMixin, serializers.Serializer):
+    """An approved template of the company, by name and language, with its values."""
+
     name = serializers.RegexField(r"^[a-z0-9_]{1,512}$", help_text="The approved template's name.")
     language = serializers.CharField(max_length=15, default="pt_BR")
-    parameters = serializers.JSONField(
+    parameters = TemplateParametersField(
         required=False,
         default=list,
         help_text=(
@@ -81,6 +94,33 @@ class SendMessageSerializer(StrictSerializerMixin, serializers.Serializer):
             )
         template = data["template"]
         return contents.template_request(template["name"], template["language"], template["parameters"])
+
+
+def _send_variant(content: str) -> type[serializers.Serializer]:
+    """For the schema: a send whose content is ``content`` (required), as SendMessageSerializer checks it."""
+    declared = SendMessageSerializer._declared_fields
+    fields = {name: copy.deepcopy(declared[name]) for name in ("to", "channel")}
+    field = declared[content]  # fields are copied from their arguments: required must be one of them
+    fields[content] = type(field)(*field._args, **{**field._kwargs, "required": True})
+    doc = f"A message with `{content}` (and none of the other contents)."
+    attrs = {**fields, "__module__": __name__, "__doc__": doc}
+    return type(f"Send{content.title()}Message", (StrictSerializerMixin, serializers.Serializer), attrs)
+
+
+# The request body of POST /messages: exactly one of the content fields (each variant refuses the others).
+SEND_MESSAGE_REQUEST = PolymorphicProxySerializer(
+    component_name="SendMessage",
+    serializers=[_send_variant(content) for content in CONTENT_FIELDS],
+    resource_type_field_name=None,
+)
+
+
+class MessageFilterSerializer(serializers.Serializer):
+    """The query of GET /messages: a status not in the list is a 400, not an empty page."""
+
+    status = serializers.ChoiceField(
+        choices=Message.Status.choices, required=False, help_text="Only messages in this status."
+    )
 
 
 class StatusChangeSerializer(serializers.ModelSerializer):

@@ -11,14 +11,21 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from companies.idempotency import respond_once
+from companies.idempotency import MAX_KEY_LENGTH, KeyReused, respond_once
 from companies.permissions import IsCompanyKey
 from config.api import RateLimitedMixin
-from config.openapi import ERROR_RESPONSES
-from conversations.exceptions import ChannelNotUsable, NotRetryable
+from config.openapi import error, error_responses
+from conversations.exceptions import ChannelNotUsable, CompanyInactive, NoChannel, NotRetryable, WindowClosed
 from conversations.models import Message, MessageStatusChange
 from conversations.services import outbound
-from notifications.api.serializers import MessageSerializer, SendMessageSerializer
+from notifications.api.serializers import (
+    CONTENT_FIELDS,
+    SEND_MESSAGE_REQUEST,
+    MessageFilterSerializer,
+    MessageSerializer,
+    SendMessageSerializer,
+)
+from templates_meta.exceptions import TemplateNotUsable
 
 SEND_EXAMPLES = [
     OpenApiExample(
@@ -86,6 +93,47 @@ MESSAGE_EXAMPLE = OpenApiExample(
 )
 
 
+SEND_RESPONSES = error_responses(
+    415,
+    specific={
+        400: error(
+            "Invalid input: `details` names each field. Exactly one of `text`, `media`, `location` or "
+            "`template` is given, else each is named.",
+            (
+                "invalid",
+                "The request has invalid fields.",
+                {name: ["Give exactly one of text, media, location or template."] for name in CONTENT_FIELDS},
+            ),
+        ),
+        409: error(
+            "Refused in the current state: nothing was queued.",
+            (WindowClosed.code, WindowClosed.message, {"contact": "5544998887777", "channel": 1}),
+            (NoChannel.code, NoChannel.message),
+            (CompanyInactive.code, CompanyInactive.message),
+            (KeyReused.code, KeyReused.message, {"idempotency_key": "erp-90001"}),
+        ),
+        422: error(
+            "The template cannot be sent: unknown for the channel's WhatsApp account, not approved, or the "
+            "parameters do not fit it (`details` says which).",
+            (
+                TemplateNotUsable.code,
+                "No template 'fatura_disponivel' in pt_BR for this company's WhatsApp account.",
+                {"template": ["fatura_disponivel"]},
+            ),
+        ),
+    },
+)
+RETRY_RESPONSES = error_responses(
+    404,
+    specific={
+        409: error(
+            "The message is not failed or cancelled.",
+            (NotRetryable.code, NotRetryable.message, {"status": "delivered"}),
+        )
+    },
+)
+
+
 def company_messages(company):
     history = Prefetch("status_changes", queryset=MessageStatusChange.objects.order_by("created_at", "pk"))
     return (
@@ -102,15 +150,18 @@ class MessageListCreateView(RateLimitedMixin, generics.ListAPIView):
 
     def get_queryset(self):
         queryset = company_messages(self.request.user.company)
-        if wanted := self.request.query_params.get("status"):
-            queryset = queryset.filter(status=wanted)
+        wanted = self.request.query_params.get("status")
+        filters = MessageFilterSerializer(data={"status": wanted} if wanted else {})  # "?status=": every one
+        filters.is_valid(raise_exception=True)
+        if "status" in filters.validated_data:
+            queryset = queryset.filter(status=filters.validated_data["status"])
         return queryset
 
     @extend_schema(
         summary="List the company's outbound messages, newest first",
-        parameters=[OpenApiParameter("status", str, description="Only messages in this status.")],
+        parameters=[MessageFilterSerializer],
         examples=[MESSAGE_EXAMPLE],
-        responses={200: MessageSerializer(many=True), **ERROR_RESPONSES},
+        responses={200: MessageSerializer(many=True), **error_responses(404)},
     )
     def get(self, request: Request, *args, **kwargs) -> Response:
         return super().get(request, *args, **kwargs)
@@ -123,10 +174,18 @@ class MessageListCreateView(RateLimitedMixin, generics.ListAPIView):
             "with another body is a 409. A free-form message (not a template) to a WhatsApp Cloud contact whose "
             "last message is older than 24 hours is refused with 409 `window_closed`."
         ),
-        request=SendMessageSerializer,
-        parameters=[OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER, required=False)],
+        request=SEND_MESSAGE_REQUEST,
+        parameters=[
+            OpenApiParameter(
+                "Idempotency-Key",
+                str,
+                OpenApiParameter.HEADER,
+                required=False,
+                description=f"At most {MAX_KEY_LENGTH} characters; one per message you mean to send.",
+            )
+        ],
         examples=[*SEND_EXAMPLES, MESSAGE_EXAMPLE],
-        responses={202: MessageSerializer, **ERROR_RESPONSES},
+        responses={202: MessageSerializer, **SEND_RESPONSES},
     )
     def post(self, request: Request, *args, **kwargs) -> Response:
         company = request.user.company
@@ -163,7 +222,7 @@ class MessageDetailView(RateLimitedMixin, generics.RetrieveAPIView):
     @extend_schema(
         summary="A message's status and its history",
         examples=[MESSAGE_EXAMPLE],
-        responses={200: MessageSerializer, **ERROR_RESPONSES},
+        responses={200: MessageSerializer, **error_responses(404)},
     )
     def get(self, request: Request, *args, **kwargs) -> Response:
         return super().get(request, *args, **kwargs)
@@ -176,7 +235,7 @@ class MessageRetryView(RateLimitedMixin, APIView):
         summary="Queue a failed or cancelled message again",
         request=None,
         examples=[MESSAGE_EXAMPLE],
-        responses={202: MessageSerializer, **ERROR_RESPONSES},
+        responses={202: MessageSerializer, **RETRY_RESPONSES},
     )
     def post(self, request: Request, pk: int) -> Response:
         message = company_messages(request.user.company).filter(pk=pk).first()

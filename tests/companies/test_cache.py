@@ -91,6 +91,25 @@ def test_a_value_that_is_not_a_uuid_finds_nothing(django_assert_num_queries):
         assert cache.get_company_by_contract("not-a-uuid") is None
 
 
+@pytest.mark.django_db
+def test_a_value_holding_a_nul_finds_nothing_without_a_query(django_assert_num_queries):
+    # PostgreSQL cannot compare text with a NUL: the query would fail (a 503 in a webhook), not miss.
+    with django_assert_num_queries(0):
+        assert cache.get_channel_by_phone_number_id("1065\x00") is None
+        assert cache.get_channel_by_instance("isp\x00") is None
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("name", ["isp main", "isp\tmain", "i" * 100, "provedor-são-joão", "isp:main/1"])
+def test_any_instance_name_is_cached_under_a_key_every_backend_takes(name):
+    # Django warns about keys memcached would refuse (spaces, control characters, over 250 characters);
+    # the tests turn the warning into an error, so a plain lookup proves the key is fit.
+    channel = EvolutionChannelFactory(instance_name=name)
+    assert cache.get_channel_by_instance(name).pk == channel.pk
+    assert cache.get_channel_by_instance(name).pk == channel.pk  # from the cache
+    assert cache.instance_key(name) in cache.keys_for_channel(channel)
+
+
 @pytest.fixture
 def local_copies(settings):
     settings.COMPANY_LOCAL_CACHE_SECONDS = 2.0

@@ -81,3 +81,70 @@ def test_every_operation_has_an_example(schema):
             has_example = any(media.get("examples") for body in bodies for media in body.get("content", {}).values())
             if method != "delete":
                 assert has_example, f"{method.upper()} {path} has no example"
+
+
+def _validator(schema: dict, component: str):
+    from jsonschema import Draft7Validator  # schemathesis' own dependency
+
+    return Draft7Validator({"$ref": f"#/components/schemas/{component}", "components": schema["components"]})
+
+
+@pytest.mark.django_db
+def test_a_message_needs_exactly_one_content_by_the_schema(schema):
+    body = schema["paths"]["/api/v1/messages"]["post"]["requestBody"]["content"]["application/json"]
+    validator = _validator(schema, body["schema"]["$ref"].rsplit("/", 1)[1])
+    to = {"to": "5544988887777"}
+    valid = [
+        {**to, "text": "Olá"},
+        {**to, "media": {"kind": "document", "url": "https://erp.example.com/b.pdf"}},
+        {**to, "location": {"latitude": -23.4, "longitude": -51.9}},
+        {**to, "template": {"name": "fatura", "parameters": ["Maria"]}},
+        *(example["value"] for example in body["examples"].values()),
+    ]
+    for message in valid:
+        assert validator.is_valid(message), message
+    for message in [to, {**to, "text": "Olá", "template": {"name": "fatura"}}, {**to, "txt": "typo"}]:
+        assert not validator.is_valid(message), message
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("path", "method", "status", "codes"),
+    [
+        (
+            "/api/v1/messages",
+            "post",
+            "409",
+            {"window_closed", "no_channel", "company_inactive", "idempotency_key_reused"},
+        ),
+        ("/api/v1/messages", "post", "422", {"template_not_usable"}),
+        ("/api/v1/messages/{id}/retry", "post", "409", {"not_retryable"}),
+    ],
+)
+def test_conflicts_and_unusable_templates_are_documented_with_their_codes(schema, path, method, status, codes):
+    response = schema["paths"][path][method]["responses"][status]
+    assert response["content"]["application/json"]["schema"]["$ref"].endswith("/Error")
+    examples = response["content"]["application/json"]["examples"].values()
+    assert {example["value"]["error"]["code"] for example in examples} == codes
+
+
+@pytest.mark.django_db
+def test_each_operation_documents_the_errors_it_can_answer(schema):
+    for path, item in schema["paths"].items():
+        for method, operation in item.items():
+            if not isinstance(operation, dict):
+                continue
+            statuses = set(operation["responses"])
+            assert {"400", "401", "403", "413", "429", "503"} <= statuses, (method, path)
+            assert ("404" in statuses) == (path != "/api/v1/me" and (method, path) not in NO_404), (method, path)
+            assert ("415" in statuses) == ("requestBody" in operation), (method, path)
+
+
+NO_404 = {("post", "/api/v1/companies/"), ("post", "/api/v1/messages")}
+
+
+@pytest.mark.django_db
+def test_request_bodies_refuse_unknown_properties_in_the_schema_too(schema):
+    for name, component in schema["components"]["schemas"].items():
+        if name.endswith("Request") and "properties" in component:
+            assert component.get("additionalProperties") is False, name

@@ -61,3 +61,19 @@ def test_limits_can_be_switched_off(settings, company_client):
     settings.RATELIMIT_ENABLE = False
     settings.API_RATE_LIMIT_PER_KEY = "1/m"
     assert [company_client.get("/api/v1/me").status_code for _ in range(3)] == [200, 200, 200]
+
+
+@pytest.mark.django_db
+def test_a_request_without_a_client_address_is_served(settings, company_client):
+    # A server on a Unix socket gives none: django-ratelimit failed on it, a 500 for every request.
+    settings.API_RATE_LIMIT_PER_IP = "1/m"
+    for _ in range(2):
+        assert company_client.get("/api/v1/me", REMOTE_ADDR="").status_code == 200
+
+
+@pytest.mark.django_db
+def test_a_forwarded_hop_that_is_not_an_address_counts_against_the_proxy(settings):
+    settings.API_RATE_LIMIT_PER_IP, settings.TRUST_X_FORWARDED_FOR = "1/m", True
+    client = APIClient()
+    assert client.get("/api/v1/me", HTTP_X_FORWARDED_FOR="not-an-address", REMOTE_ADDR="10.0.0.9").status_code == 401
+    assert client.get("/api/v1/me", HTTP_X_FORWARDED_FOR="unknown", REMOTE_ADDR="10.0.0.9").status_code == 429

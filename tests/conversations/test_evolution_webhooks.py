@@ -82,6 +82,18 @@ def test_an_instance_of_another_company_is_403(client, evo):
     assert response.json()["error"]["code"] == "foreign_instance"
 
 
+def test_an_instance_holding_a_nul_is_400_without_a_lookup(client, evo, caplog, django_assert_num_queries):
+    # The probe's request: no valid key needed, and on PostgreSQL it was a 503 logged as a database outage.
+    company, _ = evo
+    payload = {**load_fixture("evolution/messages_upsert_text.json"), "instance": "x\u0000"}
+    with django_assert_num_queries(1):  # the company, by contract; never the instance
+        response = post_evolution(client, company, payload, apikey="wrong")
+    assert response.status_code == 400
+    assert response.json()["error"]["details"] == {"instance": ["NUL characters are not allowed."]}
+    assert not [record for record in caplog.records if record.levelname == "ERROR"]
+    assert not WebhookEvent.objects.exists()
+
+
 def test_malformed_json_is_400(client, evo):
     company, _ = evo
     response = post_evolution(client, company, b'{"event": "messages.upsert",', apikey=KEY)

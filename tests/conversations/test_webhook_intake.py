@@ -212,6 +212,8 @@ def _rejections():
     body = json.dumps(payload).encode()
     foreign = json.loads(body)
     foreign["entry"][0]["changes"][0]["value"]["metadata"]["phone_number_id"] = "999999999"
+    nul = json.loads(body)
+    nul["entry"][0]["changes"][0]["value"]["metadata"]["phone_number_id"] = "999\u0000"
     return {
         "forged signature": dict(body=body, secret="not-the-secret"),
         "missing signature": dict(body=body, signature=None),
@@ -225,6 +227,8 @@ def _rejections():
         "not a waba webhook": dict(body=b'{"object": "page", "entry": []}'),
         "a json list": dict(body=b"[1, 2]"),
         "the contract given twice, the last one blank": dict(body=body, query_suffix="&contract="),
+        "a phone_number_id holding a NUL": dict(body=json.dumps(nul).encode()),
+        "a header holding a NUL": dict(body=body, headers=[("user-agent", "facebookexternalua\x00")]),
     }
 
 
@@ -234,7 +238,7 @@ def test_whatever_django_refuses_goes_to_django_and_gets_its_answer(text_tenant,
     company, _ = text_tenant
     body = spec["body"]
     signature = sign(body, spec.get("secret", "app-secret"))
-    headers = [("content-type", "application/json")]
+    headers = [("content-type", "application/json"), *spec.get("headers", [])]
     if spec.get("signature", signature):
         headers.append(("x-hub-signature-256", signature))
     query = f"contract={spec.get('contract', company.contract)}{spec.get('query_suffix', '')}"
@@ -248,7 +252,12 @@ def test_whatever_django_refuses_goes_to_django_and_gets_its_answer(text_tenant,
 
 @pytest.mark.parametrize(
     ("apikey", "instance", "code"),
-    [("wrong", "isp-main", "invalid_api_key"), ("", "isp-main", "missing_api_key"), ("k", "other", "foreign_instance")],
+    [
+        ("wrong", "isp-main", "invalid_api_key"),
+        ("", "isp-main", "missing_api_key"),
+        ("k", "other", "foreign_instance"),
+        ("wrong", "isp-main\x00", "invalid"),
+    ],
 )
 def test_a_refused_evolution_webhook_gets_djangos_error(intake, django_stack, apikey, instance, code):
     company = CompanyFactory()
@@ -260,7 +269,7 @@ def test_a_refused_evolution_webhook_gets_djangos_error(intake, django_stack, ap
     body = json.dumps(payload).encode()
     headers = [("apikey", apikey)] if apikey else []
     status, _, answer = request(intake, "POST", f"/webhooks/evolution/{company.contract}/", body=body, headers=headers)
-    assert status in (401, 403)
+    assert status in (400, 401, 403)
     assert json.loads(answer)["error"]["code"] == code
     assert len(django_stack.paths) == 1
     assert not WebhookEvent.objects.exists()

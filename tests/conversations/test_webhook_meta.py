@@ -108,6 +108,17 @@ def test_a_phone_number_id_of_another_company_is_403(client, meta_company):
     assert not WebhookEvent.objects.exists()
 
 
+def test_a_phone_number_id_holding_a_nul_is_400(client, meta_company, caplog):
+    # The probe's request, signed with the company's secret: on PostgreSQL it was a 503.
+    payload = load_fixture("meta/message_text.json")
+    payload["entry"][0]["changes"][0]["value"]["metadata"]["phone_number_id"] = "1065\u0000"
+    response = post_meta(client, meta_company, payload)
+    assert response.status_code == 400
+    assert response.json()["error"]["details"] == {"phone_number_id": ["NUL characters are not allowed."]}
+    assert not [record for record in caplog.records if record.levelname == "ERROR"]
+    assert not WebhookEvent.objects.exists()
+
+
 def test_one_foreign_change_among_many_rejects_the_request(client, meta_company):
     payload = load_fixture("meta/message_text.json")
     foreign = json.loads(json.dumps(payload["entry"][0]))

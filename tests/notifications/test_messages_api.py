@@ -225,3 +225,16 @@ def test_list_filters_by_status(company_client, evolution, django_assert_max_num
     with django_assert_max_num_queries(8):
         body = company_client.get("/api/v1/messages", {"status": "failed"}).json()
     assert body["count"] == 1
+
+
+@pytest.mark.django_db
+def test_a_status_filter_not_in_the_list_is_400(company_client):
+    response = company_client.get("/api/v1/messages", {"status": "lost"})
+    assert response.status_code == 400
+    assert list(response.json()["error"]["details"]) == ["status"]
+
+
+@pytest.mark.django_db
+def test_a_blank_status_filter_lists_every_message(company_client, evolution):
+    _post(company_client, {"to": "5544998887700", "text": "x"})
+    assert company_client.get("/api/v1/messages", {"status": ""}).json()["count"] == 1

@@ -1,4 +1,4 @@
-"""Demo data for `make run`: a superuser, a company with a fake ERP, its channels, and keys.
+"""Demo data for `make run`: a superuser, a company with a fake ERP, its channels, draft templates, and keys.
 
 The company has a Cloud channel on the fake Graph API, an Evolution channel on the fake Evolution API
 (both started by `runall`) and a console channel; the names and secrets are those of ``config.demo``.

@@ -1,4 +1,7 @@
-"""Run the whole product in the foreground: ASGI web server, one Celery worker per pool and beat; Ctrl-C stops all."""
+"""Run the whole product in the foreground: ASGI web server, one Celery worker per pool and beat; Ctrl-C stops all.
+
+A child that exits on its own is started again (``Supervisor``); to run one more, add it to ``children``.
+"""
 
 import argparse
 import os
@@ -6,12 +9,14 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
 from companies.models import Company
-from config import demo, queues
+from config import demo, queues, web_server
 
 
 class Command(BaseCommand):
@@ -28,28 +33,12 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, host: str, port: int, fakes: bool, **options) -> None:
-        python = sys.executable
         # The fakes post their webhooks to this server, on an address that reaches it from this machine.
         base = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::', '') else host}:{port}"  # noqa: S104
-        commands = {
-            # No access log: uvicorn writes it outside our masking filter (webhook URLs carry secrets);
-            # Django still logs every 4xx/5xx through it.
-            "web": [
-                python,
-                "-m",
-                "uvicorn",
-                "config.asgi:application",
-                "--host",
-                host,
-                "--port",
-                str(port),
-                "--no-access-log",
-            ],
-            **{f"worker-{pool.name}": queues.worker_command(pool, python=python) for pool in queues.pools()},
-            "beat": [python, "-m", "celery", "-A", "config", "beat", "-l", "info"],
-            **(fake_commands(python, base) if fakes else {}),
-        }
-        processes = {name: subprocess.Popen(cmd) for name, cmd in commands.items()}  # noqa: S603
+        supervisor = Supervisor(
+            children(python=sys.executable, host=host, port=port, base=base, fakes=fakes), log=self.stderr.write
+        )
+        supervisor.start()
         workers = ", ".join(f"{p.name} ({'+'.join(p.queues)}, {p.concurrency} {p.pool})" for p in queues.pools())
         self.stdout.write(
             self.style.SUCCESS(
@@ -72,26 +61,91 @@ class Command(BaseCommand):
 
         signal.signal(signal.SIGINT, stop)
         signal.signal(signal.SIGTERM, stop)
-        exit_code = 0
         try:
             while not stopping:
-                for name, process in processes.items():
-                    if process.poll() is not None:
-                        self.stderr.write(f"{name} exited with code {process.returncode}; stopping the others.")
-                        exit_code, stopping = process.returncode or 1, True
-                        break
+                supervisor.restart_exited()
                 time.sleep(0.5)
         finally:
-            for process in processes.values():
-                if process.poll() is None:
-                    process.send_signal(signal.SIGTERM)
-            deadline = time.monotonic() + 15
-            for process in processes.values():
-                try:
-                    process.wait(timeout=max(0.1, deadline - time.monotonic()))
-                except subprocess.TimeoutExpired:
-                    process.kill()
-        sys.exit(exit_code)
+            supervisor.stop()
+        sys.exit(0)
+
+
+def children(*, python: str, host: str, port: int, base: str, fakes: bool) -> dict[str, list[str]]:
+    """What runall starts and keeps running, by name: the web server, one Celery worker per pool, beat, the fakes."""
+    return {
+        "web": web_server.uvicorn_command(python=python, host=host, port=port),
+        **{f"worker-{pool.name}": queues.worker_command(pool, python=python) for pool in queues.pools()},
+        "beat": [python, "-m", "celery", "-A", "config", "beat", "-l", "info"],
+        **(fake_commands(python, base) if fakes else {}),
+    }
+
+
+@dataclass
+class Child:
+    name: str
+    command: list[str]
+    process: subprocess.Popen | None = None
+    started_at: float = 0.0
+    restart_at: float | None = None  # set while it waits to be started again
+    delay: float = 0.0
+
+
+class Supervisor:
+    """Keeps each child running: one that exits is started again, after a pause that doubles while it keeps
+    exiting soon after its start (from ``first_delay`` up to ``max_delay``) and is reset once it ran
+    ``stable_after`` seconds. A database or broker outage, or a crash, costs that child a restart, not the others.
+    """
+
+    def __init__(
+        self,
+        commands: Mapping[str, list[str]],
+        *,
+        log: Callable[[str], object],
+        first_delay: float = 1.0,
+        max_delay: float = 30.0,
+        stable_after: float = 30.0,
+    ) -> None:
+        self.children = [Child(name, list(command)) for name, command in commands.items()]
+        self.log, self.first_delay, self.max_delay, self.stable_after = log, first_delay, max_delay, stable_after
+
+    def start(self) -> None:
+        for child in self.children:
+            self._start(child)
+
+    def _start(self, child: Child) -> None:
+        child.process = subprocess.Popen(child.command)  # noqa: S603
+        child.started_at, child.restart_at = time.monotonic(), None
+
+    def restart_exited(self) -> None:
+        """Note the children that exited and start again those whose pause is over; call it every so often."""
+        now = time.monotonic()
+        for child in self.children:
+            if child.restart_at is not None:
+                if now >= child.restart_at:
+                    self.log(f"Restarting {child.name}.")
+                    self._start(child)
+                continue
+            code = child.process.poll() if child.process else None
+            if code is None:
+                continue
+            ran = now - child.started_at
+            kept_failing = child.delay and ran < self.stable_after
+            child.delay = min(self.max_delay, child.delay * 2) if kept_failing else self.first_delay
+            child.restart_at = now + child.delay
+            self.log(f"{child.name} exited with code {code} after {ran:.1f} s; restarting it in {child.delay:g} s.")
+
+    def stop(self, timeout: float = 15.0) -> None:
+        """SIGTERM every child still running, then SIGKILL those still there after ``timeout`` seconds."""
+        running = [child.process for child in self.children if child.process and child.process.poll() is None]
+        for process in running:
+            process.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        for process in running:
+            try:
+                process.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
 
 
 def fake_commands(python: str, base: str) -> dict[str, list[str]]:
