@@ -23,10 +23,15 @@ def _as_django(django_error: type[Exception], driver_error: Exception) -> Except
 
 
 def _sqlite_error(sql: str, path: str = ":memory:") -> sqlite3.Error:
+    connection = None
     try:
-        sqlite3.connect(path).execute(sql)
+        connection = sqlite3.connect(path)
+        connection.execute(sql)
     except sqlite3.Error as exc:
         return exc
+    finally:
+        if connection is not None:
+            connection.close()  # Python 3.13 warns about a connection left to the garbage collector
     raise AssertionError("no error")
 
 
