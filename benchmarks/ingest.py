@@ -2,10 +2,11 @@
 
 The run builds its own world and removes it afterwards: a throwaway database (``ponte_bench_<pid>`` on
 the PostgreSQL server of ``DATABASE_URL``, else a SQLite file in a temporary folder), migrated, with one
-company and its Cloud channel; then ``gunicorn -k uvicorn_worker.UvicornWorker -w 2`` and a Celery
-worker (``-c 2``) on that database, with ``REDIS_URL``'s Redis as cache and broker when it is set (the
-filesystem broker in the temporary folder otherwise). Nothing here imports Django: every Django process
-is a child, so no connection to the throwaway database is left open when it is dropped.
+company and its Cloud channel; then ``gunicorn -k config.web_server.UvicornWorker -w 2`` (the image's
+web server) and a Celery worker (``-c 2``) on that database, with ``REDIS_URL``'s Redis as cache and
+broker when it is set (the filesystem broker in the temporary folder otherwise). Nothing here imports
+Django: every Django process is a child, so no connection to the throwaway database is left open when
+it is dropped.
 
 Load comes from 2 processes x 10 threads = 20 keep-alive HTTP/1.1 connections to 127.0.0.1, each
 request built from ``tests/fixtures/meta/message_text.json`` with its own wamid (one of 1,000
@@ -527,7 +528,7 @@ class _Stack:
                 "gunicorn",
                 "config.asgi:application",
                 "-k",
-                "uvicorn_worker.UvicornWorker",
+                "config.web_server.UvicornWorker",
                 "-w",
                 str(WEB_WORKERS),
                 "-b",
