@@ -181,14 +181,9 @@ def get_company_by_contract(contract: uuid.UUID | str) -> Company | None:
     return _cached(contract_key(parsed), lambda: Company.objects.filter(contract=parsed).first())
 
 
-def _unstorable(value: str) -> bool:
-    """No row holds it: PostgreSQL refuses NUL in text (the query would fail, not just find nothing)."""
-    return has_nul(value)
-
-
 def get_channel_by_phone_number_id(phone_number_id: str) -> Channel | None:
     """The Cloud channel (with its company loaded) that owns this Meta phone_number_id, or None."""
-    if not phone_number_id or _unstorable(phone_number_id):
+    if not phone_number_id or has_nul(phone_number_id):  # no row holds one; PostgreSQL refuses the query
         return None
     return _cached(
         phone_number_id_key(phone_number_id),
@@ -198,7 +193,7 @@ def get_channel_by_phone_number_id(phone_number_id: str) -> Channel | None:
 
 def get_channel_by_instance(instance_name: str) -> Channel | None:
     """The Evolution channel (with its company loaded) named by this instance, or None."""
-    if not instance_name or _unstorable(instance_name):
+    if not instance_name or has_nul(instance_name):
         return None
     return _cached(
         instance_key(instance_name),

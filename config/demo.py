@@ -35,7 +35,3 @@ def graph_api_url() -> str:
 
 def evolution_url() -> str:
     return f"http://127.0.0.1:{settings.FAKE_EVOLUTION_PORT}"
-
-
-def digits(number: str) -> str:
-    return "".join(ch for ch in number if ch.isdigit())

@@ -11,6 +11,7 @@ from tests.factories import CloudChannelFactory, CompanyFactory
 from tests.templates_meta.test_services import WABA, _template
 
 ORDER_ID = "1689556908129832"  # order_confirmation (en-US), in the status fixtures
+STATUS_UPDATE = "meta/message_template_status_update_approved.json"
 
 
 def _post(client, company, name, capture, **value_overrides) -> AccountNotice:
@@ -93,13 +94,7 @@ def test_paused_says_which_pause_and_until_when_and_reinstated_clears_it(
 def test_every_status_event_moves_the_template(
     client, company, order, event, status, django_capture_on_commit_callbacks
 ):
-    notice = _post(
-        client,
-        company,
-        "meta/message_template_status_update_approved.json",
-        django_capture_on_commit_callbacks,
-        event=event,
-    )
+    notice = _post(client, company, STATUS_UPDATE, django_capture_on_commit_callbacks, event=event)
     order.refresh_from_db()
     assert order.status == status
     assert order.status_changes.get().event == event
@@ -109,10 +104,8 @@ def test_every_status_event_moves_the_template(
 def test_unarchived_returns_to_the_status_before_the_archive(
     client, company, order, django_capture_on_commit_callbacks
 ):
-    fixture = "meta/message_template_status_update_approved.json"
-    _post(client, company, fixture, django_capture_on_commit_callbacks, event="PAUSED")
-    _post(client, company, fixture, django_capture_on_commit_callbacks, event="ARCHIVED")
-    _post(client, company, fixture, django_capture_on_commit_callbacks, event="UNARCHIVED")
+    for event in ("PAUSED", "ARCHIVED", "UNARCHIVED"):
+        _post(client, company, STATUS_UPDATE, django_capture_on_commit_callbacks, event=event)
     order.refresh_from_db()
     assert order.status == "PAUSED"
 
@@ -121,13 +114,7 @@ def test_unarchived_returns_to_the_status_before_the_archive(
 def test_events_that_change_no_status_are_kept_in_the_history(
     client, company, order, event, django_capture_on_commit_callbacks
 ):
-    notice = _post(
-        client,
-        company,
-        "meta/message_template_status_update_approved.json",
-        django_capture_on_commit_callbacks,
-        event=event,
-    )
+    notice = _post(client, company, STATUS_UPDATE, django_capture_on_commit_callbacks, event=event)
     order.refresh_from_db()
     assert order.status == "APPROVED"
     assert order.status_changes.get().event == event
