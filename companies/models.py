@@ -20,6 +20,13 @@ def validate_timezone(value: str) -> None:
         raise ValidationError(f"{value!r} is not a known time zone (use an IANA name like America/Sao_Paulo).")
 
 
+def validate_reminder_days(value: object) -> None:
+    if not isinstance(value, list) or not all(type(day) is int and -90 <= day <= 90 for day in value):
+        raise ValidationError("A list of whole days between -90 and 90, relative to the due date: [-3, 0, 3].")
+    if len(set(value)) != len(value):
+        raise ValidationError("Each day once.")
+
+
 def default_api_version() -> str:
     return settings.META_GRAPH_API_VERSION
 
@@ -34,11 +41,18 @@ class Company(models.Model):
 
     class ErpSystem(models.TextChoices):
         NONE = "", "None"
-        FAKE = "fake", "Fake (demo data)"
         IXC = "ixc", "IXC Soft"
+        ROUTERBOX = "routerbox", "RouterBox (RBX ISP)"
         SGP = "sgp", "SGP"
         MKAUTH = "mkauth", "MK-Auth"
         HUBSOFT = "hubsoft", "Hubsoft"
+
+    class PixKeyType(models.TextChoices):
+        CNPJ = "CNPJ", "CNPJ"
+        CPF = "CPF", "CPF"
+        EMAIL = "EMAIL", "E-mail"
+        PHONE = "PHONE", "Phone"
+        EVP = "EVP", "Random key (EVP)"
 
     class ActiveChannelPolicy(models.TextChoices):
         PREFER_EVOLUTION = "prefer_evolution", "Unofficial (Evolution) when connected, else Cloud template"
@@ -70,9 +84,31 @@ class Company(models.Model):
 
     erp_system = models.CharField(max_length=16, choices=ErpSystem.choices, blank=True, default=ErpSystem.NONE)
     erp_base_url = models.URLField(blank=True)
-    erp_username = models.CharField(max_length=120, blank=True, help_text="User, client id or app name.")
-    erp_password = EncryptedTextField()
-    erp_token = EncryptedTextField()
+    erp_username = models.CharField(
+        max_length=120, blank=True, help_text="IXC: the token's user id. SGP: the app name. Hubsoft: the user."
+    )
+    erp_password = EncryptedTextField(help_text="Hubsoft: the user's password.")
+    erp_token = EncryptedTextField(help_text="IXC, SGP: the token. RouterBox: the integration key.")
+    erp_client_id = models.CharField(max_length=120, blank=True, help_text="Hubsoft, MK-Auth: the OAuth client id.")
+    erp_client_secret = EncryptedTextField(help_text="Hubsoft, MK-Auth: the OAuth client secret.")
+    erp_verify_tls = models.BooleanField(
+        "verify the ERP's TLS certificate",
+        default=True,
+        help_text="Turn off only for an ERP on a self-signed certificate.",
+    )
+
+    billing_reminder_days = models.JSONField(
+        default=list,
+        blank=True,
+        validators=[validate_reminder_days],
+        help_text="Days relative to the due date on which open invoices are notified, e.g. [-3, 0, 3]. Empty: none.",
+    )
+    billing_reminder_hour = models.PositiveSmallIntegerField(
+        default=9, validators=[MaxValueValidator(23)], help_text="Hour of the day (company time zone) reminders go."
+    )
+    pix_key = models.CharField(max_length=77, blank=True, help_text="Where PIX payments go (Meta's order message).")
+    pix_key_type = models.CharField(max_length=8, choices=PixKeyType.choices, blank=True)
+    pix_merchant_name = models.CharField(max_length=100, blank=True, help_text="The PIX key holder's name.")
 
     sms_url_template = models.CharField(
         max_length=500,
@@ -141,6 +177,11 @@ class Channel(models.Model):
     is_active = models.BooleanField(default=True)
     receives_inbound = models.BooleanField(default=True)
     sends_notices = models.BooleanField(default=True, help_text="May send billing and contract notices.")
+    brazil_payments = models.BooleanField(
+        "enabled for Meta's Brazil payments",
+        default=False,
+        help_text="Cloud: the WABA may send PIX as an order message with a copy button (needs the company's PIX key).",
+    )
 
     api_base_url = models.URLField(blank=True, help_text="Cloud: defaults to Meta's Graph API. Evolution: required.")
     phone_number_id = models.CharField(max_length=32, blank=True)

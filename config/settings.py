@@ -56,6 +56,7 @@ if IS_PRODUCTION and LOCAL_FAKES:
     raise ImproperlyConfigured("LOCAL_FAKES is for development: production talks to the real providers.")
 FAKE_GRAPH_API_PORT = env.int("FAKE_GRAPH_API_PORT", default=8101)
 FAKE_EVOLUTION_PORT = env.int("FAKE_EVOLUTION_PORT", default=8102)
+FAKE_ERP_PORT = env.int("FAKE_ERP_PORT", default=8103)
 
 # ------------------------------------------------------------------------------ apps
 INSTALLED_APPS = [
@@ -328,6 +329,8 @@ CACHE_IS_SHARED = bool(REDIS_URL)
 # behind a change). Without Redis the cache is already this process's memory.
 COMPANY_LOCAL_CACHE_SECONDS = env.float("COMPANY_LOCAL_CACHE_SECONDS", default=2.0 if REDIS_URL else 0.0)
 META_GRAPH_API_VERSION = env.str("META_GRAPH_API_VERSION", default="v25.0")
+# How long an ERP's answers (customers, contracts, open invoices) are reused for the same question.
+ERP_CACHE_SECONDS = env.int("ERP_CACHE_SECONDS", default=60)
 API_KEY_LAST_USED_RESOLUTION_SECONDS = 60
 
 # ------------------------------------------------------------------------------ security (production)

@@ -1,37 +1,69 @@
-"""The interface every ERP adapter implements, and how a company's adapter is chosen.
+"""The interface every ERP adapter implements, and what it returns.
 
-Implementers: return the dataclasses below (ERP JSON never leaves the adapter module), raise
-:class:`ErpError` with ``retryable`` saying whether trying again later can help, and take URLs and
-credentials from the Company row only.
+Implementers: return the dataclasses below (ERP JSON never leaves the adapter module), raise the
+:class:`ErpError` kinds below (``retryable`` says whether trying again later can help), and take URLs
+and credentials from the Company row only (seed: "ta fixo a url, conta e key").
 """
 
 import datetime as dt
-from dataclasses import dataclass
+import enum
+from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import TYPE_CHECKING, Protocol
-
-from django.utils.module_loading import import_string
-
-if TYPE_CHECKING:
-    from companies.models import Company
+from typing import Protocol
 
 
 class ErpError(Exception):
+    """The ERP could not answer the question. The message is safe to show an operator (no secrets)."""
+
+    code = "erp_error"
+
     def __init__(self, message: str, *, retryable: bool = False) -> None:
         super().__init__(message)
         self.retryable = retryable
 
 
 class ErpNotConfigured(ErpError):
-    """The company has no ERP, or one this product has no adapter for yet."""
+    """The company has no ERP, or one this product has no adapter for."""
+
+    code = "erp_not_configured"
+
+
+class ErpUnavailable(ErpError):
+    """Down, timed out, or answered 5xx / 429: trying again later can help."""
+
+    code = "erp_unavailable"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, retryable=True)
+
+
+class ErpAuthFailed(ErpError):
+    """The ERP refused the company's credentials."""
+
+    code = "erp_auth_failed"
+
+
+class ErpBadAnswer(ErpError):
+    """The ERP answered something that is not its API's answer: an HTML page, an empty body, its error shape."""
+
+    code = "erp_bad_answer"
+
+
+class ContractStatus(enum.StrEnum):
+    ACTIVE = "active"
+    BLOCKED = "blocked"
+    SUSPENDED = "suspended"
+    CANCELLED = "cancelled"
+    BANDWIDTH_LIMITED = "bandwidth_limited"
+    PENDING = "pending"  # signed up, not yet activated
 
 
 @dataclass(frozen=True)
 class Customer:
     code: str
     name: str
-    document: str  # CPF or CNPJ, digits only
-    phones: tuple[str, ...] = ()  # E.164 digits, e.g. 5544988887777
+    document: str  # CPF or CNPJ, canonical (companies.documents.canonical)
+    phones: tuple[str, ...] = ()  # WhatsApp numbers, E.164 digits (companies.phones.whatsapp_numbers)
     email: str = ""
 
 
@@ -39,8 +71,9 @@ class Customer:
 class Contract:
     id: str
     customer_code: str
-    status: str  # active, blocked, suspended, cancelled, bandwidth_limited
+    status: ContractStatus
     plan: str = ""
+    trust_unlock_allowed: bool | None = None  # None: the ERP does not say
 
 
 @dataclass(frozen=True)
@@ -50,16 +83,18 @@ class Invoice:
     contract_id: str
     due_date: dt.date
     amount: Decimal
-    digitable_line: str
-    pix_code: str
-    boleto_url: str = ""
+    digitable_line: str = ""  # as the ERP spaces it
+    barcode: str = ""  # the 44 digits
+    pix_code: str = ""  # the PIX copy-and-paste code (BR Code)
+    boleto_url: str = ""  # where the boleto PDF can be fetched, when the ERP gives a link
+    boleto_pdf: bytes = field(default=b"", repr=False)  # the PDF itself, when the ERP gives bytes
 
 
 @dataclass(frozen=True)
 class TrustUnlock:
     granted: bool
     until: dt.date | None = None
-    reason: str = ""
+    reason: str = ""  # the ERP's own words when it refused (or why we could not ask)
 
 
 class ErpAdapter(Protocol):
@@ -69,17 +104,3 @@ class ErpAdapter(Protocol):
     def list_contracts(self, customer_code: str) -> list[Contract]: ...
     def list_open_invoices(self, customer_code: str, *, contract_id: str | None = None) -> list[Invoice]: ...
     def trust_unlock(self, contract_id: str) -> TrustUnlock: ...
-
-
-ADAPTERS: dict[str, str] = {
-    "fake": "companies.erp.fake.FakeErp",
-}
-
-
-def erp_for(company: "Company") -> ErpAdapter:
-    """The adapter for the company's ERP; raises ErpNotConfigured when there is none (yet)."""
-    path = ADAPTERS.get(company.erp_system)
-    if path is None:
-        label = company.get_erp_system_display() if company.erp_system else "none"
-        raise ErpNotConfigured(f"No ERP adapter for {label!r} on company {company.contract}.")
-    return import_string(path).from_company(company)

@@ -7,7 +7,7 @@ from django.db.models import Q
 
 from companies.models import Company
 from conversations.models import Contact
-from conversations.phones import normalize_phone
+from companies.phones import normalize_phone
 from conversations.whatsapp.base import ContactSync, InboundContact
 
 MAX_NAME = 200

@@ -16,7 +16,7 @@ from companies.models import Channel, Company
 from config import queues
 from conversations.exceptions import ChannelNotUsable, CompanyInactive, InvalidRecipient, NoChannel, WindowClosed
 from conversations.models import Contact, Message
-from conversations.phones import normalize_phone
+from companies.phones import normalize_phone
 from conversations.services import statuses
 from conversations.services.contacts import upsert_contact
 from conversations.whatsapp import content as contents

@@ -8,7 +8,7 @@ from rest_framework import serializers
 
 from config.api import StrictSerializerMixin
 from conversations.models import Message, MessageStatusChange
-from conversations.phones import normalize_phone
+from companies.phones import normalize_phone
 from conversations.whatsapp import content as contents
 
 CONTENT_FIELDS = ("text", "media", "location", "template")

@@ -65,7 +65,7 @@ class Command(BaseCommand):
                 "support_phone": "(44) 98888-8888",
                 "business_hours": {day: [["08:00", "18:00"]] for day in ("mon", "tue", "wed", "thu", "fri")}
                 | {"sat": [["08:00", "12:00"]]},
-                "erp_system": Company.ErpSystem.FAKE,
+                "erp_system": Company.ErpSystem.IXC,
                 "meta_verify_token": demo.META_VERIFY_TOKEN,
                 "meta_app_secret": demo.META_APP_SECRET,
             }

@@ -1,0 +1,5 @@
+import sys
+
+from fakes.erp.server import main
+
+sys.exit(main())
