@@ -145,8 +145,19 @@ class CompanyAdmin(SecretAwareMixin, admin.ModelAdmin):
             "ERP",
             {
                 "classes": ["collapse"],
-                "fields": ["erp_system", "erp_base_url", "erp_username", "erp_password", "erp_token"],
+                "fields": [
+                    ("erp_system", "erp_verify_tls"),
+                    "erp_base_url",
+                    ("erp_username", "erp_password"),
+                    "erp_token",
+                    ("erp_client_id", "erp_client_secret"),
+                ],
             },
+        ),
+        ("Billing reminders", {"fields": [("billing_reminder_days", "billing_reminder_hour")]}),
+        (
+            "PIX (Meta's Brazil payments)",
+            {"classes": ["collapse"], "fields": [("pix_key_type", "pix_key"), "pix_merchant_name"]},
         ),
         ("SMS gateway", {"classes": ["collapse"], "fields": ["sms_url_template", "sms_username", "sms_password"]}),
         ("History", {"fields": [("created_at", "updated_at")]}),
@@ -253,7 +264,10 @@ class ChannelAdmin(SecretAwareMixin, admin.ModelAdmin):
                 ]
             },
         ),
-        ("Cloud API (Meta)", {"fields": ["phone_number_id", "waba_id", "access_token", "api_version"]}),
+        (
+            "Cloud API (Meta)",
+            {"fields": ["phone_number_id", "waba_id", "access_token", "api_version", "brazil_payments"]},
+        ),
         ("Evolution API", {"fields": ["instance_name", "api_key"]}),
         (
             "Connection",

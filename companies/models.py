@@ -21,6 +21,8 @@ def validate_timezone(value: str) -> None:
 
 
 def validate_reminder_days(value: object) -> None:
+    if value is None:  # an emptied box in the admin: no reminders (Company.clean stores [])
+        return
     if not isinstance(value, list) or not all(type(day) is int and -90 <= day <= 90 for day in value):
         raise ValidationError("A list of whole days between -90 and 90, relative to the due date: [-3, 0, 3].")
     if len(set(value)) != len(value):
@@ -150,6 +152,10 @@ class Company(models.Model):
     @property
     def is_active(self) -> bool:
         return self.status == self.Status.ACTIVE
+
+    def clean(self) -> None:
+        if self.billing_reminder_days is None:
+            self.billing_reminder_days = []
 
 
 class Channel(models.Model):

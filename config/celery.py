@@ -76,6 +76,18 @@ PERIODIC_TASKS: list[PeriodicTask] = [
         every_seconds=6 * 3600,
         why="Processed webhook events are kept WEBHOOK_EVENT_RETENTION_DAYS days for replay, then purged.",
     ),
+    PeriodicTask(
+        name="purge-hosted-files",
+        task="conversations.tasks.purge_hosted_files",
+        every_seconds=24 * 3600,
+        why="Files sent by link (boleto PDFs an ERP gave as bytes) stop being served when they expire.",
+    ),
+    PeriodicTask(
+        name="billing-reminders",
+        task="notifications.tasks.send_billing_reminders",
+        every_seconds=15 * 60,
+        why="Each company's billing reminders go once a day from its hour, in its time zone.",
+    ),
 ]
 
 

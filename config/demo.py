@@ -25,6 +25,10 @@ EVOLUTION_INSTANCE = "ponte-demo"
 EVOLUTION_API_KEY = "demo-evolution-key"
 EVOLUTION_NUMBER = "+55 44 3030-0002"
 
+# The ERP, served by the fake ERP in IXC Soft's shapes (its demo customers: 1001 to 1008).
+ERP_USER = "demo"
+ERP_TOKEN = "demo-erp-token"  # noqa: S105
+
 # A subscriber to talk to: the sample webhooks come from this number.
 CUSTOMER_NUMBER = "5544999990001"
 
@@ -35,3 +39,7 @@ def graph_api_url() -> str:
 
 def evolution_url() -> str:
     return f"http://127.0.0.1:{settings.FAKE_EVOLUTION_PORT}"
+
+
+def erp_url() -> str:
+    return f"http://127.0.0.1:{settings.FAKE_ERP_PORT}"

@@ -54,7 +54,9 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
     """DRF's exception handler: every exception, expected or not, leaves in the one format."""
     headers: dict[str, str] = {}
     if isinstance(exc, DomainError):
-        return Response(error_body(exc.code, exc.message, exc.details), status=exc.status)
+        if retry_after := getattr(exc, "retry_after_seconds", None):
+            headers["Retry-After"] = str(retry_after)
+        return Response(error_body(exc.code, exc.message, exc.details), status=exc.status, headers=headers)
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, PermissionDenied):

@@ -42,6 +42,8 @@ TASK_QUEUES: dict[str, str] = {
     "conversations.tasks.requeue_stale_webhook_events": MAINTENANCE,
     "conversations.tasks.recover_stuck_sends": MAINTENANCE,
     "conversations.tasks.purge_webhook_events": MAINTENANCE,
+    "conversations.tasks.purge_hosted_files": MAINTENANCE,
+    "notifications.tasks.send_billing_reminders": MAINTENANCE,
     "templates_meta.tasks.sync_all_templates": MAINTENANCE,
     "config.tasks.heartbeat": MAINTENANCE,
 }

@@ -6,7 +6,7 @@ from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
 from config import health
-from conversations import webhooks
+from conversations import downloads, webhooks
 
 handler400 = "config.errors.bad_request"
 handler403 = "config.errors.permission_denied"
@@ -23,6 +23,7 @@ urlpatterns = [
     path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="api-redoc"),
     path("api/v1/", include("companies.api.urls")),
     path("api/v1/", include("notifications.api.urls")),
+    path("files/<str:token>/<str:filename>", downloads.hosted_file, name="hosted-file"),
     path("webhooks/meta/", webhooks.meta, name="webhook-meta"),
     path("webhooks/evolution/<str:contract>/", webhooks.evolution, name="webhook-evolution"),
     path("webhooks/chatwoot/<str:contract>/<str:secret>/", webhooks.chatwoot, name="webhook-chatwoot"),

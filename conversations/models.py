@@ -293,6 +293,30 @@ class AccountNotice(models.Model):
         return f"{self.field} ({self.company})"
 
 
+class HostedFile(models.Model):
+    """A file we send by link (a boleto PDF an ERP gave as bytes): WhatsApp fetches it from our public URL.
+
+    The URL carries an unguessable token and stops working at ``expires_at``; the same bytes are kept once
+    per company.
+    """
+
+    company = models.ForeignKey(Company, on_delete=models.CASCADE, related_name="hosted_files")
+    token = models.CharField(max_length=64, unique=True)
+    sha256 = models.CharField(max_length=64)
+    file = models.FileField(upload_to="hosted/")
+    filename = models.CharField(max_length=200)
+    content_type = models.CharField(max_length=100)
+    size = models.PositiveIntegerField()
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["company", "sha256"], name="hosted_file_unique_content")]
+
+    def __str__(self) -> str:
+        return self.filename
+
+
 class OutboxChannel(Channel):
     """Channels seen as send queues, for the admin's outbox page."""
 

@@ -15,7 +15,7 @@ from conversations import locks
 from conversations.locks import LockTimeout
 from conversations.models import WebhookEvent
 from conversations.sending import dispatcher, outbox
-from conversations.services import media, outbound, webhook_events
+from conversations.services import hosted_files, media, outbound, webhook_events
 
 logger = logging.getLogger(__name__)
 
@@ -95,6 +95,12 @@ def requeue_stale_webhook_events() -> int:
 @exclusive_job(lease=dt.timedelta(hours=2))
 def purge_webhook_events() -> int:
     return webhook_events.purge_processed(older_than=dt.timedelta(days=settings.WEBHOOK_EVENT_RETENTION_DAYS))
+
+
+@shared_task
+@exclusive_job(lease=dt.timedelta(hours=1))
+def purge_hosted_files() -> int:
+    return hosted_files.purge_expired()
 
 
 _dispatcher: dispatcher.Dispatcher | None = None

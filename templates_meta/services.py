@@ -441,3 +441,42 @@ def create_default_drafts(*, company: Company) -> list[Template]:
         template_model=Template,
         purpose_model=TemplatePurpose,
     )
+
+
+@dataclass(frozen=True)
+class PurposeCall:
+    """The template a company chose for a purpose, with its parameters filled from the occasion's values."""
+
+    name: str
+    language: str
+    parameters: Any
+
+
+_PLACEHOLDER = re.compile(r"\{(\w+)\}")
+
+
+def _filled_placeholders(value: Any, values: dict[str, str]) -> Any:
+    if isinstance(value, str):
+        return _PLACEHOLDER.sub(lambda m: values.get(m.group(1), m.group(0)), value)
+    if isinstance(value, list):
+        return [_filled_placeholders(item, values) for item in value]
+    if isinstance(value, dict):
+        return {key: _filled_placeholders(item, values) for key, item in value.items()}
+    return value
+
+
+def purpose_call(*, company: Company, purpose: str, values: dict[str, str]) -> PurposeCall | None:
+    """The company's template for ``purpose`` with ``{placeholders}`` filled from ``values``; None when it
+    has chosen none. Whether it is approved on the channel's account is ``fill_template``'s to say."""
+    chosen = (
+        TemplatePurpose.objects.filter(company=company, purpose=purpose, template__isnull=False)
+        .select_related("template")
+        .first()
+    )
+    if chosen is None:
+        return None
+    return PurposeCall(
+        name=chosen.template.name,
+        language=chosen.template.language,
+        parameters=_filled_placeholders(chosen.parameters, values),
+    )

@@ -49,6 +49,12 @@ class ErpBadAnswer(ErpError):
     code = "erp_bad_answer"
 
 
+class ErpNotSupported(ErpError):
+    """The ERP's API has no way to answer this question (say, listing invoices by due date)."""
+
+    code = "erp_not_supported"
+
+
 class ContractStatus(enum.StrEnum):
     ACTIVE = "active"
     BLOCKED = "blocked"
@@ -103,4 +109,8 @@ class ErpAdapter(Protocol):
     def find_customers_by_phone(self, phone: str) -> list[Customer]: ...
     def list_contracts(self, customer_code: str) -> list[Contract]: ...
     def list_open_invoices(self, customer_code: str, *, contract_id: str | None = None) -> list[Invoice]: ...
+    def list_open_invoices_due(self, start: dt.date, end: dt.date) -> list[Invoice]:
+        """Every customer's open invoices due from ``start`` to ``end`` (both included), for billing reminders."""
+        ...
+
     def trust_unlock(self, contract_id: str) -> TrustUnlock: ...

@@ -7,6 +7,7 @@ fixed URL or a new token is used at once. A trust unlock is never cached, and fo
 contracts and invoices of the company.
 """
 
+import datetime as dt
 import hashlib
 from typing import Any
 
@@ -77,6 +78,10 @@ class CachedErp:
 
     def list_open_invoices(self, customer_code: str, *, contract_id: str | None = None) -> list[Invoice]:
         return self._cached(f"list_open_invoices:{self._generation()}", str(customer_code), contract_id=contract_id)
+
+    def list_open_invoices_due(self, start: dt.date, end: dt.date) -> list[Invoice]:
+        # Reminders ask once a day and check each invoice again just before it goes: nothing to gain here.
+        return self.adapter.list_open_invoices_due(start, end)
 
     def trust_unlock(self, contract_id: str) -> TrustUnlock:
         answer = self.adapter.trust_unlock(str(contract_id))

@@ -13,10 +13,10 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from companies.models import Channel, Company
+from companies.phones import normalize_phone
 from config import queues
 from conversations.exceptions import ChannelNotUsable, CompanyInactive, InvalidRecipient, NoChannel, WindowClosed
 from conversations.models import Contact, Message
-from companies.phones import normalize_phone
 from conversations.services import statuses
 from conversations.services.contacts import upsert_contact
 from conversations.whatsapp import content as contents
@@ -71,6 +71,18 @@ def notice_channel(company: Company) -> Channel | None:
 def kick_outbox() -> None:
     """Wake a dispatcher (one publish for a burst of queued messages when the cache is shared)."""
     queues.wake(DISPATCH_TASK, ttl=KICK_TTL_SECONDS, expires=KICK_EXPIRES_SECONDS)
+
+
+def route(
+    *, company: Company, to: Contact | str, purpose: str = Message.Purpose.NOTICE, channel: Channel | None = None
+) -> tuple[Contact, Channel]:
+    """The contact ``to`` names (created if new) and the channel a message of ``purpose`` to it goes out on.
+
+    For callers that compose by channel (a bill: a PIX order on Cloud, plain text elsewhere; a template
+    outside the window). Raises InvalidRecipient, ChannelNotUsable, NoChannel.
+    """
+    contact = _contact(company, to)
+    return contact, _channel(company, channel, contact, purpose)
 
 
 def _channel(company: Company, channel: Channel | None, contact: Contact | None, purpose: str) -> Channel:

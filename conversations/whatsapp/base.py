@@ -101,6 +101,22 @@ class ListSection:
 
 
 @dataclass(frozen=True)
+class PixOrder:
+    """A bill to pay by PIX, shown by WhatsApp with a "copy" button (Meta's Brazil payments, ``order_details``).
+
+    https://developers.facebook.com/documentation/business-messaging/whatsapp/payments/payments-br/offsite-pix
+    """
+
+    reference_id: str  # unique per order: the business tracks the payment by it
+    body: str
+    code: str  # the PIX copy-and-paste code (dynamic BR Code)
+    amount_cents: int
+    merchant_name: str
+    key: str
+    key_type: str  # CPF, CNPJ, EMAIL, PHONE or EVP
+
+
+@dataclass(frozen=True)
 class TemplateCall:
     """An approved template and its filled-in components, in Cloud API shape."""
 
@@ -256,6 +272,7 @@ class MessageSender(Protocol[T]):
         self, *, to: str, body: str, button: str, sections: tuple[ListSection, ...], footer: str = ""
     ) -> T: ...
     def send_template(self, *, to: str, template: TemplateCall) -> T: ...
+    def send_pix_order(self, *, to: str, order: PixOrder) -> T: ...
 
 
 class WhatsAppProvider(MessageSender[Sent], Protocol):

@@ -21,6 +21,7 @@ from conversations.whatsapp.base import (
     Location,
     MediaRef,
     OutgoingMedia,
+    PixOrder,
     SendError,
     SendRuntime,
     Sent,
@@ -123,6 +124,21 @@ class CloudMessages(Generic[T]):
         if template.components:
             obj["components"] = list(template.components)
         return self._send(to, "template", obj)
+
+    def send_pix_order(self, *, to: str, order: PixOrder) -> T:
+        """An ``order_details`` message with only a total and a dynamic PIX code: WhatsApp shows "copy"."""
+        amount = {"value": order.amount_cents, "offset": 100}
+        pix = {"code": order.code, "merchant_name": order.merchant_name, "key": order.key, "key_type": order.key_type}
+        parameters = {
+            "reference_id": order.reference_id,
+            "type": "digital-goods",
+            "payment_type": "br",
+            "payment_settings": [{"type": "pix_dynamic_code", "pix_dynamic_code": pix}],
+            "currency": "BRL",
+            "total_amount": amount,
+        }
+        action = {"name": "review_and_pay", "parameters": parameters}
+        return self._send(to, "interactive", self._interactive("order_details", order.body, action, ""))
 
     @staticmethod
     def _interactive(kind: str, body: str, action: dict[str, Any], footer: str) -> dict[str, Any]:

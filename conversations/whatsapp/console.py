@@ -19,6 +19,7 @@ from conversations.whatsapp.base import (
     Location,
     MediaRef,
     OutgoingMedia,
+    PixOrder,
     SendError,
     Sent,
     TemplateCall,
@@ -90,6 +91,9 @@ class ConsoleProvider(SendsOnThreads):
     def send_template(self, *, to: str, template: TemplateCall) -> Sent:
         summary = template.rendered_text or f"{template.name} ({template.language})"
         return self._record(to, "template", summary, asdict(template))
+
+    def send_pix_order(self, *, to: str, order: PixOrder) -> Sent:
+        return self._record(to, "pix_order", order.code, asdict(order))
 
     def mark_read(self, *, message_id: str, remote: str = "") -> None:
         self._check_failure()

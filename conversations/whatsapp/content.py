@@ -4,6 +4,7 @@ The content is plain JSON so the outbox row alone says everything needed to send
 after any restart.
 """
 
+from dataclasses import asdict
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from companies.models import Channel
@@ -14,6 +15,7 @@ from conversations.whatsapp.base import (
     Location,
     MessageSender,
     OutgoingMedia,
+    PixOrder,
     TemplateCall,
 )
 
@@ -74,12 +76,20 @@ def choice_list(
     }
 
 
+def pix_order(
+    *, reference_id: str, body: str, code: str, amount_cents: int, merchant_name: str, key: str, key_type: str
+) -> dict[str, Any]:
+    """A PIX bill with WhatsApp's "copy" button (Cloud channels enabled for Brazil payments)."""
+    order = PixOrder(reference_id, body, code, amount_cents, merchant_name, key, key_type)
+    return {"kind": "pix_order", "order": asdict(order)}
+
+
 def message_type(content: dict[str, Any]) -> str:
     """``Message.type`` for this content."""
     kind = content["kind"]
     if kind == "media":
         return content["media"]["kind"]
-    if kind in ("buttons", "list"):
+    if kind in ("buttons", "list", "pix_order"):
         return "interactive"
     return kind
 
@@ -95,6 +105,8 @@ def readable_text(content: dict[str, Any]) -> str:
         return ", ".join(str(content[k]) for k in ("name", "address") if content.get(k))
     if kind == TEMPLATE:
         return content.get("rendered_text") or f"[template {content['name']}]"
+    if kind == "pix_order":
+        return content["order"]["code"]
     return content.get("body", "")
 
 
@@ -154,4 +166,6 @@ def send(provider: MessageSender[T], *, to: str, content: dict[str, Any]) -> T:
         return provider.send_list(
             to=to, body=content["body"], button=content["button"], sections=sections, footer=content.get("footer", "")
         )
+    if kind == "pix_order":
+        return provider.send_pix_order(to=to, order=PixOrder(**content["order"]))
     raise ValueError(f"Unknown content kind {kind!r}")

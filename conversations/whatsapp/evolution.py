@@ -20,6 +20,7 @@ from conversations.whatsapp.base import (
     Location,
     MediaRef,
     OutgoingMedia,
+    PixOrder,
     SendError,
     Sent,
     TemplateCall,
@@ -135,6 +136,10 @@ class EvolutionProvider(SendsOnThreads):
                 f"Template {template.name!r} has no text to send", kind=ErrorKind.TEMPLATE, code="no_rendered_text"
             )
         return self.send_text(to=to, text=template.rendered_text)
+
+    def send_pix_order(self, *, to: str, order: PixOrder) -> Sent:
+        # WhatsApp Web has no order message: the code alone, so a long press copies all of it.
+        return self.send_text(to=to, text=order.code)
 
     def send_presence(self, *, to: str, presence: str = "composing", delay_ms: int = 1200) -> None:
         """Show "typing…" (or another presence) to ``to`` for ``delay_ms``; returns when it ends."""

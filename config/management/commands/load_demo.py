@@ -1,4 +1,4 @@
-"""Demo data for `make run`: a superuser, a company with a fake ERP, its channels, draft templates, and keys.
+"""Demo data for `make run`: a superuser, a company on the fake ERP, its channels, draft templates, keys.
 
 The company has a Cloud channel on the fake Graph API, an Evolution channel on the fake Evolution API
 (both started by `runall`) and a console channel; the names and secrets are those of ``config.demo``.
@@ -42,6 +42,16 @@ def demo_channels() -> list[dict]:
     ]
 
 
+def demo_erp() -> dict:
+    """The fake ERP `runall` starts, in IXC Soft's shapes."""
+    return {
+        "erp_system": Company.ErpSystem.IXC,
+        "erp_base_url": demo.erp_url(),
+        "erp_username": demo.ERP_USER,
+        "erp_token": demo.ERP_TOKEN,
+    }
+
+
 class Command(BaseCommand):
     help = "Create (or refresh) the local demo data; refuses to run with DJANGO_ENV=production."
 
@@ -65,11 +75,17 @@ class Command(BaseCommand):
                 "support_phone": "(44) 98888-8888",
                 "business_hours": {day: [["08:00", "18:00"]] for day in ("mon", "tue", "wed", "thu", "fri")}
                 | {"sat": [["08:00", "12:00"]]},
-                "erp_system": Company.ErpSystem.IXC,
+                **demo_erp(),
+                "billing_reminder_days": [-3, 0, 3],
+                "pix_key_type": Company.PixKeyType.CNPJ,
+                "pix_key": "11222333000181",
+                "pix_merchant_name": "Provedor Demo LTDA",
                 "meta_verify_token": demo.META_VERIFY_TOKEN,
                 "meta_app_secret": demo.META_APP_SECRET,
             }
         )
+        if company.erp_base_url != demo.erp_url():  # the fake ERP's port was changed
+            services.update_company(company=company, data=demo_erp())
         for data in demo_channels():
             channel = company.channels.filter(kind=data["kind"], name=data["name"]).first()
             if channel is None:

@@ -149,7 +149,7 @@ class Supervisor:
 
 
 def fake_commands(python: str, base: str) -> dict[str, list[str]]:
-    """The fakes of the Graph API and of Evolution, reporting to this server as the demo company's providers."""
+    """The fakes of the Graph API, of Evolution and of the ERP, reporting to this server as the demo company's."""
     state = settings.VAR_DIR / "fakes" / "graph_api_templates.json"
     return {
         "fake-graph-api": [
@@ -184,6 +184,7 @@ def fake_commands(python: str, base: str) -> dict[str, list[str]]:
             "--instance",
             demo.EVOLUTION_INSTANCE,
         ],
+        "fake-erp": [python, "-m", "fakes.erp", "--kind", "ixc", "--port", str(settings.FAKE_ERP_PORT)],
     }
 
 
@@ -197,7 +198,7 @@ def demo_banner(base: str) -> str:
         for channel in company.channels.order_by("pk")
     )
     return (
-        f"  Fakes     Graph API {demo.graph_api_url()}  Evolution {demo.evolution_url()}\n"
+        f"  Fakes     Graph API {demo.graph_api_url()}  Evolution {demo.evolution_url()}  ERP {demo.erp_url()}\n"
         f"  Demo      {company.name}, contract {company.contract}; channels (id, name):\n{channels}\n"
         f"  Webhooks  Meta       {base}/webhooks/meta/?contract={company.contract}\n"
         f"            Evolution  {base}/webhooks/evolution/{company.contract}/\n"
