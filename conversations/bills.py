@@ -31,9 +31,10 @@ class NoTemplateForWindow(Exception):
     """A Cloud contact outside the 24 h window, and the company chose no template for the purpose."""
 
     def __init__(self, purpose: str) -> None:
+        purpose = TemplatePurpose.Purpose(purpose)
         super().__init__(
-            f"The contact's 24 h window is closed and the company has no approved template for {purpose!r}: "
-            "choose one in the admin (Template purposes)."
+            f"The contact's 24 h window is closed and the company chose no template for "
+            f"{purpose.label.lower()} ({purpose.value}): choose one in the admin (Template purposes)."
         )
 
 

@@ -55,8 +55,8 @@ class CachedErp:
         digest = hashlib.sha256(repr(args).encode()).hexdigest()[:24]
         return f"{self._prefix}:{name}:{digest}"
 
-    def _cached(self, name: str, *args: Any, **kwargs: Any) -> Any:
-        key = self._key(name, *args, *sorted(kwargs.items()))
+    def _cached(self, name: str, *args: Any, generation: int = 0, **kwargs: Any) -> Any:
+        key = self._key(f"{name}:{generation}", *args, *sorted(kwargs.items()))
         found = cache.get(key, default=_MISSING)
         if found is not _MISSING:
             return found
@@ -74,10 +74,12 @@ class CachedErp:
         return self._cached("find_customers_by_phone", phone)
 
     def list_contracts(self, customer_code: str) -> list[Contract]:
-        return self._cached(f"list_contracts:{self._generation()}", str(customer_code))
+        return self._cached("list_contracts", str(customer_code), generation=self._generation())
 
     def list_open_invoices(self, customer_code: str, *, contract_id: str | None = None) -> list[Invoice]:
-        return self._cached(f"list_open_invoices:{self._generation()}", str(customer_code), contract_id=contract_id)
+        return self._cached(
+            "list_open_invoices", str(customer_code), generation=self._generation(), contract_id=contract_id
+        )
 
     def list_open_invoices_due(self, start: dt.date, end: dt.date) -> list[Invoice]:
         # Reminders ask once a day and check each invoice again just before it goes: nothing to gain here.
