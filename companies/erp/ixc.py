@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import datetime as dt
 import json
 import logging
 import re
@@ -177,6 +178,31 @@ class IxcAdapter:
             wanted = str(contract_id)
             rows = [r for r in rows if wanted in (_text(r.get("id_contrato")), _text(r.get("id_contrato_avulso")))]
         invoices = [self._invoice(row) for row in rows]
+        return sorted(invoices, key=lambda invoice: (invoice.due_date, invoice.id))
+
+    def list_open_invoices_due(self, start: dt.date, end: dt.date) -> list[Invoice]:
+        """Every customer's released, open receivables due from ``start`` to ``end`` (IXC filters dates as
+        ``DD/MM/YYYY``), soonest due first."""
+        rows = self._list(
+            "fn_areceber",
+            "data_vencimento",
+            start.strftime("%d/%m/%Y"),
+            oper=">=",
+            grid=(
+                ("data_vencimento", "<=", end.strftime("%d/%m/%Y")),
+                ("liberado", "=", "S"),
+                ("status", "!=", "C"),
+                ("status", "!=", "R"),
+            ),
+            sortname="data_vencimento",
+        )
+        rows = [
+            row
+            for row in rows
+            if _text(row.get("status")).upper() in OPEN_STATUSES and _text(row.get("liberado")).upper() != "N"
+        ]
+        invoices = [self._invoice(row) for row in rows]
+        invoices = [invoice for invoice in invoices if start <= invoice.due_date <= end]
         return sorted(invoices, key=lambda invoice: (invoice.due_date, invoice.id))
 
     def _invoice(self, row: dict[str, Any]) -> Invoice:

@@ -1,6 +1,7 @@
 """Notices: a contract event or a bill for one ERP customer, sent to each of the customer's WhatsApp numbers."""
 
 from django.db import models
+from django.utils import timezone
 
 from companies.models import Company
 from conversations.models import Message
@@ -75,7 +76,7 @@ class ReminderRun(models.Model):
 
     company = models.ForeignKey(Company, on_delete=models.CASCADE, related_name="reminder_runs")
     day = models.DateField(help_text="The company's local date.")
-    started_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(default=timezone.now)
     finished_at = models.DateTimeField(null=True, blank=True)
     outcome = models.CharField(max_length=300, blank=True)
 

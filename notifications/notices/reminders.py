@@ -52,7 +52,7 @@ def _claim(company: Company, day: dt.date, now: dt.datetime) -> ReminderRun | No
     """This day's run for the company, unless it finished or another one is going."""
     try:
         with transaction.atomic():
-            return ReminderRun.objects.create(company=company, day=day)
+            return ReminderRun.objects.create(company=company, day=day, started_at=now)
     except IntegrityError:
         pass
     stale = ReminderRun.objects.filter(
