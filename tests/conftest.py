@@ -35,6 +35,12 @@ def isolated_cache(settings):
     company_cache.local_copies.clear()
 
 
+@pytest.fixture(autouse=True)
+def media_in_tmp(settings, tmp_path):
+    # Stored attachments and hosted files (boleto PDFs) go to a directory of the test's own.
+    settings.MEDIA_ROOT = tmp_path / "media"
+
+
 _LOOPBACK_NAMES = {"localhost", "127.0.0.1", "::1", "testserver"}
 
 
