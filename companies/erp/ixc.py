@@ -64,6 +64,7 @@ PAGE_ROWS = 500
 MAX_PAGES = 20  # 10,000 rows: no customer has that many contracts or open invoices
 OPEN_STATUSES = frozenset({"A", "P"})  # a receber, parcial (R recebido and C cancelado are closed)
 _BLOCKED_INTERNET = frozenset({"CA", "CM", "FA"})
+_SPACE_BEFORE_MARK = re.compile(r"\s+([.,;:!?])")  # left where a tag was stripped: "<b>x</b>!"
 _DATE = re.compile(r"\b(\d{2}/\d{2}/\d{4})\b")
 
 
@@ -340,7 +341,8 @@ def _error_text(answer: dict[str, Any]) -> Any:
 
 def _words(message: Any) -> str:
     """IXC's message without its HTML (``<br />``, coloured divs), masked for CPF/CNPJ and secrets."""
-    return mask_text(page_text(_text(message), limit=300)) or "no message"
+    words = _SPACE_BEFORE_MARK.sub(r"\1", page_text(_text(message), limit=300))
+    return mask_text(words) or "no message"
 
 
 def _customer(row: dict[str, Any]) -> Customer:
