@@ -18,20 +18,15 @@ API: https://www.developers.rbxsoft.com/ (v1) and https://www.developers.rbxsoft
 - v2's refusal of a key is not in the public docs: an error that speaks of the authentication key
   is taken as one, as is HTTP 401/403.
 
-Contract status, from v1 ``ConsultaContratos`` (its ``Situacao_Descricao`` words decide, the
-``Situacao_Codigo`` letter when the words say nothing), with v1 ``ConsultaClientesReducao`` naming
-the contracts whose bandwidth is reduced:
+Contract status, from v1 ``ConsultaContratos``: its ``Situacao_Descricao`` words decide, the
+``Situacao_Codigo`` letter when there are no words; v1 ``ConsultaClientesReducao`` names the
+contracts whose bandwidth is reduced.
 
-=================================================  ===================
-RouterBox                                          ContractStatus
-=================================================  ===================
-Cancelado, Inativo, Encerrado (code C)             CANCELLED
-Bloqueado (code B)                                 BLOCKED
-Suspenso (code S)                                  SUSPENDED
-Aguardando Instalação, Em Instalação, Pendente     PENDING
-Ativo (code A), listed in ConsultaClientesReducao  BANDWIDTH_LIMITED
-Ativo (code A)                                     ACTIVE
-=================================================  ===================
+- "Cancelado", "Inativo", "Encerrado" (letter C): CANCELLED.
+- "Bloqueado" (letter B): BLOCKED.
+- "Suspenso" (letter S): SUSPENDED.
+- "Aguardando Instalação", "Em Instalação", "Pendente": PENDING.
+- "Ativo" (letter A) and listed by ``ConsultaClientesReducao``: BANDWIDTH_LIMITED; otherwise ACTIVE.
 
 Trust unlock: RouterBox's API has no "desbloqueio de confiança" of its own; v2 ``contract_unblock``
 unblocks a blocked contract under the ISP's rules, and a refusal comes back in RouterBox's words.
@@ -114,7 +109,7 @@ def _plain(text: str) -> str:
 
 
 def contract_status(row: dict[str, Any], *, reduced: bool = False) -> ContractStatus:
-    """The ContractStatus of a v1 ``ConsultaContratos`` row (the table in this module's docstring)."""
+    """The ContractStatus of a v1 ``ConsultaContratos`` row (the rules in this module's docstring)."""
     words, letter = _plain(_text(row.get("Situacao_Descricao"))), _text(row.get("Situacao_Codigo")).upper()
     if any(word in words for word in ("cancel", "inativ", "encerr")) or (not words and letter == "C"):
         return ContractStatus.CANCELLED

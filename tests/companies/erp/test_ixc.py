@@ -310,6 +310,19 @@ def test_a_boleto_answered_with_an_error_leaves_the_invoice_without_pdf(ixc, ser
     assert "not a PDF" in caplog.text
 
 
+@responses.activate
+def test_an_ixc_without_the_pix_module_still_lists_the_invoice_with_its_line_and_pdf(server):
+    fake = server.data.invoice("90001")
+    record = {"id": "90001", "id_cliente": "1001", "id_contrato": "5001", "status": "A", "liberado": "S"}
+    record |= {"data_vencimento": fake.due_date.isoformat(), "valor": "99.90", "linha_digitavel": fake.digitable_line}
+    base = "http://127.0.0.1:9/webservice/v1"
+    responses.post(f"{base}/fn_areceber", json={"page": "1", "total": "1", "registros": [record]})
+    responses.post(f"{base}/get_boleto", body=base64.b64encode(fake.pdf))
+    responses.post(f"{base}/get_pix", body="<html><body>Formulário não encontrado</body></html>")
+    [invoice] = IxcAdapter("http://127.0.0.1:9", user="1", token="t").list_open_invoices("1001")
+    assert invoice.pix_code == "" and invoice.boleto_pdf == fake.pdf and invoice.digitable_line == fake.digitable_line
+
+
 # ---------------------------------------------------------------------- trust unlock
 
 
