@@ -19,20 +19,16 @@ http://wiki.ixcsoft.com.br/index.php/Desbloqueio_de_Confian%C3%A7a_-_API (trust 
   variant and still miss the unusual ones). Each row found is then confirmed on our side by
   normalising its phones (``companies.phones.whatsapp_numbers``).
 
-Contract status, from ``cliente_contrato`` (the first row that matches decides):
+Contract status, from ``cliente_contrato``: the first rule that applies decides.
 
-====================================================================  ===================
-IXC                                                                   ContractStatus
-====================================================================  ===================
-``status`` I (inativo) or D (desistiu)                                CANCELLED
-``status`` P (pré-contrato) or ``status_internet`` AA (aguard. assin.) PENDING
-``contrato_suspenso`` S (temporary suspension)                        SUSPENDED
-``status`` N (negativado) or ``status_internet`` CA / CM / FA          BLOCKED
-(bloqueio automático, bloqueio manual, financeiro em atraso)
-``status_velocidade`` R (reduzida)                                    BANDWIDTH_LIMITED
-``status_internet`` D (desativado, without a block or a cancellation) SUSPENDED
-anything else (``status`` A, ``status_internet`` A)                   ACTIVE
-====================================================================  ===================
+1. ``status`` I (inativo) or D (desistiu): CANCELLED.
+2. ``status`` P (pré-contrato), or ``status_internet`` AA (aguardando assinatura): PENDING.
+3. ``contrato_suspenso`` S (a temporary suspension): SUSPENDED.
+4. ``status`` N (negativado), or ``status_internet`` CA, CM or FA (bloqueio automático, bloqueio
+   manual, financeiro em atraso): BLOCKED.
+5. ``status_velocidade`` R (reduzida): BANDWIDTH_LIMITED.
+6. ``status_internet`` D (desativado, with no block or cancellation said): SUSPENDED.
+7. Anything else (``status`` A, ``status_internet`` A): ACTIVE.
 
 ``desbloqueio_confianca`` S / N says whether the contract may be trust-unlocked; P ("padrão", the
 ISP's default) is ``None``: the contract itself does not say.
@@ -65,11 +61,12 @@ PAGE_ROWS = 500
 MAX_PAGES = 20  # 10,000 rows: no customer has that many contracts or open invoices
 OPEN_STATUSES = frozenset({"A", "P"})  # a receber, parcial (R recebido and C cancelado are closed)
 _BLOCKED_INTERNET = frozenset({"CA", "CM", "FA"})
+_SPACE_BEFORE_MARK = re.compile(r"\s+([.,;:!?])")  # left where a tag was stripped: "<b>x</b>!"
 _DATE = re.compile(r"\b(\d{2}/\d{2}/\d{4})\b")
 
 
 def contract_status(row: dict[str, Any]) -> ContractStatus:
-    """The ContractStatus of a ``cliente_contrato`` row (the table in this module's docstring)."""
+    """The ContractStatus of a ``cliente_contrato`` row (the rules in this module's docstring)."""
     status = _text(row.get("status")).upper()
     internet = _text(row.get("status_internet")).upper()
     if status in ("I", "D"):
@@ -267,10 +264,18 @@ class IxcAdapter:
         return _words(_error_text(answer) if isinstance(answer, dict) else None)
 
     def _pix(self, invoice_id: str) -> str:
-        """The PIX copy-and-paste code, from either place IXC puts it; "" when the receivable has no PIX."""
-        answer = self.transport.decode(self._post("get_pix", {"id_areceber": invoice_id}))
+        """The PIX copy-and-paste code, from either place IXC puts it; "" when the receivable has no PIX.
+
+        An IXC without the PIX module answers with its error page: the invoice still goes out, without PIX.
+        """
+        try:
+            answer = self.transport.decode(self._post("get_pix", {"id_areceber": invoice_id}))
+        except ErpBadAnswer as exc:
+            logger.warning("IXC gave no PIX for invoice %s: %s", invoice_id, exc)
+            return ""
         if not isinstance(answer, dict):
-            raise ErpBadAnswer("IXC answered get_pix with JSON that is not an object.")
+            logger.warning("IXC answered the PIX of invoice %s with JSON that is not an object.", invoice_id)
+            return ""
         refusal = _error_text(answer)
         if refusal is not None:  # a receivable in a wallet without PIX
             logger.info("IXC has no PIX for invoice %s: %s", invoice_id, _words(refusal))
@@ -366,7 +371,8 @@ def _error_text(answer: dict[str, Any]) -> Any:
 
 def _words(message: Any) -> str:
     """IXC's message without its HTML (``<br />``, coloured divs), masked for CPF/CNPJ and secrets."""
-    return mask_text(page_text(_text(message), limit=300)) or "no message"
+    words = _SPACE_BEFORE_MARK.sub(r"\1", page_text(_text(message), limit=300))
+    return mask_text(words) or "no message"
 
 
 def _customer(row: dict[str, Any]) -> Customer:

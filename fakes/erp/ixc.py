@@ -11,7 +11,7 @@ The wire as IXC has it (https://wikiapiprovedor.ixcsoft.com.br):
   ``= != > < >= <= L NL IN NI BE``.
 - Every value is a string; ``total`` is a number for ``cliente`` and a string elsewhere, and
   ``registros`` is left out when nothing matched (both happen in real IXC answers). CPF/CNPJ are
-  stored formatted; phones as typed.
+  stored formatted (``formatted_documents = False``: as digits); phones as typed.
 - ``fn_areceber`` has status A (open), R (paid), C (cancelled, ``cancelled``) and ``liberado`` N for a
   hidden receivable (``hidden``). Invoice 90004's boleto is not generated yet: its
   ``linha_digitavel`` is empty and ``impresso`` N until ``get_boleto`` is asked for it. Invoice 90001
@@ -78,6 +78,7 @@ class Handler:
         self.pix_in_dados = {"90002"}
         self.pix_empty = {"90003"}
         self.without_pix = {"90005"}
+        self.formatted_documents = True  # False: CPF/CNPJ stored as digits, as some IXC installs have them
 
     @property
     def data(self):
@@ -140,7 +141,7 @@ class Handler:
             "id": customer.code,
             "razao": customer.name,
             "fantasia": customer.name if customer.is_company else "",
-            "cnpj_cpf": _formatted(customer.document),
+            "cnpj_cpf": _formatted(customer.document) if self.formatted_documents else customer.document,
             "tipo_pessoa": "J" if customer.is_company else "F",
             "ativo": "S",
             "fone": customer.landline,
