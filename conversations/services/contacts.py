@@ -6,8 +6,8 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 
 from companies.models import Company
-from conversations.models import Contact
 from companies.phones import normalize_phone
+from conversations.models import Contact
 from conversations.whatsapp.base import ContactSync, InboundContact
 
 MAX_NAME = 200

@@ -13,10 +13,10 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from companies.models import Channel, Company
+from companies.phones import normalize_phone
 from config import queues
 from conversations.exceptions import ChannelNotUsable, CompanyInactive, InvalidRecipient, NoChannel, WindowClosed
 from conversations.models import Contact, Message
-from companies.phones import normalize_phone
 from conversations.services import statuses
 from conversations.services.contacts import upsert_contact
 from conversations.whatsapp import content as contents

@@ -6,9 +6,9 @@ from typing import Any
 from drf_spectacular.utils import PolymorphicProxySerializer, extend_schema_field
 from rest_framework import serializers
 
+from companies.phones import normalize_phone
 from config.api import StrictSerializerMixin
 from conversations.models import Message, MessageStatusChange
-from companies.phones import normalize_phone
 from conversations.whatsapp import content as contents
 
 CONTENT_FIELDS = ("text", "media", "location", "template")

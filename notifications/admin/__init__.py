@@ -1,0 +1,5 @@
+"""The operators' panel for notices, one module per kind; imported here so the admin site finds them."""
+
+from notifications.admin import sms
+
+__all__ = ["sms"]

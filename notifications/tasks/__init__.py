@@ -1,0 +1,5 @@
+"""Notifications tasks, one module per kind of notice; imported here so Celery's autodiscovery finds them."""
+
+from notifications.tasks import sms
+
+__all__ = ["sms"]
