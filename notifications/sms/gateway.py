@@ -80,7 +80,12 @@ def configuration_problem(company: Company) -> str:
     template = company.sms_url_template.strip()
     if not template:
         return "No SMS gateway URL template is set for the company."
-    if urlsplit(template).scheme not in ("http", "https") or not urlsplit(template).netloc:
+    try:
+        parts = urlsplit(template)
+        parts.port  # noqa: B018 (read for its check: a port that is not a number raises)
+    except ValueError:
+        return "The SMS gateway URL template is not a valid URL."
+    if parts.scheme not in ("http", "https") or not parts.hostname:
         return "The SMS gateway URL template must start with http:// or https:// and name a host."
     missing = [name for name in REQUIRED if name not in template]
     if missing:
@@ -113,10 +118,14 @@ class UrlTemplateGateway:
         """GET the filled template; returns what the gateway answered, or raises :class:`SmsError`."""
         url = self.url(to=to, text=text)
         secrets = (self._password, quote(self._password, safe=""))
+        try:
+            shown = _shown(url)
+        except (ValueError, requests.RequestException):
+            raise SmsError("The SMS gateway URL template does not make a valid URL.", code="request_error") from None
         failure: SmsError | None = None
         # A fresh connection per SMS: a pooled one the gateway closed meanwhile would fail after the
         # request was written, which reads as "maybe sent" and would cost the SMS its retry.
-        with http.hiding(*secrets, shown=_shown(url)), http.session(timeout=self.timeout) as session:
+        with http.hiding(*secrets, shown=shown), http.session(timeout=self.timeout) as session:
             try:
                 response = session.get(url, allow_redirects=False, stream=True)
                 with response:

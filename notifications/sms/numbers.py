@@ -24,9 +24,10 @@ class Numbers:
 
 
 def split(value: str | list[str]) -> list[str]:
-    """The items of ``to``: a list as it is, a string cut at its commas; blank items dropped."""
-    items = value if isinstance(value, list) else _SEPARATOR.split(value)
-    return [item.strip() for item in items if item.strip()]
+    """The items of ``to``, a string or a list of them, cut at commas (semicolons and line breaks too);
+    blank items dropped."""
+    pieces = [piece for item in ([value] if isinstance(value, str) else value) for piece in _SEPARATOR.split(item)]
+    return [piece.strip() for piece in pieces if piece.strip()]
 
 
 def sms_number(value: str) -> str:

@@ -85,11 +85,20 @@ def _numbers(items: list[str]) -> tuple[str, ...]:
     return parsed.valid
 
 
-def move(recipient_id: int, status: str, *, from_statuses: Iterable[str], only: Q | None = None, **fields) -> bool:
-    """The one write of a number's state: to ``status`` only from one of ``from_statuses`` (and only if
-    the row matches ``only``). False when the row was elsewhere: someone else moved it first."""
+def move(
+    recipient_id: int,
+    status: str,
+    *,
+    from_statuses: Iterable[str],
+    only: Q | None = None,
+    at: dt.datetime | None = None,
+    **fields,
+) -> bool:
+    """The one write of a number's state: to ``status`` (at ``at``, by default now) only from one of
+    ``from_statuses`` and only if the row matches ``only``. False when the row was elsewhere: someone
+    else moved it first."""
     rows = SmsRecipient.objects.filter(only or Q(), pk=recipient_id, status__in=list(from_statuses))
-    return rows.update(status=status, status_at=timezone.now(), **fields) == 1
+    return rows.update(status=status, status_at=at or timezone.now(), **fields) == 1
 
 
 def deliver(*, recipient_id: int) -> str:
@@ -130,11 +139,13 @@ def deliver(*, recipient_id: int) -> str:
 def _failed_attempt(recipient: SmsRecipient, exc: gateway.SmsError) -> str:
     if exc.retryable and not exc.maybe_sent and recipient.attempts < MAX_ATTEMPTS:
         delay = RETRY_DELAYS[recipient.attempts - 1]
+        now = timezone.now()
         requeued = move(
             recipient.pk,
             Status.QUEUED,
             from_statuses=[Status.SENDING],
-            next_attempt_at=timezone.now() + dt.timedelta(seconds=delay),
+            at=now,
+            next_attempt_at=now + dt.timedelta(seconds=delay),
             error_code=exc.code,
             error=_cut(f"Attempt {recipient.attempts} of {MAX_ATTEMPTS} failed, retrying: {exc.message}"),
             gateway_answer=_cut(exc.answer, 400),

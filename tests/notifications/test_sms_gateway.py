@@ -55,6 +55,8 @@ def test_a_value_that_looks_like_a_placeholder_stays_a_value():
     [
         ("", "No SMS gateway URL template"),
         ("gateway.example/api?msg=|MENSAGEM|&to=|CELULAR|", "must start with http"),
+        ("https://gateway.example:port/api?msg=|MENSAGEM|&to=|CELULAR|", "not a valid URL"),
+        ("https:///api?msg=|MENSAGEM|&to=|CELULAR|", "name a host"),
         ("https://gateway.example/api?to=|CELULAR|", "lacks |MENSAGEM|"),
         ("https://gateway.example/api?msg=|MENSAGEM|", "lacks |CELULAR|"),
     ],
@@ -190,6 +192,12 @@ def test_a_5xx_is_retryable_and_logs_no_password(caplog, fake):
     assert (caught.value.code, caught.value.retryable) == ("http_503", True)
     assert any(r.levelno == logging.WARNING and "-> 503" in r.getMessage() for r in caplog.records)
     _assert_no_password_anywhere(caplog, str(caught.value), caught.value.answer)
+
+
+def test_a_template_that_makes_no_url_is_a_permanent_error():
+    with pytest.raises(SmsError) as caught:
+        _gateway("http://[::1/api?msg=|MENSAGEM|&to=|CELULAR|").send(to="5544998887777", text="Olá")
+    assert (caught.value.code, caught.value.retryable) == ("request_error", False)
 
 
 def test_wrong_credentials_are_the_gateway_s_refusal(fake):
