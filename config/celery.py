@@ -65,6 +65,12 @@ PERIODIC_TASKS: list[PeriodicTask] = [
         why="Messages left 'sending' by a worker that died are failed as outcome_unknown, never resent blindly.",
     ),
     PeriodicTask(
+        name="sweep-sms",
+        task="notifications.tasks.sms.sweep_sms",
+        every_seconds=60,
+        why="SMS numbers whose send task was lost are sent; ones a dead worker left 'sending' fail as outcome_unknown.",
+    ),
+    PeriodicTask(
         name="sync-templates",
         task="templates_meta.tasks.sync_all_templates",
         every_seconds=3600,

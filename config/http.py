@@ -1,9 +1,14 @@
 """Every outgoing HTTP request goes through here: default timeouts, our User-Agent, masked logs.
 
-It does not retry: retrying is the task's decision (see the sending engine).
+It does not retry: retrying is the task's decision (see the sending engine). A provider that must put a
+credential in the URL itself (an SMS gateway's query string) calls inside :func:`hiding`, so neither
+these logs nor urllib3's own lines show it.
 """
 
+import contextlib
+import contextvars
 import logging
+from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -93,13 +98,70 @@ class OutgoingSession(requests.Session):
 
 
 def log_failure(method: str, url: str, exc: Exception) -> None:
-    logger.warning("HTTP %s %s failed: %s", method, mask_text(url), mask_text(str(exc)))
+    logger.warning("HTTP %s %s failed: %s", method, mask_text(hide(url)), mask_text(hide(str(exc))))
 
 
 def log_answer(method: str, url: str, status: int) -> None:
     level = logging.INFO if status < 400 else logging.WARNING
     if logger.isEnabledFor(level):  # masking is regex work: not for a line nobody keeps (1,000 sends/s)
-        logger.log(level, "HTTP %s %s -> %s", method, mask_text(url), status)
+        logger.log(level, "HTTP %s %s -> %s", method, mask_text(hide(url)), status)
+
+
+# ------------------------------------------------------------------------------ values kept out of logs
+
+# (text, shown instead) pairs of the calls in flight in this thread or task; longest texts first.
+_hidden: contextvars.ContextVar[tuple[tuple[str, str], ...]] = contextvars.ContextVar("http_hidden", default=())
+HIDDEN = "***"
+
+
+def hide(text: str) -> str:
+    """``text`` with what the current :func:`hiding` blocks hide replaced."""
+    for value, shown in _hidden.get():
+        text = text.replace(value, shown)
+    return text
+
+
+@contextlib.contextmanager
+def hiding(*secrets: str, shown: dict[str, str] | None = None) -> Iterator[None]:
+    """While the block runs, each of ``secrets`` reads ``***`` and each key of ``shown`` its value in
+    this module's log lines and urllib3's (which print the request line at DEBUG), and in :func:`hide`.
+
+    For credentials a provider wants in the URL: the mask of ``config.masking`` only knows values by
+    their names (``password=``), and a gateway may call its password ``h``.
+    """
+    pairs = {value: HIDDEN for value in secrets if value} | {
+        value: text for value, text in (shown or {}).items() if value
+    }
+    ordered = tuple(sorted(pairs.items(), key=lambda pair: len(pair[0]), reverse=True))
+    token = _hidden.set(_hidden.get() + ordered)
+    try:
+        yield
+    finally:
+        _hidden.reset(token)
+
+
+class _HidingFilter(logging.Filter):
+    """On urllib3's loggers: their records leave with the hidden values replaced (cheap when none is)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not _hidden.get():
+            return True
+        try:
+            message = record.getMessage()
+        except Exception:  # a bad format string must not lose the record
+            message = f"{record.msg!r} {record.args!r}"
+        record.msg, record.args = hide(message), ()
+        if record.exc_info:
+            record.exc_text = hide(logging.Formatter().formatException(record.exc_info))
+            record.exc_info = None
+        return True
+
+
+# A filter applies to the records of the logger it is on, not of its children: each urllib3 module that
+# logs a URL (the request line, retries, redirects, connection warnings) gets it.
+_HIDING_FILTER = _HidingFilter()
+for _name in ("urllib3.connectionpool", "urllib3.connection", "urllib3.util.retry", "urllib3.poolmanager"):
+    logging.getLogger(_name).addFilter(_HIDING_FILTER)
 
 
 def session(*, timeout: tuple[float, float] = DEFAULT_TIMEOUT) -> OutgoingSession:

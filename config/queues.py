@@ -27,8 +27,9 @@ OUTBOX = "outbox"  # the dispatchers that send queued messages
 MEDIA = "media"  # attachment downloads and their safety checks
 EVENTS = "events"  # domain event handlers of the apps above conversations
 MAINTENANCE = "maintenance"  # periodic jobs: sweepers, purges, template sync, the heartbeat
+SMS = "sms"  # calls to the companies' SMS gateways: slow third parties, kept apart from WhatsApp's outbox
 
-QUEUES = (INBOUND, OUTBOX, MEDIA, EVENTS, MAINTENANCE)
+QUEUES = (INBOUND, OUTBOX, MEDIA, EVENTS, MAINTENANCE, SMS)
 
 # Every task of the project and its queue; a task missing here would land on MAINTENANCE (the default).
 TASK_QUEUES: dict[str, str] = {
@@ -46,6 +47,8 @@ TASK_QUEUES: dict[str, str] = {
     "notifications.tasks.send_billing_reminders": MAINTENANCE,
     "templates_meta.tasks.sync_all_templates": MAINTENANCE,
     "config.tasks.heartbeat": MAINTENANCE,
+    "notifications.tasks.sms.deliver_sms": SMS,
+    "notifications.tasks.sms.sweep_sms": MAINTENANCE,
 }
 
 
@@ -160,10 +163,10 @@ def pools() -> tuple[Pool, ...]:
         ),
         Pool(
             "background",
-            (MEDIA, MAINTENANCE),
+            (MEDIA, MAINTENANCE, SMS),
             "threads",
             settings.BACKGROUND_WORKER_CONCURRENCY,
-            "attachment downloads and periodic jobs: network-bound or short",
+            "attachment downloads, SMS gateway calls and periodic jobs: network-bound or short",
         ),
     )
 

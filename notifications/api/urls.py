@@ -1,6 +1,6 @@
 from django.urls import path
 
-from notifications.api import notices, views
+from notifications.api import notices, sms, views
 
 urlpatterns = [
     path("messages", views.MessageListCreateView.as_view(), name="message-list"),
@@ -10,4 +10,6 @@ urlpatterns = [
     path("notifications/<int:pk>", notices.NoticeDetailView.as_view(), name="notice-detail"),
     path("notifications/contract-events", notices.ContractEventView.as_view(), name="notice-contract-events"),
     path("notifications/billing", notices.BillingView.as_view(), name="notice-billing"),
+    path("sms", sms.SmsListCreateView.as_view(), name="sms-list"),
+    path("sms/<int:pk>", sms.SmsDetailView.as_view(), name="sms-detail"),
 ]

@@ -1,5 +1,6 @@
-"""What the ISP's systems asked us to tell their customers, and what became of it."""
+"""What the ISP's systems asked us to tell their customers and what became of it, one module per kind."""
 
 from notifications.models.notices import Notice, NoticeRecipient, ReminderRun, ReminderStep
+from notifications.models.sms import SmsMessage, SmsRecipient
 
-__all__ = ["Notice", "NoticeRecipient", "ReminderRun", "ReminderStep"]
+__all__ = ["Notice", "NoticeRecipient", "ReminderRun", "ReminderStep", "SmsMessage", "SmsRecipient"]

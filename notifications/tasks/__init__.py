@@ -1,5 +1,5 @@
-"""The notifications app's tasks, one module per area (Celery finds them through this package)."""
+"""Notifications tasks, one module per kind of notice; imported here so Celery's autodiscovery finds them."""
 
-from notifications.tasks.reminders import send_billing_reminders
+from notifications.tasks import reminders, sms
 
-__all__ = ["send_billing_reminders"]
+__all__ = ["reminders", "sms"]

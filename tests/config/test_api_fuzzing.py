@@ -1,8 +1,8 @@
 """The API does what its schema says: schemathesis sends generated requests to every operation, in-process.
 
 Each operation gets the schema's examples, then generated valid and invalid requests: a few dozen with
-the key it is for (a platform token under /companies, a company key for /me and /messages), a few with
-no key and with the other kind. No answer may be a 5xx, have a status the operation does not document,
+the key it is for (a platform token under /companies, a company key for the others), a few with no key
+and with the other kind. No answer may be a 5xx, have a status the operation does not document,
 or a body or headers that break the documented ones. Bounded and derandomized, so CI is stable: about
 20 s on SQLite and 40 s on PostgreSQL on two cores. (The coverage phase, every edge case of every
 field, would take minutes: a Company body alone gets some 300.)
@@ -110,7 +110,7 @@ def test_platform_operations_answer_a_platform_token_as_documented(case, world):
     _call(case, world, "platform")
 
 
-@schema.include(path_regex=r"^/api/v1/(me|messages)").parametrize()
+@schema.include(path_regex=r"^/api/v1/(me|messages|notifications|sms)").parametrize()
 @hypothesis.settings(max_examples=25, **SETTINGS)
 def test_company_operations_answer_a_company_key_as_documented(case, world):
     _call(case, world, "company")

@@ -10,6 +10,7 @@ from django.urls import URLPattern, URLResolver, get_resolver
 from config.trailing_slash import EitherSlashMiddleware
 from conversations.services import outbound
 from conversations.whatsapp import content
+from notifications.models import Notice, SmsMessage
 from tests.factories import EvolutionChannelFactory
 
 pytestmark = pytest.mark.django_db
@@ -35,17 +36,29 @@ ROUTES = [route for route in _routes() if route.startswith(JSON_PREFIXES)]
 def rows(company, cloud_channel, company_key):
     channel = EvolutionChannelFactory(company=company, connection_state="open")
     message = outbound.send_message(company=company, to="5544988887777", content=content.text("Olá"), channel=channel)
+    sms = SmsMessage.objects.create(company=company, text="Olá", parts=1)
+    notice = Notice.objects.create(company=company, kind=Notice.Kind.BILLING, customer_code="1001")
     return {
         "<str:contract>": str(company.contract),
         "<int:pk>": str(message.pk),
         "<str:secret>": "not-the-secret",
         "channels/<int:pk>": f"channels/{cloud_channel.pk}",
         "api-keys/<int:pk>": f"api-keys/{company.api_keys.first().pk}",
+        "sms/<int:pk>": f"sms/{sms.pk}",
+        "notifications/<int:pk>": f"notifications/{notice.pk}",
     }
 
 
 def _concrete(route: str, rows: dict) -> str:
-    for placeholder in ("channels/<int:pk>", "api-keys/<int:pk>", "<str:contract>", "<int:pk>", "<str:secret>"):
+    for placeholder in (
+        "channels/<int:pk>",
+        "api-keys/<int:pk>",
+        "sms/<int:pk>",
+        "notifications/<int:pk>",
+        "<str:contract>",
+        "<int:pk>",
+        "<str:secret>",
+    ):
         route = route.replace(placeholder, rows[placeholder])
     assert "<" not in route, route
     return route

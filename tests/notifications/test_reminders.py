@@ -9,7 +9,7 @@ from conversations.models import Message
 from fakes.erp.server import running_erp
 from notifications.models import Notice, ReminderRun, ReminderStep
 from notifications.notices import reminders
-from notifications.tasks import send_billing_reminders
+from notifications.tasks.reminders import send_billing_reminders
 
 DAY = dt.date(2026, 12, 4)
 UTC = dt.UTC
