@@ -29,6 +29,10 @@ EVOLUTION_NUMBER = "+55 44 3030-0002"
 ERP_USER = "demo"
 ERP_TOKEN = "demo-erp-token"  # noqa: S105
 
+# The SMS gateway, served by the fake SMS gateway.
+SMS_USER = "demo"
+SMS_PASSWORD = "demo-sms-password"  # noqa: S105
+
 # A subscriber to talk to: the sample webhooks come from this number.
 CUSTOMER_NUMBER = "5544999990001"
 
@@ -43,3 +47,8 @@ def evolution_url() -> str:
 
 def erp_url() -> str:
     return f"http://127.0.0.1:{settings.FAKE_ERP_PORT}"
+
+
+def sms_url_template() -> str:
+    port = settings.FAKE_SMS_GATEWAY_PORT
+    return f"http://127.0.0.1:{port}/api?op=pv&u=|USUARIO|&h=|SENHA|&msg=|MENSAGEM|&to=|CELULAR|"

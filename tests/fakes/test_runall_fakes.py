@@ -9,6 +9,7 @@ import pytest
 import requests
 from django.core.management import call_command
 
+from companies.erp.ixc import IxcAdapter
 from config import demo
 from config.management.commands import runall
 
@@ -21,13 +22,31 @@ def _free_port() -> int:
 
 def test_the_fake_commands_start_real_servers_that_answer_as_the_demo_channels_expect(settings, tmp_path):
     settings.FAKE_GRAPH_API_PORT, settings.FAKE_EVOLUTION_PORT = _free_port(), _free_port()
+    settings.FAKE_ERP_PORT, settings.FAKE_SMS_GATEWAY_PORT = _free_port(), _free_port()
     settings.VAR_DIR = tmp_path
     commands = runall.fake_commands(sys.executable, "http://127.0.0.1:8000")
-    assert set(commands) == {"fake-graph-api", "fake-evolution"}
+    assert set(commands) == {"fake-graph-api", "fake-evolution", "fake-erp", "fake-sms-gateway"}
     processes = [subprocess.Popen(c, stdout=subprocess.PIPE, text=True) for c in commands.values()]  # noqa: S603
     try:
         ready = [process.stdout.readline().strip() for process in processes]
-        assert ready == [f"READY {demo.graph_api_url()}", f"READY {demo.evolution_url()}"]
+        sms_gateway = f"http://127.0.0.1:{settings.FAKE_SMS_GATEWAY_PORT}"
+        assert ready == [
+            f"READY {demo.graph_api_url()}",
+            f"READY {demo.evolution_url()}",
+            f"READY {demo.erp_url()}",
+            f"READY {sms_gateway}",
+        ]
+        erp = IxcAdapter(demo.erp_url(), user=demo.ERP_USER, token=demo.ERP_TOKEN)
+        assert erp.find_customer_by_code("1001").phones == (demo.CUSTOMER_NUMBER,)
+        sms = requests.get(
+            demo.sms_url_template()
+            .replace("|USUARIO|", demo.SMS_USER)
+            .replace("|SENHA|", demo.SMS_PASSWORD)
+            .replace("|MENSAGEM|", "Oi")
+            .replace("|CELULAR|", demo.CUSTOMER_NUMBER),
+            timeout=5,
+        )
+        assert sms.status_code == 200 and sms.text.startswith("OK")
         sent = requests.post(
             f"{demo.graph_api_url()}/v25.0/{demo.PHONE_NUMBER_ID}/messages",
             json={"messaging_product": "whatsapp", "to": "5544999990001", "type": "text", "text": {"body": "Oi"}},

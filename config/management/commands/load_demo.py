@@ -43,12 +43,15 @@ def demo_channels() -> list[dict]:
 
 
 def demo_erp() -> dict:
-    """The fake ERP `runall` starts, in IXC Soft's shapes."""
+    """The fake ERP (in IXC Soft's shapes) and the fake SMS gateway `runall` starts."""
     return {
         "erp_system": Company.ErpSystem.IXC,
         "erp_base_url": demo.erp_url(),
         "erp_username": demo.ERP_USER,
         "erp_token": demo.ERP_TOKEN,
+        "sms_url_template": demo.sms_url_template(),
+        "sms_username": demo.SMS_USER,
+        "sms_password": demo.SMS_PASSWORD,
     }
 
 
@@ -84,7 +87,8 @@ class Command(BaseCommand):
                 "meta_app_secret": demo.META_APP_SECRET,
             }
         )
-        if company.erp_base_url != demo.erp_url():  # the fake ERP's port was changed
+        if (company.erp_base_url, company.sms_url_template) != (demo.erp_url(), demo.sms_url_template()):
+            # the fakes' ports were changed
             services.update_company(company=company, data=demo_erp())
         for data in demo_channels():
             channel = company.channels.filter(kind=data["kind"], name=data["name"]).first()

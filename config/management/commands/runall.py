@@ -149,7 +149,7 @@ class Supervisor:
 
 
 def fake_commands(python: str, base: str) -> dict[str, list[str]]:
-    """The fakes of the Graph API, of Evolution and of the ERP, reporting to this server as the demo company's."""
+    """The fakes of the Graph API, Evolution, the ERP and the SMS gateway the demo company uses."""
     state = settings.VAR_DIR / "fakes" / "graph_api_templates.json"
     return {
         "fake-graph-api": [
@@ -185,6 +185,7 @@ def fake_commands(python: str, base: str) -> dict[str, list[str]]:
             demo.EVOLUTION_INSTANCE,
         ],
         "fake-erp": [python, "-m", "fakes.erp", "--kind", "ixc", "--port", str(settings.FAKE_ERP_PORT)],
+        "fake-sms-gateway": [python, "-m", "fakes.sms_gateway", "--port", str(settings.FAKE_SMS_GATEWAY_PORT)],
     }
 
 
@@ -199,6 +200,7 @@ def demo_banner(base: str) -> str:
     )
     return (
         f"  Fakes     Graph API {demo.graph_api_url()}  Evolution {demo.evolution_url()}  ERP {demo.erp_url()}\n"
+        f"            SMS gateway http://127.0.0.1:{settings.FAKE_SMS_GATEWAY_PORT}\n"
         f"  Demo      {company.name}, contract {company.contract}; channels (id, name):\n{channels}\n"
         f"  Webhooks  Meta       {base}/webhooks/meta/?contract={company.contract}\n"
         f"            Evolution  {base}/webhooks/evolution/{company.contract}/\n"
