@@ -218,6 +218,15 @@ class RouterBoxAdapter:
         invoices = [self._invoice(doc) for doc in found]
         return sorted(invoices, key=lambda invoice: (invoice.due_date, invoice.id))
 
+    def list_open_invoices_due(self, start: dt.date, end: dt.date) -> list[Invoice]:
+        """Every customer's open receivables due from ``start`` to ``end``: v1 ``ConsultaDocumentosAbertos``
+        filtered on ``Vencimento`` (v2's ``get_unpaid_document`` asks per customer)."""
+        condition = f"Vencimento >= '{start.isoformat()}' AND Vencimento <= '{end.isoformat()}'"
+        rows = self._v1("ConsultaDocumentosAbertos", Filtro=condition)
+        found = [_from_v1(row) for row in rows if _text(row.get("Tipo")).upper() in ("", "C")]
+        invoices = [self._invoice(doc) for doc in found if start <= doc.due_date <= end]
+        return sorted(invoices, key=lambda invoice: (invoice.due_date, invoice.id))
+
     def _invoice(self, doc: _OpenDocument) -> Invoice:
         line = checks.checked_line(self._line(doc), erp=NAME, invoice_id=doc.id)
         link, pdf = self._billet(doc)

@@ -510,3 +510,12 @@ def test_the_fake_erp_runs_as_a_process_and_says_where_it_listens():
         process.terminate()
         process.wait(10)
         process.stdout.close()
+
+
+def test_every_customers_open_invoices_due_in_a_range(server, ixc):
+    today = server.data.today
+    due = ixc.list_open_invoices_due(today - dt.timedelta(days=3), today + dt.timedelta(days=3))
+    assert [(i.id, i.customer_code) for i in due] == [("90005", "1004"), ("90004", "1003")]
+    assert ixc.list_open_invoices_due(today + dt.timedelta(days=30), today + dt.timedelta(days=40)) == []
+    listing = [r for r in _sent(server, "fn_areceber") if r.body.get("qtype") == "fn_areceber.data_vencimento"]
+    assert listing[0].body["query"] == (today - dt.timedelta(days=3)).strftime("%d/%m/%Y")

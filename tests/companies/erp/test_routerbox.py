@@ -2,6 +2,7 @@
 fallback, every error shape, no key in the logs."""
 
 import base64
+import datetime as dt
 import logging
 import time
 from decimal import Decimal
@@ -364,3 +365,11 @@ def test_the_fakes_filtro_refuses_an_unknown_column_as_routerbox_does(server):
     body["ConsultaClientes"]["Filtro"] = "(Codigo = '1001' OR Codigo = 1002) AND Nome LIKE 'jo%'"
     answer = requests.post(f"{server.url}{V1_PATH}", json=body, timeout=5).json()
     assert [row["Codigo"] for row in answer["result"]] == ["1002"]
+
+
+def test_every_customers_open_invoices_due_in_a_range(server, rbx):
+    today = server.data.today
+    due = rbx.list_open_invoices_due(today - dt.timedelta(days=3), today + dt.timedelta(days=3))
+    assert [(i.id, i.customer_code) for i in due] == [("90005", "1004"), ("90004", "1003")]
+    assert all(formats.is_valid_digitable_line(i.digitable_line) for i in due)
+    assert rbx.list_open_invoices_due(today + dt.timedelta(days=30), today + dt.timedelta(days=40)) == []
