@@ -42,14 +42,22 @@ def _replay(record: IdempotencyRecord, digest: str) -> Response:
     return Response(record.response, status=record.status_code, headers={"Idempotent-Replayed": "true"})
 
 
-def respond_once(request: Request, company: Company, handle: Callable[[], Response]) -> Response:
-    """Run ``handle`` at most once per (company, Idempotency-Key); without the header, just run it."""
+def respond_once(
+    request: Request, company: Company, handle: Callable[[], Response], *, body_digest: str | None = None
+) -> Response:
+    """Run ``handle`` at most once per (company, Idempotency-Key); without the header, just run it.
+
+    ``body_digest`` stands for the body when the view streams it itself (a file upload): a hash of its bytes.
+    """
     key = request.headers.get(HEADER, "").strip()
     if not key:
         return handle()
     if len(key) > MAX_KEY_LENGTH:
         raise BadKey(details={"idempotency_key": [f"At most {MAX_KEY_LENGTH} characters."]})
-    digest = request_hash(request)
+    if body_digest is None:
+        digest = request_hash(request)
+    else:
+        digest = hashlib.sha256(f"{request.method} {request.path}\n{body_digest}".encode()).hexdigest()
     existing = IdempotencyRecord.objects.filter(company=company, key=key).first()
     if existing is not None:
         return _replay(existing, digest)

@@ -89,6 +89,18 @@ PERIODIC_TASKS: list[PeriodicTask] = [
         why="Files sent by link (boleto PDFs an ERP gave as bytes) stop being served when they expire.",
     ),
     PeriodicTask(
+        name="run-campaigns",
+        task="notifications.tasks.campaigns.run_campaigns",
+        every_seconds=30,
+        why="Running campaigns keep their pace, and scheduled ones start, even if the engine's hand-over was lost.",
+    ),
+    PeriodicTask(
+        name="resume-campaign-imports",
+        task="notifications.tasks.campaigns.resume_imports",
+        every_seconds=120,
+        why="A CSV whose import task was lost or whose worker died is imported from where it stopped.",
+    ),
+    PeriodicTask(
         name="billing-reminders",
         task="notifications.tasks.send_billing_reminders",
         every_seconds=15 * 60,

@@ -28,8 +28,9 @@ MEDIA = "media"  # attachment downloads and their safety checks
 EVENTS = "events"  # domain event handlers of the apps above conversations
 MAINTENANCE = "maintenance"  # periodic jobs: sweepers, purges, template sync, the heartbeat
 SMS = "sms"  # calls to the companies' SMS gateways: slow third parties, kept apart from WhatsApp's outbox
+CAMPAIGNS = "campaigns"  # CSV imports and the campaign engine: long runs that must not hold up periodic jobs
 
-QUEUES = (INBOUND, OUTBOX, MEDIA, EVENTS, MAINTENANCE, SMS)
+QUEUES = (INBOUND, OUTBOX, MEDIA, EVENTS, MAINTENANCE, SMS, CAMPAIGNS)
 
 # Every task of the project and its queue; a task missing here would land on MAINTENANCE (the default).
 TASK_QUEUES: dict[str, str] = {
@@ -49,6 +50,9 @@ TASK_QUEUES: dict[str, str] = {
     "config.tasks.heartbeat": MAINTENANCE,
     "notifications.tasks.sms.deliver_sms": SMS,
     "notifications.tasks.sms.sweep_sms": MAINTENANCE,
+    "notifications.tasks.campaigns.import_campaign_upload": CAMPAIGNS,
+    "notifications.tasks.campaigns.run_campaigns": CAMPAIGNS,
+    "notifications.tasks.campaigns.resume_imports": MAINTENANCE,
 }
 
 
@@ -163,10 +167,10 @@ def pools() -> tuple[Pool, ...]:
         ),
         Pool(
             "background",
-            (MEDIA, MAINTENANCE, SMS),
+            (MEDIA, MAINTENANCE, SMS, CAMPAIGNS),
             "threads",
             settings.BACKGROUND_WORKER_CONCURRENCY,
-            "attachment downloads, SMS gateway calls and periodic jobs: network-bound or short",
+            "downloads, SMS gateway calls, campaign imports and pacing, periodic jobs: network-bound or short",
         ),
     )
 

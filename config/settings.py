@@ -294,6 +294,11 @@ SILENCED_SYSTEM_CHECKS = [] if REDIS_URL else ["django_ratelimit.E003", "django_
 
 API_MAX_BODY_BYTES = env.int("API_MAX_BODY_BYTES", default=1024 * 1024)
 WEBHOOK_MAX_BODY_BYTES = env.int("WEBHOOK_MAX_BODY_BYTES", default=8 * 1024 * 1024)
+# A campaign's CSV (POST /api/v1/campaigns/<id>/recipients) is streamed to disk, never held in memory:
+# 100,000 rows with a few columns are about 5 MB.
+CAMPAIGN_CSV_MAX_BYTES = env.int("CAMPAIGN_CSV_MAX_BYTES", default=50 * 1024 * 1024)
+# The campaign engine runs passes this long, then hands over to a fresh task (notifications.tasks.campaigns).
+CAMPAIGN_RUN_SECONDS = env.float("CAMPAIGN_RUN_SECONDS", default=50.0)
 DATA_UPLOAD_MAX_MEMORY_SIZE = max(API_MAX_BODY_BYTES, WEBHOOK_MAX_BODY_BYTES)
 
 CORS_ALLOWED_ORIGINS = env.list("CORS_ALLOWED_ORIGINS", default=[])

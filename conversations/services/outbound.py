@@ -228,11 +228,16 @@ def retry_message(*, message: Message) -> bool:
 
 def cancel_message(*, message: Message) -> bool:
     """Cancel a message still waiting in the outbox; returns whether it was (one being sent cannot be)."""
-    cancelled = statuses.Change(
-        message.pk,
-        Message.Status.CANCELLED,
-        timezone.now(),
-        error_title="cancelled by an operator",
-        from_statuses=frozenset({Message.Status.QUEUED}),
-    )
-    return bool(statuses.move([cancelled]))
+    return bool(cancel_messages(message_ids=[message.pk]))
+
+
+def cancel_messages(*, message_ids: list[int], reason: str = "cancelled by an operator") -> list[int]:
+    """Cancel the messages among ``message_ids`` still waiting in the outbox; returns those that were."""
+    now = timezone.now()
+    cancelled = [
+        statuses.Change(
+            pk, Message.Status.CANCELLED, now, error_title=reason, from_statuses=frozenset({Message.Status.QUEUED})
+        )
+        for pk in message_ids
+    ]
+    return [change.message_id for change in statuses.move(cancelled)]

@@ -1,5 +1,5 @@
 """The operators' panel for notices, one module per kind; imported here so the admin site finds them."""
 
-from notifications.admin import notices, sms
+from notifications.admin import campaigns, notices, sms
 
-__all__ = ["notices", "sms"]
+__all__ = ["campaigns", "notices", "sms"]

@@ -1,5 +1,5 @@
 """Notifications tasks, one module per kind of notice; imported here so Celery's autodiscovery finds them."""
 
-from notifications.tasks import reminders, sms
+from notifications.tasks import campaigns, reminders, sms
 
-__all__ = ["reminders", "sms"]
+__all__ = ["campaigns", "reminders", "sms"]

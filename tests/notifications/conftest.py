@@ -32,3 +32,32 @@ def erp_company(company, erp):
 @pytest.fixture
 def evolution(erp_company):
     return EvolutionChannelFactory(company=erp_company, connection_state="open")
+
+
+@pytest.fixture
+def cloud(company):
+    from tests.factories import CloudChannelFactory
+
+    return CloudChannelFactory(company=company)
+
+
+@pytest.fixture
+def template(company, cloud):
+    """An approved template with two body variables: {{1}} the name, {{2}} the due date."""
+    from templates_meta.models import Template
+
+    return Template.objects.create(
+        company=company,
+        waba_id=cloud.waba_id,
+        name="aviso_manutencao",
+        language="pt_BR",
+        category="UTILITY",
+        status="APPROVED",
+        components=[
+            {
+                "type": "BODY",
+                "text": "Olá {{1}}, haverá manutenção na sua região em {{2}}.",
+                "example": {"body_text": [["Maria", "28/11"]]},
+            }
+        ],
+    )
