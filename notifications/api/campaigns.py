@@ -45,6 +45,11 @@ class UnsupportedUpload(DomainError):
     message = "Send the CSV as the body (Content-Type: text/csv) or as the 'file' field of a multipart form."
 
 
+class NoFileField(DomainError):
+    code = "invalid"
+    message = "The multipart form has no 'file' field."
+
+
 class FieldValues(serializers.DictField):
     child = serializers.CharField(max_length=1024, allow_blank=True)
 
@@ -331,22 +336,25 @@ class _Received:
 def _receive(request: Request) -> tuple[_Received, str]:
     django_request = request._request
     content_type = (request.content_type or "").split(";")[0].strip().lower()
-    received = _Received()
     if content_type == "multipart/form-data":
         uploaded = django_request.FILES.get("file")
         if uploaded is None:
-            raise UnsupportedUpload("The multipart form has no 'file' field.", code="invalid")
-        for chunk in uploaded.chunks(CHUNK):
-            received.write(chunk)
-        filename = uploaded.name or "upload.csv"
+            raise NoFileField
+        chunks, filename = uploaded.chunks(CHUNK), uploaded.name or "upload.csv"
     elif content_type in CSV_TYPES:
-        while chunk := django_request.read(CHUNK):
-            received.write(chunk)
+        chunks = iter(lambda: django_request.read(CHUNK), b"")
         filename = request.headers.get("X-Filename", "") or "upload.csv"
     else:
         raise UnsupportedUpload
+    received = _Received()
+    try:
+        for chunk in chunks:
+            received.write(chunk)
+    except BaseException:
+        received.file.close()
+        raise
     received.file.seek(0)
-    return received, filename
+    return received, filename[:255]
 
 
 class CampaignRecipientsView(RateLimitedMixin, generics.ListAPIView):

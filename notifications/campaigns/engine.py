@@ -105,12 +105,15 @@ def pump_campaign(campaign_id: int, *, now: dt.datetime | None = None) -> int:
                 return handed  # paused by the pass itself
         campaign.credit, campaign.pumped_at = credit - handed, now
         campaign.save(update_fields=["credit", "pumped_at", "updated_at"])
-        if (
-            not campaign.recipients.filter(status=Recipient.PENDING).exists()
-            and not campaign.uploads.filter(status=CampaignUpload.Status.IMPORTING).exists()
-        ):
+        if _done(campaign):
             services.finish(campaign, now)
     return handed
+
+
+def _done(campaign: Campaign) -> bool:
+    """Nothing left to hand over, nothing of it still waiting in the outbox, no file still being read."""
+    unsent = campaign.recipients.filter(status__in=(Recipient.PENDING, Recipient.QUEUED)).exists()
+    return not unsent and not campaign.uploads.filter(status=CampaignUpload.Status.IMPORTING).exists()
 
 
 def _hand_over_next(campaign: Campaign, room: int, now: dt.datetime) -> int:

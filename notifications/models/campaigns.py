@@ -19,7 +19,7 @@ class Campaign(models.Model):
         SCHEDULED = "scheduled", "Scheduled"  # started, waiting for its start time
         RUNNING = "running", "Running"
         PAUSED = "paused", "Paused"
-        FINISHED = "finished", "Finished"  # every recipient was handed to the outbox or failed
+        FINISHED = "finished", "Finished"  # every message of it was sent (or failed): nothing waits in the outbox
         CANCELLED = "cancelled", "Cancelled"
 
     company = models.ForeignKey(Company, on_delete=models.CASCADE, related_name="campaigns")
