@@ -100,7 +100,7 @@ class UploadSerializer(serializers.ModelSerializer):
 class CampaignSerializer(serializers.ModelSerializer):
     template = serializers.CharField(source="template_name", read_only=True)
     language = serializers.CharField(source="template_language", read_only=True)
-    channel = serializers.PrimaryKeyRelatedField(read_only=True)
+    channel = serializers.PrimaryKeyRelatedField(read_only=True, allow_null=True)
     stats = serializers.SerializerMethodField()
     uploads = UploadSerializer(many=True, read_only=True)
 

@@ -27,6 +27,8 @@ from config.wsgi import application
 from conversations.models import Message
 from conversations.services import outbound
 from conversations.whatsapp import content
+from notifications.campaigns.services import create_campaign
+from templates_meta.models import Template
 from tests.factories import CloudChannelFactory, EvolutionChannelFactory
 
 CHECKS = [
@@ -64,7 +66,15 @@ def requests_keep_the_connection():
 @pytest.fixture
 def world(company, platform_token, company_key):
     """What the generated requests find when they name a real contract or id."""
-    CloudChannelFactory(company=company)
+    cloud = CloudChannelFactory(company=company)
+    template = Template.objects.create(
+        company=company,
+        waba_id=cloud.waba_id,
+        name="aviso",
+        status=Template.Status.APPROVED,
+        components=[{"type": "BODY", "text": "Olá {{1}}", "example": {"body_text": [["Maria"]]}}],
+    )
+    campaign = create_campaign(company=company, name="Aviso", template_name=template.name)
     channel = EvolutionChannelFactory(company=company, connection_state=Channel.ConnectionState.OPEN)  # sends
     message = outbound.send_message(company=company, to="5544988887777", content=content.text("Olá"), channel=channel)
     Message.objects.filter(pk=message.pk).update(status=Message.Status.FAILED)  # so it can be retried
@@ -74,6 +84,7 @@ def world(company, platform_token, company_key):
         "channel": channel.pk,
         "api_key": api_key.pk,
         "message": message.pk,
+        "campaign": campaign.pk,
         "keys": {"none": {}, "company": {"X-API-Key": company_key}, "platform": {"X-API-Key": platform_token}},
     }
 
@@ -85,7 +96,8 @@ def _aim_at_real_rows(case, world) -> None:
     if "contract" in parameters and not contract.startswith(("0", "1", "2", "3")):
         parameters["contract"] = world["contract"]
     if "id" in parameters and isinstance(parameters["id"], int) and parameters["id"] % 4 != 3:
-        kind = "channel" if "/channels/" in case.path else "api_key" if "/api-keys/" in case.path else "message"
+        kinds = {"/channels/": "channel", "/api-keys/": "api_key", "/campaigns/": "campaign"}
+        kind = next((kind for part, kind in kinds.items() if part in case.path), "message")
         parameters["id"] = world[kind]
 
 
@@ -110,7 +122,7 @@ def test_platform_operations_answer_a_platform_token_as_documented(case, world):
     _call(case, world, "platform")
 
 
-@schema.include(path_regex=r"^/api/v1/(me|messages|notifications|sms)").parametrize()
+@schema.include(path_regex=r"^/api/v1/(me|messages|notifications|sms|campaigns)").parametrize()
 @hypothesis.settings(max_examples=25, **SETTINGS)
 def test_company_operations_answer_a_company_key_as_documented(case, world):
     _call(case, world, "company")
