@@ -88,7 +88,7 @@ class CampaignForm(forms.ModelForm):
             self.add_error("channel", "A channel of the campaign's company.")
         if self.errors or company is None:
             return data
-        draft = Campaign(**{name: data.get(name) for name in self.Meta.fields})
+        draft = Campaign(**{name: data.get(name) for name in CampaignForm.Meta.fields})
         try:  # what the services would refuse, said on the form rather than after saving
             services.check_draft(draft, file=data["csv"].file)
         except DomainError as exc:
@@ -140,6 +140,9 @@ class CampaignAdmin(admin.ModelAdmin):
         if obj is None:
             return [*CampaignForm.Meta.fields, "csv"]
         return ["name", "status", "paused_reason", "progress", "started_at", "finished_at"]
+
+    def get_inlines(self, request: HttpRequest, obj: Campaign | None = None) -> list:
+        return self.inlines if obj is not None else []
 
     def get_readonly_fields(self, request: HttpRequest, obj: Campaign | None = None) -> list[str]:
         return ["name", *self.readonly_fields] if obj is not None else []
