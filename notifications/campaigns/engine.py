@@ -89,7 +89,9 @@ def pump_campaign(campaign_id: int, *, now: dt.datetime | None = None) -> int:
     """One pass for one campaign (see the module); returns how many recipients it handed over."""
     now = now or timezone.now()
     with transaction.atomic():
-        campaign = Campaign.objects.select_for_update().select_related("company", "channel").get(pk=campaign_id)
+        campaign = (
+            Campaign.objects.select_for_update(of=("self",)).select_related("company", "channel").get(pk=campaign_id)
+        )
         if campaign.status == Status.SCHEDULED and (campaign.start_at is None or campaign.start_at <= now):
             campaign.status, campaign.started_at, campaign.pumped_at = Status.RUNNING, now, now
             campaign.save(update_fields=["status", "started_at", "pumped_at", "updated_at"])

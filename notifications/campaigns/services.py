@@ -149,7 +149,7 @@ def _add_upload(campaign: Campaign, file: BinaryIO, filename: str, size: int) ->
 
 
 def _locked(campaign: Campaign) -> Campaign:
-    return Campaign.objects.select_for_update().select_related("company", "channel").get(pk=campaign.pk)
+    return Campaign.objects.select_for_update(of=("self",)).select_related("company", "channel").get(pk=campaign.pk)
 
 
 def _refuse(campaign: Campaign, action: str) -> CampaignStateConflict:
