@@ -75,7 +75,7 @@ class CreateCampaignSerializer(StrictSerializerMixin, serializers.Serializer):
     fixed = FieldValues(required=False, default=dict, help_text="Template field → one value for every recipient.")
 
 
-class UploadSerializer(serializers.ModelSerializer):
+class CampaignUploadSerializer(serializers.ModelSerializer):
     class Meta:
         model = CampaignUpload
         fields = [
@@ -102,7 +102,7 @@ class CampaignSerializer(serializers.ModelSerializer):
     language = serializers.CharField(source="template_language", read_only=True)
     channel = serializers.PrimaryKeyRelatedField(read_only=True, allow_null=True)
     stats = serializers.SerializerMethodField()
-    uploads = UploadSerializer(many=True, read_only=True)
+    uploads = CampaignUploadSerializer(many=True, read_only=True)
 
     class Meta:
         model = Campaign
@@ -130,7 +130,7 @@ class CampaignSerializer(serializers.ModelSerializer):
         return services.stats(campaign)
 
 
-class RecipientSerializer(serializers.ModelSerializer):
+class CampaignRecipientSerializer(serializers.ModelSerializer):
     to = serializers.CharField(source="phone", read_only=True)
 
     class Meta:
@@ -139,7 +139,7 @@ class RecipientSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class RowErrorSerializer(serializers.ModelSerializer):
+class CampaignRowErrorSerializer(serializers.ModelSerializer):
     upload = serializers.IntegerField(source="upload_id", read_only=True)
 
     class Meta:
@@ -148,7 +148,7 @@ class RowErrorSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class RecipientFilterSerializer(serializers.Serializer):
+class CampaignRecipientFilterSerializer(serializers.Serializer):
     status = serializers.ChoiceField(choices=CampaignRecipient.Status.choices, required=False)
 
 
@@ -359,12 +359,12 @@ def _receive(request: Request) -> tuple[_Received, str]:
 
 class CampaignRecipientsView(RateLimitedMixin, generics.ListAPIView):
     permission_classes = [IsCompanyKey]
-    serializer_class = RecipientSerializer
+    serializer_class = CampaignRecipientSerializer
 
     def get_queryset(self) -> QuerySet[CampaignRecipient]:
         campaign = _campaign(self.request, self.kwargs["pk"])
         queryset = campaign.recipients.order_by("pk")
-        filters = RecipientFilterSerializer(data=self.request.query_params)
+        filters = CampaignRecipientFilterSerializer(data=self.request.query_params)
         filters.is_valid(raise_exception=True)
         if wanted := filters.validated_data.get("status"):
             queryset = queryset.filter(status=wanted)
@@ -372,8 +372,8 @@ class CampaignRecipientsView(RateLimitedMixin, generics.ListAPIView):
 
     @extend_schema(
         summary="A campaign's recipients and the status of each",
-        parameters=[RecipientFilterSerializer],
-        responses={200: RecipientSerializer(many=True), **error_responses(404)},
+        parameters=[CampaignRecipientFilterSerializer],
+        responses={200: CampaignRecipientSerializer(many=True), **error_responses(404)},
     )
     def get(self, request: Request, *args, **kwargs) -> Response:
         return super().get(request, *args, **kwargs)
@@ -395,7 +395,7 @@ class CampaignRecipientsView(RateLimitedMixin, generics.ListAPIView):
         },
         parameters=[IDEMPOTENCY_PARAMETER],
         responses={
-            202: UploadSerializer,
+            202: CampaignUploadSerializer,
             **error_responses(
                 404,
                 specific={
@@ -423,12 +423,12 @@ class CampaignRecipientsView(RateLimitedMixin, generics.ListAPIView):
 
     def _upload(self, campaign: Campaign, received: _Received, filename: str) -> Response:
         upload = services.add_upload(campaign=campaign, file=received.file, filename=filename, size=received.size)
-        return Response(UploadSerializer(upload).data, status=status.HTTP_202_ACCEPTED)
+        return Response(CampaignUploadSerializer(upload).data, status=status.HTTP_202_ACCEPTED)
 
 
 class CampaignErrorsView(RateLimitedMixin, generics.ListAPIView):
     permission_classes = [IsCompanyKey]
-    serializer_class = RowErrorSerializer
+    serializer_class = CampaignRowErrorSerializer
 
     def get_queryset(self) -> QuerySet[CampaignRowError]:
         campaign = _campaign(self.request, self.kwargs["pk"])
@@ -436,7 +436,7 @@ class CampaignErrorsView(RateLimitedMixin, generics.ListAPIView):
 
     @extend_schema(
         summary="The CSV rows that were not added, with their line numbers and why",
-        responses={200: RowErrorSerializer(many=True), **error_responses(404)},
+        responses={200: CampaignRowErrorSerializer(many=True), **error_responses(404)},
     )
     def get(self, request: Request, *args, **kwargs) -> Response:
         return super().get(request, *args, **kwargs)

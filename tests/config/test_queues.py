@@ -355,7 +355,7 @@ def test_worker_command_takes_the_pool_s_prefixed_queues_with_its_execution_pool
     settings.BACKGROUND_WORKER_CONCURRENCY = 6
     command = queues.worker_command(_pool("background"), python="/opt/python", loglevel="warning")
     assert command[:6] == ["/opt/python", "-m", "celery", "-A", "config", "worker"]
-    assert _option(command, "-Q") == "pfx-media,pfx-maintenance,pfx-sms"
+    assert _option(command, "-Q") == "pfx-media,pfx-maintenance,pfx-sms,pfx-campaigns"
     assert _option(command, "-P") == "threads"
     assert _option(command, "-c") == "6"
     assert _option(command, "-n") == "background@%h"
