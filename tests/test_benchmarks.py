@@ -64,3 +64,24 @@ def test_an_inbound_webhook_is_processed_within_2_s_while_the_outbox_is_saturate
     assert figures["fake_graph_arrivals"]["timeout"] > 0 and figures["fake_graph_arrivals"]["slow"] > 0
     assert figures["webhooks_processed"] == figures["webhooks_accepted"] > 0
     assert figures["delay_max_s"] <= 2.0, result.stderr[-4000:]
+
+
+@pytest.mark.integration
+def test_campaign_benchmark_imports_every_row_and_sends_none_twice():
+    """The web server and the campaigns, outbox and events workers on a 10,000-row CSV: about a minute."""
+    result = subprocess.run(
+        [sys.executable, "-m", "benchmarks", "campaign", "--quick"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-4000:]
+    figures = json.loads(result.stdout.strip().splitlines()[-1])
+    assert figures["benchmark"] == "campaign" and figures["import_status"] == "imported"
+    assert figures["rows_read"] == figures["rows"] == 10_000
+    assert figures["invalid_rows"] == figures["expected_invalid"]
+    assert figures["duplicates"] == figures["expected_duplicates"]
+    assert figures["recipients"] == figures["rows"] - figures["invalid_rows"] - figures["duplicates"]
+    assert figures["sent"] > 0 and figures["duplicates_sent"] == 0
+    assert figures["max_in_any_1s"] <= figures["limit_mps"] and figures["sent_after_cancel"] == 0
