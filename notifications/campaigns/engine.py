@@ -98,7 +98,8 @@ def pump_campaign(campaign_id: int, *, now: dt.datetime | None = None) -> int:
         if campaign.status != Status.RUNNING:
             return 0
         credit = _earned(campaign, now)
-        waiting = campaign.recipients.filter(status=Recipient.QUEUED).count()
+        # What still waits in the outbox itself: the recipients' own status follows a step behind (events).
+        waiting = campaign.recipients.filter(status=Recipient.QUEUED, message__status=Message.Status.QUEUED).count()
         room = min(int(credit), backlog_limit(campaign) - waiting, MAX_PER_PASS)
         handed = 0
         if room > 0:

@@ -69,10 +69,11 @@ def test_a_campaign_keeps_only_a_few_seconds_of_its_pace_in_the_outbox(company, 
     )
     queued = list(Message.objects.filter(status="queued").order_by("next_attempt_at", "pk"))
     assert len(queued) == 101 and notice in queued
-    # The engine's messages, once sent, make room again.
-    Message.objects.filter(reference=campaign.reference).update(status="sent")
-    campaign.recipients.filter(status="queued").update(status="sent")
-    assert engine.pump_campaign(campaign.pk, now=later + dt.timedelta(seconds=40)) == 100
+    # The engine's messages, once sent, make room again, before the recipients' own status follows (events).
+    sent = list(_outbox(campaign).order_by("pk").values_list("pk", flat=True)[:60])
+    Message.objects.filter(pk__in=sent).update(status="sent")
+    assert campaign.recipients.filter(status="queued").count() == 100
+    assert engine.pump_campaign(campaign.pk, now=later + dt.timedelta(seconds=40)) == 60
 
 
 def test_a_scheduled_campaign_waits_for_its_start_time(company, template):
