@@ -12,6 +12,7 @@ import requests
 from conversations.whatsapp import cloud_webhook, evolution_webhook
 from conversations.whatsapp.base import ConnectionUpdate, InboundMessage, StatusUpdate
 from fakes import evolution_payloads, meta_payloads
+from fakes.erp.server import KINDS, running_erp
 from fakes.evolution import running_evolution
 from fakes.graph_api import FakeGraphAPI, Webhook, running_graph_api
 from fakes.media import SAMPLE_IMAGE
@@ -206,3 +207,14 @@ def test_evolution_samples_parse_as_the_customers_message_they_stand_for(kind):
     [event] = evolution_webhook.parse(payload)
     assert isinstance(event, InboundMessage) and event.contact.wa_id == "5544998887777"
     assert event.type == {"button": "interactive"}.get(kind, kind)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_every_erp_kind_the_fake_lists_serves_and_fails_in_its_own_shape(kind):
+    with running_erp(kind) as erp:
+        assert requests.get(f"{erp.url}/", timeout=5).status_code < 500  # it answers, whatever the route
+        erp.fail = "error"
+        failed = requests.post(f"{erp.url}/api/", json={}, timeout=5)
+        assert failed.status_code == 200 and failed.json()  # the kind's own error shape, as JSON
+        erp.fail = "down"
+        assert requests.get(f"{erp.url}/", timeout=5).status_code == 503
