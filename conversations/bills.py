@@ -4,8 +4,9 @@ or the bot's "second copy" alike.
 For each invoice, in order: what it is (due date and amount in reais), the digitable line alone (so a
 long press copies all of it), the PIX copy-and-paste code alone — or, on a Cloud channel enabled for
 Meta's Brazil payments, an ``order_details`` message whose "copy" button copies it — and the boleto
-PDF as a document. Outside the 24 h window a Cloud channel takes only templates: there the bill is
-the company's ``billing_notice`` template, filled from the invoice.
+PDF as a document (or, when the ERP's boleto is a web page, its link). Outside the 24 h window a
+Cloud channel takes only templates: there the bill is the company's ``billing_notice`` template,
+filled from the invoice.
 """
 
 import datetime as dt
@@ -109,7 +110,10 @@ def invoice_contents(*, company: Company, channel: Channel, invoice: Invoice, to
         messages.append(contents.text(invoice.digitable_line))
     if invoice.pix_code:
         messages.append(_pix(company, channel, invoice, today=today))
-    if url := _boleto_url(company, invoice):
+    if invoice.boleto_is_page and invoice.boleto_url:
+        # An HTML page attached as a PDF would open as garbage: the customer gets the link to open instead.
+        messages.append(contents.text(f"Boleto: {invoice.boleto_url}"))
+    elif url := _boleto_url(company, invoice):
         messages.append(contents.media("document", url=url, caption="Boleto", filename=f"boleto-{invoice.id}.pdf"))
     return messages
 

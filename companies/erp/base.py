@@ -93,6 +93,7 @@ class Invoice:
     barcode: str = ""  # the 44 digits
     pix_code: str = ""  # the PIX copy-and-paste code (BR Code)
     boleto_url: str = ""  # where the boleto PDF can be fetched, when the ERP gives a link
+    boleto_is_page: bool = False  # boleto_url is a web page to open (MK-Auth's), not a PDF to attach
     boleto_pdf: bytes = field(default=b"", repr=False)  # the PDF itself, when the ERP gives bytes
 
 

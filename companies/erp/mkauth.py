@@ -319,6 +319,7 @@ class MkAuthAdapter:
             barcode=checks.barcode(_text(row.get("codigo_barras")) or _text(row.get("codigobarras")), line),
             pix_code=checks.checked_pix(pix, erp=NAME, invoice_id=title),
             boleto_url=f"{self.base_url}{BOLETO_PAGE}?{urlencode({'titulo': title})}" if title else "",
+            boleto_is_page=bool(title),
         )
 
     # ------------------------------------------------------------------ trust unlock

@@ -8,10 +8,12 @@ from django.utils import timezone
 from companies.erp.formats import is_valid_digitable_line, is_valid_pix_code
 from conversations.bills import brl
 from conversations.models import Contact, HostedFile, Message
+from fakes.erp.mkauth import login_of
+from fakes.erp.server import DEMO_CREDENTIALS, running_erp
 from notifications.models import Notice
 from templates_meta.models import Template
 from templates_meta.services import create_default_drafts
-from tests.factories import CloudChannelFactory
+from tests.factories import CloudChannelFactory, EvolutionChannelFactory
 
 URL = "/api/v1/notifications/billing"
 MARIA = "5544999990001"  # customer 1001, one open invoice (90001) and one paid (90006)
@@ -163,3 +165,20 @@ def test_the_same_key_sends_the_bill_once(company_client, evolution):
 )
 def test_amounts_are_written_in_reais(amount, text):
     assert brl(Decimal(amount)) == text
+
+
+@pytest.mark.django_db
+def test_a_boleto_that_is_a_web_page_goes_as_its_link(company_client, company):
+    """MK-Auth's boleto is an HTML page: attached as a PDF it would open as garbage."""
+    with running_erp("mkauth", today=timezone.localdate()) as fake:
+        company.erp_system, company.erp_base_url = "mkauth", fake.url
+        company.erp_client_id, company.erp_client_secret = DEMO_CREDENTIALS.client_id, DEMO_CREDENTIALS.client_secret
+        company.save()
+        EvolutionChannelFactory(company=company, connection_state="open")
+        response = _post(company_client, {"customer": login_of(fake.data.customer("1002"))})
+    assert response.status_code == 202, response.json()
+    contents = _contents(response.json()["recipients"][0])
+    assert all(c["kind"] == "text" for c in contents)
+    links = [c["text"] for c in contents if c["text"].startswith("Boleto: ")]
+    assert links and all(f"{fake.url}/boleto/21boleto.php?titulo=" in link for link in links)
+    assert not HostedFile.objects.exists()
