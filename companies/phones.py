@@ -64,9 +64,42 @@ def _brazilian(number: str) -> str:
     subscriber = number[2:]
     if len(subscriber) == 9 and subscriber[0] != "9":
         return ""  # nine digits are a mobile, and every mobile starts with 9
-    if len(subscriber) == 8 and subscriber[0] not in "2345":
+    if len(subscriber) == 8 and subscriber[0] in "6789":
         subscriber = f"9{subscriber}"  # a mobile written before the ninth digit
+    elif len(subscriber) == 8 and subscriber[0] not in "2345":
+        return ""  # landlines start with 2-5 and old mobiles with 6-9: 0 and 1 begin no subscriber number
     return normalize_phone(f"55{number[:2]}{subscriber}")
+
+
+def _one_number(part: str, ddd: str) -> str:
+    number = digits(part)
+    if part.strip().startswith("+"):
+        # +55 is checked as any Brazilian number (DDD, first digit); another country's is kept as written.
+        return _brazilian(number[2:]) if number.startswith("55") else normalize_phone(number)
+    return _brazilian(f"{ddd}{number}" if ddd and len(number) in (8, 9) else number)
+
+
+# Four numbers of four groups ("44 9 9999 8888") each: more groups than that are some other text.
+_MOST_GROUPS = 16
+
+
+def _spaced_numbers(part: str, ddd: str) -> list[str]:
+    """Numbers separated by spaces only ("44 99999-8888 44 3030-0001"): each run of digit groups the
+    longest one that is a number, and only when every group belongs to one (else it is no phone field)."""
+    groups, found, start = re.findall(r"\d+", part), [], 0
+    if len(groups) > _MOST_GROUPS:
+        return []
+    while start < len(groups):
+        for end in range(len(groups), start, -1):
+            phone = _one_number("".join(groups[start:end]), ddd)
+            if phone:
+                break
+        else:
+            return []
+        found.append(phone)
+        ddd = phone[2:4] if phone.startswith("55") else ddd
+        start = end
+    return found
 
 
 def whatsapp_numbers(*fields: str) -> tuple[str, ...]:
@@ -83,15 +116,13 @@ def whatsapp_numbers(*fields: str) -> tuple[str, ...]:
         ddd = ""
         for piece in _SEPARATORS.split(field or ""):
             for part in _NUMBER_START.split(piece):
-                number = digits(part)
-                if not number:
+                if not digits(part):
                     continue
-                if part.strip().startswith("+"):
-                    phone = normalize_phone(number)
-                else:
-                    phone = _brazilian(f"{ddd}{number}" if ddd and len(number) in (8, 9) else number)
-                if phone.startswith("55"):
-                    ddd = phone[2:4]
-                if phone and phone not in found:
-                    found.append(phone)
+                phone = _one_number(part, ddd)
+                spaced = [phone] if phone else _spaced_numbers(part, ddd)
+                for phone in spaced:
+                    if phone.startswith("55"):
+                        ddd = phone[2:4]
+                    if phone not in found:
+                        found.append(phone)
     return tuple(found)

@@ -12,6 +12,12 @@ _cpf, _cnpj = CPF(), CNPJ()
 _FORMATTED_CPF = re.compile(r"(?<![\d.])\d{3}\.\d{3}\.\d{3}-\d{2}(?![\d-])")
 _FORMATTED_CNPJ = re.compile(r"(?<![\d.])\d{2}\.\d{3}\.\d{3}/\d{4}-\d{2}(?![\d-])")
 _BARE_DOCUMENT = re.compile(r"(?<![\d+])(\d{14}|\d{11})(?!\d)")
+# The alphanumeric CNPJ (Receita Federal, from July 2026: letters among its first twelve characters),
+# formatted or not, masked when its check digits are right.
+_ALPHANUMERIC_CNPJ = re.compile(
+    r"(?<![0-9A-Za-z.])(?=[0-9A-Za-z./]{0,15}[A-Za-z])"
+    r"[0-9A-Za-z]{2}\.?[0-9A-Za-z]{3}\.?[0-9A-Za-z]{3}/?[0-9A-Za-z]{4}-?\d{2}(?![0-9A-Za-z-])"
+)
 
 _SECRET_PATTERNS = [
     # key=value and "key": "value" for names that hold secrets
@@ -37,13 +43,19 @@ def _mask_document(match: re.Match) -> str:
     return mask_document(digits) if valid else digits
 
 
+def _mask_alphanumeric_cnpj(match: re.Match) -> str:
+    return mask_document(match.group(0)) if _cnpj.validate(match.group(0)) else match.group(0)
+
+
 def mask_document(document: str) -> str:
     """``529.982.247-25`` → ``529.***.***-25``: enough to tell two customers apart, not to identify one."""
     digits = re.sub(r"\D", "", document)
+    characters = re.sub(r"[^0-9A-Z]", "", document.upper())  # the alphanumeric CNPJ keeps its letters
+    cnpj = characters if len(characters) == 14 else digits
+    if len(cnpj) == 14:
+        return f"{cnpj[:2]}.***.***/****-{cnpj[-2:]}"
     if len(digits) == 11:
         return f"{digits[:3]}.***.***-{digits[-2:]}"
-    if len(digits) == 14:
-        return f"{digits[:2]}.***.***/****-{digits[-2:]}"
     return MASK
 
 
@@ -54,6 +66,7 @@ def mask_text(text: str) -> str:
     text = _FORMATTED_CPF.sub(lambda m: mask_document(m.group(0)), text)
     text = _FORMATTED_CNPJ.sub(lambda m: mask_document(m.group(0)), text)
     text = _BARE_DOCUMENT.sub(_mask_document, text)
+    text = _ALPHANUMERIC_CNPJ.sub(_mask_alphanumeric_cnpj, text)
     for pattern in _SECRET_PATTERNS:
         text = pattern.sub(lambda m: f"{m.group('key')}{m.group('quote')}{MASK}", text)
     text = _CHATWOOT_PATH.sub(lambda m: f"{m.group(1)}{MASK}", text)

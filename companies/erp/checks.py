@@ -67,14 +67,18 @@ def parse_date(value: object, *, erp: str) -> dt.date:
 
 
 def parse_amount(value: object, *, erp: str) -> Decimal:
-    """``"26.00"``, ``26`` or ``"26,00"`` → ``Decimal("26.00")``."""
-    text = str(value if value is not None else "").strip()
-    if "," in text and "." not in text:
+    """``"26.00"``, ``26``, ``"26,00"`` or ``"1.234,56"`` → ``Decimal("26.00")``, ``Decimal("1234.56")``."""
+    given = text = str(value if value is not None else "").strip()
+    if "," in text and "." in text:
+        # Whichever comes last separates the cents: "1.234,56" (as Brazil writes it) or "1,234.56".
+        text = text.replace(".", "").replace(",", ".") if text.rindex(",") > text.rindex(".") else text.replace(",", "")
+    elif "," in text:
         text = text.replace(",", ".")
     try:
-        amount = Decimal(text)
+        # quantize raises too, for an exponent beyond what a Decimal holds ("1e400").
+        amount = Decimal(text).quantize(Decimal("0.01"))
     except InvalidOperation:
-        raise ErpBadAnswer(f"{erp} answered an amount that is not a number ({text!r}).") from None
+        raise ErpBadAnswer(f"{erp} answered an amount that is not a number ({given!r}).") from None
     if not amount.is_finite():
-        raise ErpBadAnswer(f"{erp} answered an amount that is not a number ({text!r}).")
-    return amount.quantize(Decimal("0.01"))
+        raise ErpBadAnswer(f"{erp} answered an amount that is not a number ({given!r}).")
+    return amount

@@ -17,6 +17,7 @@ from tenacity import RetryError, Retrying, retry_if_exception, stop_after_attemp
 
 from companies.erp.base import ErpAuthFailed, ErpBadAnswer, ErpUnavailable
 from config import http
+from config.masking import mask_text
 
 logger = logging.getLogger(__name__)
 
@@ -32,9 +33,10 @@ class _Retryable(Exception):
 
 
 def page_text(body: str, *, limit: int = 200) -> str:
-    """The words of an HTML error page (``<div ...>Ocorreu um erro ...</div>`` → ``Ocorreu um erro ...``)."""
+    """The words of an HTML error page (``<div ...>Ocorreu um erro ...</div>`` → ``Ocorreu um erro ...``),
+    CPF/CNPJ and secrets masked: they go into error messages, and a PHP error page may echo the request."""
     words = _SPACES.sub(" ", html.unescape(_TAGS.sub(" ", body))).strip()
-    return words[:limit]
+    return mask_text(words)[:limit]
 
 
 class ErpTransport:
@@ -84,11 +86,16 @@ class ErpTransport:
         return response
 
     def json(self, method: str, url: str, **kwargs: Any) -> Any:
-        """The ERP's JSON answer; an HTML page, an empty or non-JSON body, or a 4xx is ErpBadAnswer."""
+        """The ERP's JSON answer; an HTML page, an empty or non-JSON body, a redirect or a 4xx is ErpBadAnswer."""
         return self.decode(self.request(method, url, **kwargs))
 
     def decode(self, response: requests.Response) -> Any:
         body = response.text
+        if 300 <= response.status_code < 400:
+            # Redirects are not followed: a body beside one is no API answer, and where it points (often
+            # http:// to https://, or to a login page) tells the operator what to fix in the ERP's URL.
+            target = mask_text(http.hide(response.headers.get("Location", "")))[:200]
+            raise ErpBadAnswer(f"{self.name} answered a redirect (HTTP {response.status_code}) to {target or '?'}.")
         if response.status_code >= 400:
             detail = page_text(body) if body.lstrip().startswith("<") else ""
             raise ErpBadAnswer(f"{self.name} answered HTTP {response.status_code}{': ' + detail if detail else ''}.")

@@ -161,7 +161,15 @@ def test_the_same_key_sends_the_bill_once(company_client, evolution):
 
 @pytest.mark.parametrize(
     ("amount", "text"),
-    [("0", "R$ 0,00"), ("99.9", "R$ 99,90"), ("1234.56", "R$ 1.234,56"), ("1234567.8", "R$ 1.234.567,80")],
+    [
+        ("0", "R$ 0,00"),
+        ("0.01", "R$ 0,01"),
+        ("0.5", "R$ 0,50"),
+        ("99.9", "R$ 99,90"),
+        ("1000", "R$ 1.000,00"),
+        ("1234.56", "R$ 1.234,56"),
+        ("1234567.8", "R$ 1.234.567,80"),
+    ],
 )
 def test_amounts_are_written_in_reais(amount, text):
     assert brl(Decimal(amount)) == text
