@@ -159,8 +159,9 @@ def test_retries_wait_longer_each_time(erp):
     with pytest.raises(ErpUnavailable):
         ErpTransport("SGP").request("GET", f"{erp.url}/api")
     first, second, third = (r.monotonic for r in erp.requests)
-    assert 0.25 <= second - first <= 1.25 + 0.2
-    assert 0.5 <= third - second <= 1.5 + 0.2
+    # The upper bounds leave room for a loaded machine; the lower ones are what the backoff promises.
+    assert 0.25 <= second - first <= 1.25 + 0.75
+    assert 0.5 <= third - second <= 1.5 + 0.75
 
 
 def test_max_wait_caps_the_backoff(erp):
@@ -168,16 +169,16 @@ def test_max_wait_caps_the_backoff(erp):
     with pytest.raises(ErpUnavailable):
         ErpTransport("SGP", attempts=4, max_wait=0.05).request("GET", f"{erp.url}/api")
     arrivals = [r.monotonic for r in erp.requests]
-    assert all(later - earlier < 0.3 for earlier, later in itertools.pairwise(arrivals))
+    assert all(later - earlier < 0.6 for earlier, later in itertools.pairwise(arrivals))
 
 
 def test_an_erp_slower_than_the_read_timeout_is_unavailable_after_the_retries(erp):
-    erp.delay = 0.5
+    erp.delay = 2.0  # two attempts that waited for it would take 4 s
     started = time.monotonic()
     with pytest.raises(ErpUnavailable, match=r"^MK-Auth did not answer in time\.$") as caught:
         ErpTransport("MK-Auth", timeout=(1, 0.1), attempts=2, **FAST).json("GET", f"{erp.url}/api/cliente")
     assert caught.value.retryable and len(erp.requests) == 2
-    assert time.monotonic() - started < 1.5  # each attempt gave up at the read timeout
+    assert time.monotonic() - started < 2.0  # each attempt gave up at the read timeout
 
 
 def test_nobody_listening_is_unavailable_after_the_retries():
