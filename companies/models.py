@@ -83,6 +83,15 @@ class Company(models.Model):
     chatwoot_inbox_id = models.PositiveIntegerField(null=True, blank=True)
     chatwoot_api_token = EncryptedTextField()
     chatwoot_webhook_secret = EncryptedTextField(help_text="The last part of the Chatwoot webhook URL.")
+    chatwoot_signing_secret = EncryptedTextField(
+        help_text="Chatwoot's webhook secret (Chatwoot 4.11 and later): when set, X-Chatwoot-Signature is required."
+    )
+    chatwoot_resolve_on_inactivity = models.BooleanField(
+        "resolve idle Chatwoot conversations",
+        default=True,
+        help_text="A session idle in Chatwoot gets a private note; resolve its conversation too, or keep it open.",
+    )
+    chatwoot_tell_assignment = models.BooleanField("tell the customer when the agent or team changes", default=True)
 
     erp_system = models.CharField(max_length=16, choices=ErpSystem.choices, blank=True, default=ErpSystem.NONE)
     erp_base_url = models.URLField(blank=True)
@@ -126,6 +135,11 @@ class Company(models.Model):
     bot_enabled = models.BooleanField(default=True)
     message_grouping_seconds = models.PositiveIntegerField(
         default=3, validators=[MaxValueValidator(60)], help_text="Messages typed this close together are read as one."
+    )
+    bot_quiet_after_business_minutes = models.PositiveIntegerField(
+        default=30,
+        validators=[MaxValueValidator(24 * 60)],
+        help_text="The bot stays quiet this long after the business answered from the WhatsApp Business app.",
     )
     max_invalid_answers = models.PositiveIntegerField(
         default=3, validators=[MinValueValidator(1), MaxValueValidator(10)], help_text="Then the bot hands over."

@@ -13,3 +13,9 @@ INBOUND_MESSAGE_RECORDED = Topic("inbound_message_recorded")
 # A message's status moved: {"message_id", "direction", "status", "at", "error_code", "error_title",
 # "pricing"}; ``pricing`` is Meta's pricing object when the receipt carried one.
 MESSAGE_STATUS_CHANGED = Topic("message_status_changed")
+
+# A session closed: {"session_id", "contact_id", "reason"} (``Session.CloseReason``).
+SESSION_CLOSED = Topic("session_closed")
+
+# A Chatwoot webhook was stored and authenticated: {"event_id"}; the Chatwoot bridge reads it by id.
+CHATWOOT_EVENT_RECEIVED = Topic("chatwoot_event_received")

@@ -1,4 +1,4 @@
-"""Contacts, messages with their status history, and the webhook events they came from."""
+"""Contacts, their sessions and customers, messages with their status history, and the webhook events."""
 
 import datetime as dt
 
@@ -30,6 +30,9 @@ class Contact(models.Model):
         max_length=200, blank=True, help_text="The name in the business's address book (WhatsApp Business app)."
     )
     chatwoot_contact_id = models.PositiveBigIntegerField(null=True, blank=True)
+    chatwoot_source_id = models.CharField(
+        max_length=64, blank=True, help_text="The contact's id in the company's Chatwoot inbox (contact inbox)."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -93,6 +96,10 @@ class Message(models.Model):
     company = models.ForeignKey(Company, on_delete=models.CASCADE, related_name="messages", db_index=False)
     channel = models.ForeignKey(Channel, on_delete=models.SET_NULL, null=True, blank=True, related_name="messages")
     contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="messages", db_index=False)
+    # Indexed below only where set: notices and campaigns belong to no session.
+    session = models.ForeignKey(
+        "Session", on_delete=models.SET_NULL, null=True, blank=True, related_name="messages", db_index=False
+    )
     direction = models.CharField(max_length=3, choices=Direction.choices)
     author = models.CharField(max_length=10, choices=Author.choices)
     type = models.CharField(max_length=24, db_index=True)
@@ -160,6 +167,9 @@ class Message(models.Model):
                 name="message_outbox_contact",
             ),
             models.Index(fields=["status", "status_at"], condition=Q(status="sending"), name="message_sending"),
+            models.Index(
+                fields=["session", "created_at"], condition=Q(session__isnull=False), name="message_session_thread"
+            ),
             models.Index(
                 fields=["contact", "provider_timestamp", "source_event_id", "source_position", "id"],
                 condition=Q(direction="in", handled_at__isnull=True),
@@ -324,3 +334,170 @@ class OutboxChannel(Channel):
         proxy = True
         verbose_name = "outbox"
         verbose_name_plural = "outbox (per channel)"
+
+
+class CustomerLink(models.Model):
+    """An ERP customer a contact is (seed ``contact_customer``): found by phone, or by the CPF/CNPJ it gave."""
+
+    company = models.ForeignKey(Company, on_delete=models.CASCADE, related_name="customer_links")
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="customer_links")
+    customer_code = models.CharField(max_length=64, help_text="The customer's id in the ERP.")
+    name = models.CharField(max_length=200, blank=True)
+    document = models.CharField(max_length=14, blank=True, help_text="CPF or CNPJ, digits only.")
+    confirmed = models.BooleanField(default=False, help_text="The customer said it is their account.")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["contact", "customer_code"], name="customer_link_unique_per_contact")
+        ]
+        indexes = [models.Index(fields=["company", "customer_code"])]
+
+    def __str__(self) -> str:
+        return f"{self.name or '?'} ({self.customer_code})"
+
+
+class Tag(models.Model):
+    """A label an ISP puts on sessions (through the API), per company."""
+
+    company = models.ForeignKey(Company, on_delete=models.CASCADE, related_name="tags")
+    name = models.CharField(max_length=50)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [models.UniqueConstraint(fields=["company", "name"], name="tag_unique_name_per_company")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Session(models.Model):
+    """The bot/agent state of one contact's current conversation; a contact has at most one open."""
+
+    class Handoff(models.TextChoices):
+        BOT = "bot", "Bot"
+        AGENT = "agent", "Agent (Chatwoot)"
+
+    class CloseReason(models.TextChoices):
+        INACTIVITY = "inactivity", "Idle too long"
+        RESOLVED = "resolved", "Resolved in Chatwoot"
+        CLOSED = "closed", "Closed through the API"
+        FINISHED = "finished", "The customer ended it with the bot"
+
+    company = models.ForeignKey(Company, on_delete=models.CASCADE, related_name="sessions", db_index=False)
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="sessions", db_index=False)
+    protocol = models.CharField(max_length=20, help_text="Shown to the customer and the agent.")
+    state = models.CharField(max_length=32, help_text="Where the bot flow is.")
+    data = models.JSONField(default=dict, blank=True, help_text="What the bot flow keeps between answers.")
+    transcript = models.JSONField(
+        default=list, blank=True, help_text="What was said to the bot (CPF/CNPJ masked), posted to Chatwoot at handoff."
+    )
+    handoff = models.CharField(max_length=5, choices=Handoff.choices, default=Handoff.BOT)
+    handed_off_at = models.DateTimeField(null=True, blank=True)
+    customer = models.ForeignKey(CustomerLink, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    chatwoot_conversation_id = models.PositiveBigIntegerField(null=True, blank=True)
+    bot_paused_until = models.DateTimeField(null=True, blank=True, help_text="The bot answers nothing until then.")
+    tags = models.ManyToManyField(Tag, blank=True, related_name="sessions")
+    last_activity_at = models.DateTimeField(default=timezone.now)
+    created_at = models.DateTimeField(default=timezone.now)
+    closed_at = models.DateTimeField(null=True, blank=True)
+    close_reason = models.CharField(max_length=12, choices=CloseReason.choices, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["contact"], condition=Q(closed_at__isnull=True), name="session_one_open_per_contact"
+            ),
+            models.UniqueConstraint(fields=["company", "protocol"], name="session_unique_protocol"),
+        ]
+        indexes = [
+            models.Index(fields=["contact", "-created_at"]),
+            models.Index(fields=["company", "-created_at"]),
+            # The inactivity job: open sessions, idlest first.
+            models.Index(fields=["last_activity_at"], condition=Q(closed_at__isnull=True), name="session_open_idle"),
+            models.Index(
+                fields=["company", "chatwoot_conversation_id"],
+                condition=Q(chatwoot_conversation_id__isnull=False),
+                name="session_chatwoot_conversation",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.protocol}"
+
+    @property
+    def is_open(self) -> bool:
+        return self.closed_at is None
+
+
+class ProtocolCounter(models.Model):
+    """The last protocol number a company gave, per day in its time zone."""
+
+    company = models.OneToOneField(Company, on_delete=models.CASCADE, primary_key=True, related_name="+")
+    day = models.DateField()
+    value = models.PositiveIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"{self.day}: {self.value}"
+
+
+class BotText(models.Model):
+    """A company's own wording of one of the bot's texts; the pt-BR default is used where none is set."""
+
+    company = models.ForeignKey(Company, on_delete=models.CASCADE, related_name="bot_texts")
+    key = models.CharField(max_length=40)
+    text = models.TextField()
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["key"]
+        constraints = [models.UniqueConstraint(fields=["company", "key"], name="bot_text_unique_key")]
+
+    def __str__(self) -> str:
+        return self.key
+
+
+class ChatwootDelivery(models.Model):
+    """Something owed to Chatwoot for a session, delivered in order and kept until it is (Chatwoot may be down)."""
+
+    class Kind(models.TextChoices):
+        HANDOFF = "handoff", "Open the conversation, with the transcript"
+        MESSAGE = "message", "A customer's message"
+        NOTE = "note", "A private note"
+        RESOLVE = "resolve", "Resolve the conversation"
+
+    class State(models.TextChoices):
+        PENDING = "pending", "Pending"
+        DELIVERED = "delivered", "Delivered"
+        FAILED = "failed", "Failed"
+
+    company = models.ForeignKey(Company, on_delete=models.CASCADE, related_name="+", db_index=False)
+    session = models.ForeignKey(Session, on_delete=models.CASCADE, related_name="chatwoot_deliveries", db_index=False)
+    kind = models.CharField(max_length=8, choices=Kind.choices)
+    message = models.ForeignKey(Message, on_delete=models.CASCADE, null=True, blank=True, related_name="+")
+    text = models.TextField(blank=True)
+    state = models.CharField(max_length=10, choices=State.choices, default=State.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(default=timezone.now)
+    error = models.CharField(max_length=255, blank=True)
+    chatwoot_message_id = models.PositiveBigIntegerField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name_plural = "Chatwoot deliveries"
+        constraints = [
+            # A customer's message is relayed once, however often its event is handled.
+            models.UniqueConstraint(
+                fields=["session", "message"], condition=Q(kind="message"), name="chatwoot_delivery_message_once"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["session", "id"], condition=Q(state="pending"), name="chatwoot_delivery_pending"),
+            models.Index(fields=["next_attempt_at"], condition=Q(state="pending"), name="chatwoot_delivery_due"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} for {self.session}"

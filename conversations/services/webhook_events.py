@@ -23,13 +23,22 @@ from config import queues
 from config.bulk_sql import insert_rows
 from config.masking import mask_text
 from conversations import locks
+from conversations.events import CHATWOOT_EVENT_RECEIVED
 from conversations.models import AccountNotice, WebhookEvent
 from conversations.services import inbound, inbound_batch
 from conversations.whatsapp import payloads
 
 logger = logging.getLogger(__name__)
 
-KEPT_HEADERS = ("Content-Type", "User-Agent", "X-Hub-Signature-256", "X-Request-ID")
+KEPT_HEADERS = (
+    "Content-Type",
+    "User-Agent",
+    "X-Hub-Signature-256",
+    "X-Request-ID",
+    "X-Chatwoot-Signature",
+    "X-Chatwoot-Timestamp",
+    "X-Chatwoot-Delivery",
+)
 # A worker that took an event and died releases it after this; the sweeper then enqueues it again.
 CLAIM_LEASE = dt.timedelta(minutes=5)
 # After this many attempts an event that keeps failing is marked failed for an operator to look at.
@@ -44,8 +53,12 @@ class Outcome(NamedTuple):
     summary: str
 
 
-# Chatwoot events are stored here; the Chatwoot bridge consumes them.
-CHATWOOT_STORED = Outcome(WebhookEvent.State.PROCESSED, "stored for the Chatwoot bridge")
+# Chatwoot events are handed to the Chatwoot bridge, which subscribes to CHATWOOT_EVENT_RECEIVED.
+CHATWOOT_STORED = Outcome(WebhookEvent.State.PROCESSED, "handed to the Chatwoot bridge")
+
+
+def _hand_to_bridge(events: list[WebhookEvent]) -> None:
+    CHATWOOT_EVENT_RECEIVED.emit_many((event.company_id, {"event_id": event.pk}) for event in events)
 
 
 DRAIN_TASK = "conversations.tasks.drain_webhook_events"
@@ -193,6 +206,7 @@ def normalise(event: WebhookEvent) -> Outcome:
     """
     parser = inbound.PARSERS.get(event.source)
     if parser is None:
+        _hand_to_bridge([event])
         return CHATWOOT_STORED
     kind, parse = parser
     return _outcome(
@@ -218,6 +232,7 @@ def normalise_batch(events: list[WebhookEvent]) -> bool:
         with transaction.atomic():
             counts = inbound_batch.record_batch([e for e in events if e.source in inbound.PARSERS])
             outcomes = {pk: _outcome(c) for pk, c in counts.items()}
+            _hand_to_bridge([e for e in events if e.source not in inbound.PARSERS])
             for event in events:
                 outcomes.setdefault(event.pk, CHATWOOT_STORED)
             mark_done(outcomes)

@@ -29,7 +29,7 @@ def test_every_chatwoot_fixture_is_stored(client, company, name, django_capture_
     event = WebhookEvent.objects.get()
     assert (event.source, event.body.encode()) == ("chatwoot", body)
     assert event.state == WebhookEvent.State.PROCESSED
-    assert event.summary == "stored for the Chatwoot bridge"
+    assert event.summary == "handed to the Chatwoot bridge"
 
 
 def test_a_wrong_secret_is_403_and_nothing_is_stored(client, company):
