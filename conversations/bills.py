@@ -169,6 +169,7 @@ def send_bill(
     purpose: str = Message.Purpose.NOTICE,
     idempotency_prefix: str = "",
     reference: str = "",
+    session_id: int | None = None,
 ) -> list[Message]:
     """Queue the plan's messages through the one door, in order (the outbox keeps a contact's order)."""
     sent = []
@@ -184,6 +185,7 @@ def send_bill(
                 purpose=purpose,
                 idempotency_key=key,
                 reference=reference,
+                session_id=session_id,
             )
         )
     return sent

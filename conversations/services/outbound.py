@@ -136,6 +136,7 @@ def send_message(
     purpose: str = Message.Purpose.NOTICE,
     idempotency_key: str = "",
     reference: str = "",
+    session_id: int | None = None,
 ) -> Message:
     """Queue one message to ``to`` (a contact, or a phone number with country code); returns it.
 
@@ -143,7 +144,7 @@ def send_message(
     or ``template_request`` with its values). Without ``channel``, a reply goes out on the channel the
     contact last wrote to and a notice or campaign on the company's notice channel. The same
     ``idempotency_key`` for the company returns the message queued first instead of a second one.
-    ``reference`` says what produced it, as ``kind:id``.
+    ``reference`` says what produced it, as ``kind:id``; ``session_id`` the conversation it belongs to.
 
     Raises CompanyInactive, InvalidRecipient, ChannelNotUsable, NoChannel, TemplateNotUsable, and
     WindowClosed for a free-form message to a Cloud contact outside the 24 h window.
@@ -153,7 +154,7 @@ def send_message(
     if not company.is_active:
         raise CompanyInactive
     with transaction.atomic():  # a refusal leaves nothing behind, not even a contact it created
-        return _queue(company, to, content, channel, author, purpose, idempotency_key, reference)
+        return _queue(company, to, content, channel, author, purpose, idempotency_key, reference, session_id)
 
 
 def _queue(
@@ -165,6 +166,7 @@ def _queue(
     purpose: str,
     idempotency_key: str,
     reference: str,
+    session_id: int | None,
 ) -> Message:
     contact = _contact(company, to)
     channel = _channel(company, channel, contact, purpose)
@@ -176,6 +178,7 @@ def _queue(
         company=company,
         channel=channel,
         contact=contact,
+        session_id=session_id,
         direction=Message.Direction.OUTBOUND,
         author=author,
         purpose=purpose,

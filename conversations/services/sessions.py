@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from config.masking import mask_text
 from conversations.events import SESSION_CLOSED
-from conversations.models import Contact, CustomerLink, ProtocolCounter, Session, Tag
+from conversations.models import Contact, CustomerLink, Message, ProtocolCounter, Session, Tag
 
 # Where a new session's bot flow starts (the bot's state table names the rest).
 START = "start"
@@ -169,3 +169,10 @@ def purge_bot_transcripts(*, older_than: dt.timedelta = dt.timedelta(days=1)) ->
         .exclude(transcript=[])
         .update(transcript=[])
     )
+
+
+def attach(session: Session, messages: list[Message]) -> None:
+    """The customer's ``messages`` were taken in ``session``: they belong to its thread."""
+    Message.objects.filter(pk__in=[m.pk for m in messages]).update(session=session)
+    for message in messages:
+        message.session = session
