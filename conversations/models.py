@@ -463,9 +463,9 @@ class ChatwootDelivery(models.Model):
     """Something owed to Chatwoot for a session, delivered in order and kept until it is (Chatwoot may be down)."""
 
     class Kind(models.TextChoices):
-        HANDOFF = "handoff", "Open the conversation, with the transcript"
-        MESSAGE = "message", "A customer's message"
-        NOTE = "note", "A private note"
+        OPEN = "open", "Find or open the conversation"
+        MESSAGE = "message", "A message (the customer's, or a line of the bot's transcript)"
+        NOTE = "note", "A private note for the agent"
         RESOLVE = "resolve", "Resolve the conversation"
 
     class State(models.TextChoices):
@@ -477,7 +477,8 @@ class ChatwootDelivery(models.Model):
     session = models.ForeignKey(Session, on_delete=models.CASCADE, related_name="chatwoot_deliveries", db_index=False)
     kind = models.CharField(max_length=8, choices=Kind.choices)
     message = models.ForeignKey(Message, on_delete=models.CASCADE, null=True, blank=True, related_name="+")
-    text = models.TextField(blank=True)
+    text = models.TextField(blank=True, help_text="What to post when there is no message to read it from.")
+    outgoing = models.BooleanField(default=False, help_text="Posted as said by us (the bot), not by the customer.")
     state = models.CharField(max_length=10, choices=State.choices, default=State.PENDING)
     attempts = models.PositiveIntegerField(default=0)
     next_attempt_at = models.DateTimeField(default=timezone.now)
