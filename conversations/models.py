@@ -479,6 +479,7 @@ class ChatwootDelivery(models.Model):
     message = models.ForeignKey(Message, on_delete=models.CASCADE, null=True, blank=True, related_name="+")
     text = models.TextField(blank=True, help_text="What to post when there is no message to read it from.")
     outgoing = models.BooleanField(default=False, help_text="Posted as said by us (the bot), not by the customer.")
+    key = models.CharField(max_length=100, blank=True, help_text="What it answers, so a webhook twice queues it once.")
     state = models.CharField(max_length=10, choices=State.choices, default=State.PENDING)
     attempts = models.PositiveIntegerField(default=0)
     next_attempt_at = models.DateTimeField(default=timezone.now)
@@ -494,6 +495,7 @@ class ChatwootDelivery(models.Model):
             models.UniqueConstraint(
                 fields=["session", "message"], condition=Q(kind="message"), name="chatwoot_delivery_message_once"
             ),
+            models.UniqueConstraint(fields=["session", "key"], condition=~Q(key=""), name="chatwoot_delivery_key_once"),
         ]
         indexes = [
             models.Index(fields=["session", "id"], condition=Q(state="pending"), name="chatwoot_delivery_pending"),
