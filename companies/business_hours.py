@@ -46,3 +46,22 @@ def is_open(business_hours: dict, timezone: str, at: dt.datetime) -> bool:
     local = at.astimezone(zoneinfo.ZoneInfo(timezone))
     now = local.time()
     return any(_parse(start) <= now < _parse(end) for start, end in business_hours.get(WEEKDAYS[local.weekday()], []))
+
+
+def next_opening(business_hours: dict, timezone: str, at: dt.datetime) -> dt.datetime | None:
+    """The first moment at or after ``at`` (aware) when the company is open, in its time zone.
+
+    ``at`` itself when it is open then (an empty map is always open); None when no weekday has an interval.
+    """
+    tz = zoneinfo.ZoneInfo(timezone)
+    local = at.astimezone(tz)
+    if is_open(business_hours, timezone, at):
+        return local
+    for offset in range(8):  # a week ahead, and today's weekday again for an interval earlier in the day
+        day = local.date() + dt.timedelta(days=offset)
+        starts = sorted(_parse(start) for start, _ in business_hours.get(WEEKDAYS[day.weekday()], []))
+        for start in starts:
+            opening = dt.datetime.combine(day, start, tzinfo=tz)
+            if opening > local:
+                return opening
+    return None
