@@ -33,6 +33,12 @@ ERP_TOKEN = "demo-erp-token"  # noqa: S105
 SMS_USER = "demo"
 SMS_PASSWORD = "demo-sms-password"  # noqa: S105
 
+# The agents' Chatwoot, served by the fake Chatwoot: an API-channel inbox of one account.
+CHATWOOT_ACCOUNT_ID = 1
+CHATWOOT_INBOX_ID = 1
+CHATWOOT_API_TOKEN = "demo-chatwoot-token"  # noqa: S105
+CHATWOOT_WEBHOOK_SECRET = "demo-chatwoot-webhook-secret"  # noqa: S105  (the last part of its webhook URL)
+
 # A subscriber to talk to: the sample webhooks come from this number.
 CUSTOMER_NUMBER = "5544999990001"
 
@@ -47,6 +53,10 @@ def evolution_url() -> str:
 
 def erp_url() -> str:
     return f"http://127.0.0.1:{settings.FAKE_ERP_PORT}"
+
+
+def chatwoot_url() -> str:
+    return f"http://127.0.0.1:{settings.FAKE_CHATWOOT_PORT}"
 
 
 def sms_url_template() -> str:

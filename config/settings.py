@@ -58,6 +58,7 @@ FAKE_GRAPH_API_PORT = env.int("FAKE_GRAPH_API_PORT", default=8101)
 FAKE_EVOLUTION_PORT = env.int("FAKE_EVOLUTION_PORT", default=8102)
 FAKE_ERP_PORT = env.int("FAKE_ERP_PORT", default=8103)
 FAKE_SMS_GATEWAY_PORT = env.int("FAKE_SMS_GATEWAY_PORT", default=8104)
+FAKE_CHATWOOT_PORT = env.int("FAKE_CHATWOOT_PORT", default=8105)
 
 # ------------------------------------------------------------------------------ apps
 INSTALLED_APPS = [

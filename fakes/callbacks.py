@@ -43,8 +43,9 @@ class Delivery:
 class CallbackPoster:
     """A thread that POSTs scheduled webhooks at their time; ``post(delay, url, body, headers)``."""
 
-    def __init__(self, *, timeout: float = 5.0) -> None:
+    def __init__(self, *, timeout: float = 5.0, retry_delays: tuple[float, ...] = RETRY_DELAYS) -> None:
         self.timeout = timeout
+        self.retry_delays = retry_delays  # () posts each webhook once, as Chatwoot does
         self._queue: list[Callback] = []
         self._order = itertools.count()
         self._condition = threading.Condition()
@@ -110,12 +111,12 @@ class CallbackPoster:
         if 200 <= status < 300:
             self.deliveries.append(Delivery(callback.url, callback.body, status, callback.attempts))
             return
-        if callback.attempts > len(RETRY_DELAYS):
+        if callback.attempts > len(self.retry_delays):
             logger.warning(
                 "gave up a webhook to %s after %s attempts (last: %s)", callback.url, callback.attempts, status
             )
             self.deliveries.append(Delivery(callback.url, callback.body, status, callback.attempts))
             return
         with self._condition:
-            callback.due = time.monotonic() + RETRY_DELAYS[callback.attempts - 1]
+            callback.due = time.monotonic() + self.retry_delays[callback.attempts - 1]
             heapq.heappush(self._queue, callback)

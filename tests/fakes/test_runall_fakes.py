@@ -10,8 +10,10 @@ import requests
 from django.core.management import call_command
 
 from companies.erp.ixc import IxcAdapter
+from companies.models import Company
 from config import demo
 from config.management.commands import runall
+from conversations.chatwoot.client import ChatwootClient
 
 
 def _free_port() -> int:
@@ -23,9 +25,10 @@ def _free_port() -> int:
 def test_the_fake_commands_start_real_servers_that_answer_as_the_demo_channels_expect(settings, tmp_path):
     settings.FAKE_GRAPH_API_PORT, settings.FAKE_EVOLUTION_PORT = _free_port(), _free_port()
     settings.FAKE_ERP_PORT, settings.FAKE_SMS_GATEWAY_PORT = _free_port(), _free_port()
+    settings.FAKE_CHATWOOT_PORT = _free_port()
     settings.VAR_DIR = tmp_path
     commands = runall.fake_commands(sys.executable, "http://127.0.0.1:8000")
-    assert set(commands) == {"fake-graph-api", "fake-evolution", "fake-erp", "fake-sms-gateway"}
+    assert set(commands) == {"fake-graph-api", "fake-evolution", "fake-erp", "fake-sms-gateway", "fake-chatwoot"}
     processes = [subprocess.Popen(c, stdout=subprocess.PIPE, text=True) for c in commands.values()]  # noqa: S603
     try:
         ready = [process.stdout.readline().strip() for process in processes]
@@ -35,6 +38,7 @@ def test_the_fake_commands_start_real_servers_that_answer_as_the_demo_channels_e
             f"READY {demo.evolution_url()}",
             f"READY {demo.erp_url()}",
             f"READY {sms_gateway}",
+            f"READY {demo.chatwoot_url()}",
         ]
         erp = IxcAdapter(demo.erp_url(), user=demo.ERP_USER, token=demo.ERP_TOKEN)
         assert erp.find_customer_by_code("1001").phones == (demo.CUSTOMER_NUMBER,)
@@ -60,6 +64,14 @@ def test_the_fake_commands_start_real_servers_that_answer_as_the_demo_channels_e
             timeout=5,
         )
         assert evolution.status_code == 201
+        chatwoot = ChatwootClient(
+            base_url=demo.chatwoot_url(),
+            account_id=demo.CHATWOOT_ACCOUNT_ID,
+            inbox_id=demo.CHATWOOT_INBOX_ID,
+            token=demo.CHATWOOT_API_TOKEN,
+        )
+        contact_id = chatwoot.find_or_create_contact(phone=demo.CUSTOMER_NUMBER, name="Cliente Demo")
+        assert chatwoot.find_contact(phone=demo.CUSTOMER_NUMBER)["id"] == contact_id
     finally:
         for process in processes:
             process.terminate()
@@ -73,9 +85,25 @@ def test_the_banner_shows_the_demo_channels_webhook_urls_and_secrets():
     banner = runall.demo_banner("http://127.0.0.1:8000")
     assert f"http://127.0.0.1:8000/webhooks/meta/?contract={demo.CONTRACT}" in banner
     assert f"http://127.0.0.1:8000/webhooks/evolution/{demo.CONTRACT}/" in banner
+    chatwoot_webhook = f"http://127.0.0.1:8000/webhooks/chatwoot/{demo.CONTRACT}/{demo.CHATWOOT_WEBHOOK_SECRET}/"
+    assert chatwoot_webhook in banner and demo.chatwoot_url() in banner
     assert demo.META_APP_SECRET in banner and demo.META_VERIFY_TOKEN in banner
     for name in ("Atendimento (Cloud API)", "Cobrança (Evolution)", "Atendimento (console)"):
         assert name in banner
+
+
+@pytest.mark.django_db
+def test_the_demo_company_works_in_the_fake_chatwoot(settings):
+    call_command("load_demo", stdout=io.StringIO())
+    company = Company.objects.get(contract=demo.CONTRACT)
+    client = ChatwootClient.for_company(company)
+    assert (client.account_id, client.inbox_id) == (demo.CHATWOOT_ACCOUNT_ID, demo.CHATWOOT_INBOX_ID)
+    assert client.transport.root == f"{demo.chatwoot_url()}/api/v1/accounts/{demo.CHATWOOT_ACCOUNT_ID}"
+    assert company.chatwoot_webhook_secret == demo.CHATWOOT_WEBHOOK_SECRET
+    settings.FAKE_CHATWOOT_PORT = _free_port()  # its port changed: loading the demo again follows it
+    call_command("load_demo", stdout=io.StringIO())
+    company.refresh_from_db()
+    assert company.chatwoot_base_url == demo.chatwoot_url()
 
 
 @pytest.mark.django_db

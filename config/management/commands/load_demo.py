@@ -1,7 +1,8 @@
 """Demo data for `make run`: a superuser, a company on the fake ERP, its channels, draft templates, keys.
 
 The company has a Cloud channel on the fake Graph API, an Evolution channel on the fake Evolution API
-(both started by `runall`) and a console channel; the names and secrets are those of ``config.demo``.
+(both started by `runall`) and a console channel, and its agents work in the fake Chatwoot; the names
+and secrets are those of ``config.demo``.
 """
 
 import os
@@ -55,6 +56,17 @@ def demo_erp() -> dict:
     }
 
 
+def demo_chatwoot() -> dict:
+    """The fake Chatwoot `runall` starts: its account, its API inbox, the token and the webhook URL's secret."""
+    return {
+        "chatwoot_base_url": demo.chatwoot_url(),
+        "chatwoot_account_id": demo.CHATWOOT_ACCOUNT_ID,
+        "chatwoot_inbox_id": demo.CHATWOOT_INBOX_ID,
+        "chatwoot_api_token": demo.CHATWOOT_API_TOKEN,
+        "chatwoot_webhook_secret": demo.CHATWOOT_WEBHOOK_SECRET,
+    }
+
+
 class Command(BaseCommand):
     help = "Create (or refresh) the local demo data; refuses to run with DJANGO_ENV=production."
 
@@ -79,6 +91,7 @@ class Command(BaseCommand):
                 "business_hours": {day: [["08:00", "18:00"]] for day in ("mon", "tue", "wed", "thu", "fri")}
                 | {"sat": [["08:00", "12:00"]]},
                 **demo_erp(),
+                **demo_chatwoot(),
                 "billing_reminder_days": [-3, 0, 3],
                 "pix_key_type": Company.PixKeyType.CNPJ,
                 "pix_key": "11222333000181",
@@ -90,6 +103,8 @@ class Command(BaseCommand):
         if (company.erp_base_url, company.sms_url_template) != (demo.erp_url(), demo.sms_url_template()):
             # the fakes' ports were changed
             services.update_company(company=company, data=demo_erp())
+        if company.chatwoot_base_url != demo.chatwoot_url():  # made before the fake Chatwoot, or its port changed
+            services.update_company(company=company, data=demo_chatwoot())
         for data in demo_channels():
             channel = company.channels.filter(kind=data["kind"], name=data["name"]).first()
             if channel is None:

@@ -149,7 +149,7 @@ class Supervisor:
 
 
 def fake_commands(python: str, base: str) -> dict[str, list[str]]:
-    """The fakes of the Graph API, Evolution, the ERP and the SMS gateway the demo company uses."""
+    """The fakes of the Graph API, Evolution, the ERP, the SMS gateway and Chatwoot the demo company uses."""
     state = settings.VAR_DIR / "fakes" / "graph_api_templates.json"
     return {
         "fake-graph-api": [
@@ -186,7 +186,30 @@ def fake_commands(python: str, base: str) -> dict[str, list[str]]:
         ],
         "fake-erp": [python, "-m", "fakes.erp", "--kind", "ixc", "--port", str(settings.FAKE_ERP_PORT)],
         "fake-sms-gateway": [python, "-m", "fakes.sms_gateway", "--port", str(settings.FAKE_SMS_GATEWAY_PORT)],
+        "fake-chatwoot": [
+            python,
+            "-m",
+            "fakes.chatwoot",
+            "--port",
+            str(settings.FAKE_CHATWOOT_PORT),
+            "--token",
+            demo.CHATWOOT_API_TOKEN,
+            "--webhook-url",
+            chatwoot_webhook_url(base),
+            "--account-id",
+            str(demo.CHATWOOT_ACCOUNT_ID),
+            "--inbox-id",
+            str(demo.CHATWOOT_INBOX_ID),
+            "--account-name",
+            "Provedor Demo",
+            "--inbox-name",
+            "WhatsApp (Ponte)",
+        ],
     }
+
+
+def chatwoot_webhook_url(base: str) -> str:
+    return f"{base}/webhooks/chatwoot/{demo.CONTRACT}/{demo.CHATWOOT_WEBHOOK_SECRET}/"
 
 
 def demo_banner(base: str) -> str:
@@ -200,10 +223,11 @@ def demo_banner(base: str) -> str:
     )
     return (
         f"  Fakes     Graph API {demo.graph_api_url()}  Evolution {demo.evolution_url()}  ERP {demo.erp_url()}\n"
-        f"            SMS gateway http://127.0.0.1:{settings.FAKE_SMS_GATEWAY_PORT}\n"
+        f"            SMS gateway http://127.0.0.1:{settings.FAKE_SMS_GATEWAY_PORT}  Chatwoot {demo.chatwoot_url()}\n"
         f"  Demo      {company.name}, contract {company.contract}; channels (id, name):\n{channels}\n"
         f"  Webhooks  Meta       {base}/webhooks/meta/?contract={company.contract}\n"
         f"            Evolution  {base}/webhooks/evolution/{company.contract}/\n"
+        f"            Chatwoot   {chatwoot_webhook_url(base)}\n"
         f"  Meta      app secret {demo.META_APP_SECRET}  verify token {demo.META_VERIFY_TOKEN}\n"
         f"  Try       .venv/bin/python manage.py post_webhook text   (then see the README)\n"
     )

@@ -1,0 +1,1 @@
+"""Chatwoot, where agents work: its application API through an API-channel inbox, and its webhook signatures."""
