@@ -83,6 +83,24 @@ PERIODIC_TASKS: list[PeriodicTask] = [
         why="Processed webhook events are kept WEBHOOK_EVENT_RETENTION_DAYS days for replay, then purged.",
     ),
     PeriodicTask(
+        name="sweep-conversations",
+        task="conversations.tasks.sweep_conversations",
+        every_seconds=15,
+        why="Customers' messages and Chatwoot deliveries whose task was lost are taken; expired bot pauses lifted.",
+    ),
+    PeriodicTask(
+        name="close-idle-sessions",
+        task="conversations.tasks.close_idle_sessions",
+        every_seconds=60,
+        why="Sessions idle longer than their company's inactivity minutes are closed (or noted in Chatwoot).",
+    ),
+    PeriodicTask(
+        name="purge-bot-transcripts",
+        task="conversations.tasks.purge_bot_transcripts",
+        every_seconds=24 * 3600,
+        why="What customers told the bot in sessions that never reached an agent is not kept (seed).",
+    ),
+    PeriodicTask(
         name="purge-hosted-files",
         task="conversations.tasks.purge_hosted_files",
         every_seconds=24 * 3600,

@@ -11,11 +11,12 @@ from django.db import InterfaceError, OperationalError
 
 from companies.joblocks import exclusive_job
 from config import queues
-from conversations import locks
+from conversations import conversation, inactivity, locks
+from conversations.chatwoot import bridge, delivery
 from conversations.locks import LockTimeout
 from conversations.models import WebhookEvent
 from conversations.sending import dispatcher, outbox
-from conversations.services import hosted_files, media, outbound, webhook_events
+from conversations.services import hosted_files, media, outbound, sessions, webhook_events
 
 logger = logging.getLogger(__name__)
 
@@ -139,3 +140,54 @@ def dispatch_outbox() -> int:
 @exclusive_job(lease=dt.timedelta(minutes=5))
 def recover_stuck_sends() -> int:
     return outbox.recover_stuck()
+
+
+# ------------------------------------------------------------------------------ the conversation
+
+
+@shared_task(bind=True, ignore_result=True, acks_late=True)
+def converse(self, contact_id: int) -> None:
+    """A contact's turn: its waiting messages to the bot or the agent (``conversation.converse``).
+
+    Run eagerly (tests) there is no broker to hold a countdown: a turn that was too early is left to the
+    sweeper, or to the caller.
+    """
+    try:
+        wait = conversation.converse(contact_id).wait
+    except TRANSIENT_ERRORS as exc:  # the sweeper takes the contact again if this retry is lost too
+        logger.warning("Turn of contact %s postponed: %s", contact_id, exc)
+        wait = 2
+    if wait is not None and not self.request.is_eager:
+        queues.publish(conversation.CONVERSE_TASK, contact_id, countdown=wait)
+
+
+@shared_task(bind=True, ignore_result=True, acks_late=True)
+def deliver_to_chatwoot(self, session_id: int) -> None:
+    """Post what a session owes Chatwoot, in order (``chatwoot.delivery``); again when its next row is due."""
+    try:
+        wait = delivery.deliver(session_id).wait
+    except TRANSIENT_ERRORS as exc:
+        logger.warning("Chatwoot delivery of session %s postponed: %s", session_id, exc)
+        wait = 5
+    if wait is not None and not self.request.is_eager:
+        queues.publish(bridge.DELIVER_TASK, session_id, countdown=wait)
+
+
+@shared_task
+@exclusive_job(lease=dt.timedelta(minutes=2))
+def sweep_conversations() -> dict[str, int]:
+    """Turns and Chatwoot deliveries whose task was lost (a worker died, the broker was away)."""
+    sessions.lift_expired_pauses()
+    return {"contacts": conversation.sweep(), "sessions": delivery.sweep()}
+
+
+@shared_task
+@exclusive_job(lease=dt.timedelta(minutes=10))
+def close_idle_sessions() -> dict[str, int]:
+    return inactivity.close_idle_sessions()
+
+
+@shared_task
+@exclusive_job(lease=dt.timedelta(hours=1))
+def purge_bot_transcripts() -> int:
+    return sessions.purge_bot_transcripts()

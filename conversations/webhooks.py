@@ -24,6 +24,7 @@ from companies.models import Channel, Company
 from config.errors import error_response, require_methods
 from config.nul import MESSAGE as NUL_MESSAGE
 from config.nul import has_nul
+from conversations.chatwoot import signing
 from conversations.models import WebhookEvent
 from conversations.services.webhook_events import store_webhook
 from conversations.whatsapp import cloud_webhook
@@ -208,5 +209,12 @@ def chatwoot(request: HttpRequest, contract: str, secret: str) -> HttpResponse:
     company = _company(contract)
     if not _same(secret, company.chatwoot_webhook_secret):
         raise Rejected(403, "invalid_secret", "The webhook secret does not match.")
+    if company.chatwoot_signing_secret and not signing.verify(
+        company.chatwoot_signing_secret,
+        request.headers.get("X-Chatwoot-Timestamp", ""),
+        request.body,
+        request.headers.get("X-Chatwoot-Signature", ""),
+    ):
+        raise Rejected(401, "invalid_signature", "X-Chatwoot-Signature is missing, stale or does not match.")
     _, text = _json(request.body)
     return _store(Accepted(company, WebhookEvent.Source.CHATWOOT, text), request.headers)

@@ -73,6 +73,35 @@ DEFAULTS: dict[str, str] = {
     "Se precisar mandar um documento, envie em PDF ou imagem.",
     # the end
     "goodbye": "Obrigado pelo contato! Quando precisar, é só mandar uma mensagem. 👋",
+    # The Chatwoot bridge and the inactivity job
+    "handoff_delayed": (
+        "Estamos com uma instabilidade para falar com nossos atendentes. Sua mensagem está guardada e uma pessoa "
+        "vai te responder em breve. Protocolo: {protocol}"
+    ),
+    "closed_by_agent": "Atendimento finalizado. Obrigado pelo contato! Protocolo: {protocol}",
+    "assigned_agent": "Agora você está sendo atendido por {agent}.",
+    "assigned_team": "Sua conversa foi transferida para a equipe {team}.",
+    "inactivity_closed": (
+        "Como não recebemos resposta, encerramos este atendimento. Se precisar, é só mandar uma nova mensagem. "
+        "Protocolo: {protocol}"
+    ),
+    "inactivity_note": "Conversa finalizada por inatividade (protocolo {protocol}).",
+    "agent_window_closed": (
+        "Mensagem NÃO enviada: a última mensagem do cliente tem mais de 24 horas e a API oficial do WhatsApp só "
+        "aceita um modelo (template) aprovado. Digite /template para ver os modelos e "
+        "/template <nome> <valores...> para enviar um."
+    ),
+    "agent_not_sent": "Mensagem NÃO enviada ao cliente: {reason}",
+    "agent_message_failed": 'O WhatsApp não entregou a mensagem "{text}": {reason}',
+    "agent_no_templates": "Nenhum modelo (template) aprovado pela Meta para esta empresa.",
+    "agent_template_list": (
+        "Modelos aprovados (envie com /template <nome> <valores...>; use | entre valores com espaços):\n{templates}"
+    ),
+    "agent_unknown_template": 'Modelo "{name}" não encontrado entre os aprovados. Digite /template para ver a lista.',
+    "agent_no_reopen_template": (
+        "O cliente está fora da janela de 24 horas e a empresa não tem modelo para reabrir conversas: "
+        "use /template <nome> <valores...> antes de escrever."
+    ),
 }
 
 WEEKDAY_NAMES = ("segunda-feira", "terça-feira", "quarta-feira", "quinta-feira", "sexta-feira", "sábado", "domingo")

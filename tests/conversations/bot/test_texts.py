@@ -9,8 +9,10 @@ from conversations.models import BotText
 
 
 def test_every_default_names_only_the_values_the_bot_gives():
-    # What flow, actions and questions pass; a default naming anything else would show "{...}" to customers.
+    # What the bot, the Chatwoot bridge and the inactivity job pass; a default naming anything else would show
+    # "{...}" to customers or agents.
     given = {"company", "name", "protocol", "when", "time", "weekday", "date", "contract", "until", "reason"}
+    given |= {"agent", "team", "text", "templates"}
     for key, text in texts.DEFAULTS.items():
         assert set(re.findall(r"{(\w+)}", text)) <= given, key
 
