@@ -10,7 +10,7 @@ from conversations import conversation
 from conversations.chatwoot import delivery, webhook
 from conversations.models import ChatwootDelivery, Message, Session
 from fakes.chatwoot import running_chatwoot
-from tests.conversations.bot.conftest import MARIA, Customer, erp, erp_company, no_dispatch  # noqa: F401
+from tests.conversations.bot.conftest import MARIA, Customer
 from tests.factories import EvolutionChannelFactory
 
 
