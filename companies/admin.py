@@ -124,7 +124,15 @@ class CompanyAdmin(SecretAwareMixin, admin.ModelAdmin):
             },
         ),
         ("Webhooks", {"fields": ["webhook_urls", "meta_app_secret", "meta_verify_token"]}),
-        ("Bot", {"fields": [("bot_enabled", "message_grouping_seconds", "max_invalid_answers")]}),
+        (
+            "Bot",
+            {
+                "fields": [
+                    ("bot_enabled", "message_grouping_seconds", "max_invalid_answers"),
+                    "bot_quiet_after_business_minutes",
+                ]
+            },
+        ),
         (
             "Routing of active notices",
             {"fields": ["active_channel_policy", "evolution_fallback_to_cloud"]},
@@ -137,7 +145,8 @@ class CompanyAdmin(SecretAwareMixin, admin.ModelAdmin):
                     "chatwoot_base_url",
                     ("chatwoot_account_id", "chatwoot_inbox_id"),
                     "chatwoot_api_token",
-                    "chatwoot_webhook_secret",
+                    ("chatwoot_webhook_secret", "chatwoot_signing_secret"),
+                    ("chatwoot_resolve_on_inactivity", "chatwoot_tell_assignment"),
                 ],
             },
         ),

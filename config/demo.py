@@ -38,6 +38,7 @@ CHATWOOT_ACCOUNT_ID = 1
 CHATWOOT_INBOX_ID = 1
 CHATWOOT_API_TOKEN = "demo-chatwoot-token"  # noqa: S105
 CHATWOOT_WEBHOOK_SECRET = "demo-chatwoot-webhook-secret"  # noqa: S105  (the last part of its webhook URL)
+CHATWOOT_SIGNING_SECRET = "demo-chatwoot-signing-secret"  # noqa: S105  (signs its webhooks, as Chatwoot 4.11+ does)
 
 # A subscriber to talk to: the sample webhooks come from this number.
 CUSTOMER_NUMBER = "5544999990001"

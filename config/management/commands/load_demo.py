@@ -64,6 +64,7 @@ def demo_chatwoot() -> dict:
         "chatwoot_inbox_id": demo.CHATWOOT_INBOX_ID,
         "chatwoot_api_token": demo.CHATWOOT_API_TOKEN,
         "chatwoot_webhook_secret": demo.CHATWOOT_WEBHOOK_SECRET,
+        "chatwoot_signing_secret": demo.CHATWOOT_SIGNING_SECRET,
     }
 
 
@@ -103,7 +104,10 @@ class Command(BaseCommand):
         if (company.erp_base_url, company.sms_url_template) != (demo.erp_url(), demo.sms_url_template()):
             # the fakes' ports were changed
             services.update_company(company=company, data=demo_erp())
-        if company.chatwoot_base_url != demo.chatwoot_url():  # made before the fake Chatwoot, or its port changed
+        if (company.chatwoot_base_url, company.chatwoot_signing_secret) != (
+            demo.chatwoot_url(),
+            demo.CHATWOOT_SIGNING_SECRET,
+        ):  # made before the fake Chatwoot signed its webhooks, or its port changed
             services.update_company(company=company, data=demo_chatwoot())
         for data in demo_channels():
             channel = company.channels.filter(kind=data["kind"], name=data["name"]).first()

@@ -196,6 +196,8 @@ def fake_commands(python: str, base: str) -> dict[str, list[str]]:
             demo.CHATWOOT_API_TOKEN,
             "--webhook-url",
             chatwoot_webhook_url(base),
+            "--signing-secret",
+            demo.CHATWOOT_SIGNING_SECRET,
             "--account-id",
             str(demo.CHATWOOT_ACCOUNT_ID),
             "--inbox-id",
