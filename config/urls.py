@@ -23,6 +23,7 @@ urlpatterns = [
     path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="api-redoc"),
     path("api/v1/", include("companies.api.urls")),
     path("api/v1/", include("notifications.api.urls")),
+    path("api/v1/", include("conversations.api.urls")),
     path("files/<str:token>/<str:filename>", downloads.hosted_file, name="hosted-file"),
     path("webhooks/meta/", webhooks.meta, name="webhook-meta"),
     path("webhooks/evolution/<str:contract>/", webhooks.evolution, name="webhook-evolution"),

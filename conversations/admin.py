@@ -1,28 +1,36 @@
-"""Operators' views of the inbound pipeline: webhook events (with replay), messages, contacts, notices."""
+"""Operators' views of the inbound pipeline (webhook events with replay, messages, contacts, notices) and of
+the conversations: sessions with their messages as a thread, customer links, tags and the bot's texts."""
 
 import datetime as dt
 import json
+import zoneinfo
 
 from django.contrib import admin, messages
 from django.core.paginator import Paginator
 from django.db.models import Count, Min, Q, QuerySet
 from django.http import HttpRequest
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.functional import cached_property
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 from django.utils.timesince import timesince
 
 from companies import services as company_services
 from companies.models import Channel
 from config.admin_display import pill
-from config.masking import mask_text
+from config.masking import mask_document, mask_text
+from conversations.message_text import readable_text
 from conversations.models import (
     AccountNotice,
+    BotText,
     Contact,
+    CustomerLink,
     Message,
     MessageStatusChange,
     OutboxChannel,
     PendingStatus,
+    Session,
+    Tag,
     WebhookEvent,
 )
 from conversations.services import outbound, webhook_events
@@ -279,3 +287,203 @@ class OutboxAdmin(admin.ModelAdmin):
         )
         outbound.kick_outbox()
         self.message_user(request, f"{done} channels resumed.", messages.SUCCESS)
+
+
+class ClosedFilter(admin.SimpleListFilter):
+    title = "open or closed"
+    parameter_name = "closed"
+
+    def lookups(self, request, model_admin):
+        return [("open", "Open"), ("closed", "Closed")]
+
+    def queryset(self, request, queryset):
+        if self.value() in ("open", "closed"):
+            return queryset.filter(closed_at__isnull=self.value() == "open")
+        return queryset
+
+
+# A session's page shows at most this many of its newest messages; the message list has them all.
+THREAD_LIMIT = 300
+AUTHOR_COLOURS = {"customer": "#f3f4f6", "bot": "#eff6ff", "agent": "#ecfdf5", "business": "#fefce8"}
+
+
+@admin.register(Session)
+class SessionAdmin(BigTableAdmin):
+    """Read-only: a session changes only through ``services.sessions`` (the bot, Chatwoot, the API)."""
+
+    list_display = [
+        "protocol",
+        "contact",
+        "state",
+        "handoff_pill",
+        "customer_name",
+        "created_at",
+        "last_activity_at",
+        "closed",
+    ]
+    list_filter = ["handoff", "state", ClosedFilter, "close_reason", "company"]
+    list_select_related = ["company", "contact", "customer"]
+    search_fields = ["protocol", "contact__phone", "contact__name"]
+    date_hierarchy = "created_at"
+    fields = [
+        ("protocol", "company"),
+        ("contact", "customer_masked"),
+        ("state", "handoff", "handed_off_at"),
+        ("chatwoot_conversation_id", "bot_paused_until"),
+        "tag_names",
+        ("created_at", "last_activity_at"),
+        ("closed_at", "close_reason"),
+        "thread",
+    ]
+    readonly_fields = [
+        "protocol",
+        "company",
+        "contact",
+        "customer_masked",
+        "state",
+        "handoff",
+        "handed_off_at",
+        "chatwoot_conversation_id",
+        "bot_paused_until",
+        "tag_names",
+        "created_at",
+        "last_activity_at",
+        "closed_at",
+        "close_reason",
+        "thread",
+    ]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    @admin.display(description="handoff", ordering="handoff")
+    def handoff_pill(self, obj: Session) -> str:
+        css = "pill-warn" if obj.handoff == Session.Handoff.AGENT else "pill-muted"
+        return pill(css, obj.get_handoff_display())
+
+    @admin.display(description="customer", ordering="customer__name")
+    def customer_name(self, obj: Session) -> str:
+        return f"{obj.customer.name or '?'} ({obj.customer.customer_code})" if obj.customer else "—"
+
+    @admin.display(description="customer")
+    def customer_masked(self, obj: Session) -> str:
+        link = obj.customer
+        if link is None:
+            return "—"
+        document = mask_document(link.document) if link.document else "no CPF/CNPJ"
+        confirmed = "confirmed" if link.confirmed else "not confirmed"
+        return f"{link.name or '?'}: code {link.customer_code}, {document}, {confirmed}"
+
+    @admin.display(description="closed", ordering="closed_at")
+    def closed(self, obj: Session) -> str:
+        if obj.closed_at is None:
+            return pill("pill-ok", "open")
+        return pill("pill-muted", obj.get_close_reason_display() or "closed", title=f"{obj.closed_at:%Y-%m-%d %H:%M}")
+
+    @admin.display(description="tags")
+    def tag_names(self, obj: Session) -> str:
+        return ", ".join(tag.name for tag in obj.tags.order_by("name")) or "—"
+
+    @admin.display(description="messages")
+    def thread(self, obj: Session) -> str:
+        """The session's messages, oldest first, as the conversation read: who, when, what, how far it got."""
+        newest = list(obj.messages.order_by("-created_at", "-pk")[: THREAD_LIMIT + 1])
+        if not newest:
+            return "—"
+        tz = zoneinfo.ZoneInfo(obj.company.timezone)
+        rows = format_html_join(
+            "",
+            '<tr style="background: {}"><td style="white-space: nowrap">{}</td><td>{}</td>'
+            '<td style="white-space: pre-wrap">{}</td><td>{}</td></tr>',
+            (
+                (
+                    AUTHOR_COLOURS.get(message.author, "#ffffff"),
+                    timezone.localtime(message.created_at, tz).strftime("%d/%m %H:%M:%S"),
+                    message.get_author_display(),
+                    readable_text(message),
+                    _status(message),
+                )
+                for message in reversed(newest[:THREAD_LIMIT])
+            ),
+        )
+        everything = reverse("admin:conversations_message_changelist") + f"?session__id__exact={obj.pk}"
+        note = (
+            format_html('<p>The newest {} messages. <a href="{}">All of them</a>.</p>', THREAD_LIMIT, everything)
+            if len(newest) > THREAD_LIMIT
+            else ""
+        )
+        return format_html(
+            '{}<table class="thread"><thead><tr><th>time</th><th>author</th><th>text</th><th>status</th></tr>'
+            "</thead><tbody>{}</tbody></table>",
+            note,
+            rows,
+        )
+
+
+def _status(message: Message) -> str:
+    reason = " ".join(part for part in (message.error_code, message.error_reason) if part)
+    if reason:
+        return pill(STATE_PILLS.get(message.status, "pill-muted"), message.get_status_display(), title=reason)
+    return state_pill(message.status, message.get_status_display())
+
+
+@admin.register(CustomerLink)
+class CustomerLinkAdmin(admin.ModelAdmin):
+    """Read-only, the CPF/CNPJ masked: the bot links customers (``services.sessions.link_customer``)."""
+
+    list_display = ["name", "customer_code", "masked_document", "contact", "confirmed", "company", "updated_at"]
+    list_filter = ["confirmed", "company"]
+    list_select_related = ["company", "contact"]
+    search_fields = ["customer_code", "name", "contact__phone"]
+    fields = ["company", "contact", "customer_code", "name", "masked_document", "confirmed", "created_at", "updated_at"]
+    readonly_fields = fields
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    @admin.display(description="CPF/CNPJ")
+    def masked_document(self, obj: CustomerLink) -> str:
+        return mask_document(obj.document) if obj.document else "—"
+
+
+@admin.register(Tag)
+class TagAdmin(admin.ModelAdmin):
+    list_display = ["name", "company", "session_count", "created_at"]
+    list_filter = ["company"]
+    list_select_related = ["company"]
+    search_fields = ["name"]
+    fields = ["company", "name"]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Tag]:
+        return super().get_queryset(request).annotate(session_total=Count("sessions"))
+
+    @admin.display(description="sessions", ordering="session_total")
+    def session_count(self, obj) -> int:
+        return obj.session_total
+
+
+@admin.register(BotText)
+class BotTextAdmin(admin.ModelAdmin):
+    """A company's own wording of a bot text, by key; where none is set the bot says its pt-BR default."""
+
+    list_display = ["key", "company", "short_text", "updated_at"]
+    list_filter = ["company", "key"]
+    list_select_related = ["company"]
+    search_fields = ["key", "text"]
+    fields = ["company", "key", "text"]
+
+    @admin.display(description="text")
+    def short_text(self, obj: BotText) -> str:
+        return (obj.text[:80] + "…") if len(obj.text) > 80 else obj.text

@@ -44,3 +44,8 @@ class CompanyInactive(Conflict):
 class NotRetryable(Conflict):
     code = "not_retryable"
     message = "Only failed or cancelled messages can be retried."
+
+
+class SessionClosed(Conflict):
+    code = "session_closed"
+    message = "The session is already closed."

@@ -25,7 +25,7 @@ from companies import services
 from companies.models import Channel
 from config.wsgi import application
 from conversations.models import Message
-from conversations.services import outbound
+from conversations.services import outbound, sessions
 from conversations.whatsapp import content
 from notifications.campaigns.services import create_campaign
 from templates_meta.models import Template
@@ -79,12 +79,18 @@ def world(company, platform_token, company_key):
     message = outbound.send_message(company=company, to="5544988887777", content=content.text("Olá"), channel=channel)
     Message.objects.filter(pk=message.pk).update(status=Message.Status.FAILED)  # so it can be retried
     api_key, _ = services.create_api_key(company=company, name="spare")
+    session, _ = sessions.open_session(message.contact)
+    sessions.attach(session, [message])
+    sessions.tag(session, ["vip"])
     return {
         "contract": str(company.contract),
         "channel": channel.pk,
         "api_key": api_key.pk,
         "message": message.pk,
         "campaign": campaign.pk,
+        "contact": message.contact_id,
+        "session": session.pk,
+        "tag": "vip",
         "keys": {"none": {}, "company": {"X-API-Key": company_key}, "platform": {"X-API-Key": platform_token}},
     }
 
@@ -96,9 +102,17 @@ def _aim_at_real_rows(case, world) -> None:
     if "contract" in parameters and not contract.startswith(("0", "1", "2", "3")):
         parameters["contract"] = world["contract"]
     if "id" in parameters and isinstance(parameters["id"], int) and parameters["id"] % 4 != 3:
-        kinds = {"/channels/": "channel", "/api-keys/": "api_key", "/campaigns/": "campaign"}
+        kinds = {
+            "/channels/": "channel",
+            "/api-keys/": "api_key",
+            "/campaigns/": "campaign",
+            "/contacts/": "contact",
+            "/sessions/": "session",
+        }
         kind = next((kind for part, kind in kinds.items() if part in case.path), "message")
         parameters["id"] = world[kind]
+    if "/tags/" in case.path and not str(parameters.get("name", "")).startswith(("0", "1", "2", "3")):
+        parameters["name"] = world["tag"]
 
 
 SETTINGS = {
@@ -122,7 +136,7 @@ def test_platform_operations_answer_a_platform_token_as_documented(case, world):
     _call(case, world, "platform")
 
 
-@schema.include(path_regex=r"^/api/v1/(me|messages|notifications|sms|campaigns)").parametrize()
+@schema.include(path_regex=r"^/api/v1/(me|messages|notifications|sms|campaigns|contacts|sessions|tags)").parametrize()
 @hypothesis.settings(max_examples=25, **SETTINGS)
 def test_company_operations_answer_a_company_key_as_documented(case, world):
     _call(case, world, "company")

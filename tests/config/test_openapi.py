@@ -145,6 +145,7 @@ NO_404 = {
     ("post", "/api/v1/messages"),
     ("post", "/api/v1/sms"),
     ("post", "/api/v1/campaigns"),
+    ("post", "/api/v1/tags"),
 }
 
 
