@@ -10,7 +10,7 @@ import yaml
 from rest_framework.test import APIClient
 
 from config.nul import nul_path
-from conversations.services import outbound
+from conversations.services import outbound, sessions
 from conversations.whatsapp import content
 from tests.factories import EvolutionChannelFactory
 
@@ -38,7 +38,15 @@ def rows(company, cloud_channel, staff_client, company_client):
     channel = EvolutionChannelFactory(company=company, connection_state="open")
     message = outbound.send_message(company=company, to="5544988887777", content=content.text("Olá"), channel=channel)
     api_key = company.api_keys.first()
-    return {"contract": str(company.contract), "channel": cloud_channel.pk, "key": api_key.pk, "message": message.pk}
+    session, _ = sessions.open_session(message.contact)
+    return {
+        "contract": str(company.contract),
+        "channel": cloud_channel.pk,
+        "key": api_key.pk,
+        "message": message.pk,
+        "contact": message.contact_id,
+        "session": session.pk,
+    }
 
 
 def _client_for(path: str, staff_client, company_client):
@@ -46,7 +54,8 @@ def _client_for(path: str, staff_client, company_client):
 
 
 def _url(path: str, rows: dict, **override: str) -> str:
-    kind = "channel" if "/channels/" in path else "key" if "/api-keys/" in path else "message"
+    kinds = {"/channels/": "channel", "/api-keys/": "key", "/contacts/": "contact", "/sessions/": "session"}
+    kind = next((kind for part, kind in kinds.items() if part in path), "message")
     values = {"contract": rows["contract"], "id": str(rows[kind]), **override}
     for name, value in values.items():
         path = path.replace("{" + name + "}", value)

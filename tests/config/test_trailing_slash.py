@@ -9,7 +9,7 @@ from django.db import transaction
 from django.urls import URLPattern, URLResolver, get_resolver
 
 from config.trailing_slash import EitherSlashMiddleware
-from conversations.services import outbound
+from conversations.services import outbound, sessions
 from conversations.whatsapp import content
 from notifications.models import Campaign, Notice, SmsMessage
 from tests.factories import EvolutionChannelFactory
@@ -40,6 +40,8 @@ def rows(company, cloud_channel, company_key):
     sms = SmsMessage.objects.create(company=company, text="Olá", parts=1)
     campaign = Campaign.objects.create(company=company, name="Aviso", template_name="aviso")
     notice = Notice.objects.create(company=company, kind=Notice.Kind.BILLING, customer_code="1001")
+    session, _ = sessions.open_session(message.contact)
+    sessions.tag(session, ["vip"])
     return {
         "<str:contract>": str(company.contract),
         "<int:pk>": str(message.pk),
@@ -49,6 +51,9 @@ def rows(company, cloud_channel, company_key):
         "sms/<int:pk>": f"sms/{sms.pk}",
         "campaigns/<int:pk>": f"campaigns/{campaign.pk}",
         "notifications/<int:pk>": f"notifications/{notice.pk}",
+        "contacts/<int:pk>": f"contacts/{message.contact_id}",
+        "sessions/<int:pk>": f"sessions/{session.pk}",
+        "<str:name>": "vip",
     }
 
 
@@ -59,6 +64,9 @@ def _concrete(route: str, rows: dict) -> str:
         "sms/<int:pk>",
         "campaigns/<int:pk>",
         "notifications/<int:pk>",
+        "contacts/<int:pk>",
+        "sessions/<int:pk>",
+        "<str:name>",
         "<str:contract>",
         "<int:pk>",
         "<str:secret>",
