@@ -3,8 +3,10 @@ the conversations: sessions with their messages as a thread, customer links, tag
 
 import datetime as dt
 import json
+import string
 import zoneinfo
 
+from django import forms
 from django.contrib import admin, messages
 from django.core.paginator import Paginator
 from django.db.models import Count, Min, Q, QuerySet
@@ -19,6 +21,7 @@ from companies import services as company_services
 from companies.models import Channel
 from config.admin_display import pill
 from config.masking import mask_document, mask_text
+from conversations.bot import texts
 from conversations.message_text import readable_text
 from conversations.models import (
     AccountNotice,
@@ -474,16 +477,54 @@ class TagAdmin(admin.ModelAdmin):
         return obj.session_total
 
 
+class BotTextForm(forms.ModelForm):
+    """The key is one the bot says (a text under another key would never be shown)."""
+
+    key = forms.ChoiceField(choices=[(key, key) for key in sorted(texts.DEFAULTS)])
+
+    class Meta:
+        model = BotText
+        fields = ["company", "key", "text"]
+
+
 @admin.register(BotText)
 class BotTextAdmin(admin.ModelAdmin):
     """A company's own wording of a bot text, by key; where none is set the bot says its pt-BR default."""
 
-    list_display = ["key", "company", "short_text", "updated_at"]
+    form = BotTextForm
+    list_display = ["key", "company", "short_text", "short_default", "updated_at"]
     list_filter = ["company", "key"]
     list_select_related = ["company"]
     search_fields = ["key", "text"]
-    fields = ["company", "key", "text"]
+    fields = ["company", "key", "text", "default_text"]
+    readonly_fields = ["default_text"]
 
     @admin.display(description="text")
     def short_text(self, obj: BotText) -> str:
-        return (obj.text[:80] + "…") if len(obj.text) > 80 else obj.text
+        return _short(obj.text)
+
+    @admin.display(description="default")
+    def short_default(self, obj: BotText) -> str:
+        return _short(texts.DEFAULTS.get(obj.key, ""))
+
+    @admin.display(description="default (pt-BR)")
+    def default_text(self, obj: BotText | None) -> str:
+        """The bot's own wording of each key and the values it fills in, to start from."""
+        keys = [obj.key] if obj is not None and obj.key in texts.DEFAULTS else sorted(texts.DEFAULTS)
+        return format_html(
+            '<dl class="bot-defaults">{}</dl>',
+            format_html_join(
+                "",
+                "<dt><code>{}</code>{}</dt><dd>{}</dd>",
+                ((key, _values(texts.DEFAULTS[key]), texts.DEFAULTS[key]) for key in keys),
+            ),
+        )
+
+
+def _short(text: str) -> str:
+    return (text[:80] + "…") if len(text) > 80 else text
+
+
+def _values(default: str) -> str:
+    names = sorted({name for _, name, _, _ in string.Formatter().parse(default) if name} | {"company"})
+    return " — values: " + ", ".join(f"{{{name}}}" for name in names)

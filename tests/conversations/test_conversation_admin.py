@@ -6,6 +6,7 @@ import pytest
 from django.urls import reverse
 
 from conversations import admin as conversation_admin
+from conversations.bot import texts
 from conversations.models import BotText, Message, Session, Tag
 from conversations.services import sessions
 from tests.conversations.api.conftest import make_contact, make_message
@@ -125,3 +126,27 @@ def test_tags_and_bot_texts_are_edited_in_the_admin(admin_client, conversation):
     )
     text.refresh_from_db()
     assert text.text == "Oi! Sou a assistente do Provedor Azul."
+    assert texts.text(company, "greeting") == "Oi! Sou a assistente do Provedor Azul."
+
+
+def test_a_bot_text_page_shows_the_default_and_the_values_it_takes(admin_client, conversation):
+    company = conversation.company
+    text = BotText.objects.create(company=company, key="handoff", text="Já te passo para alguém.")
+    html = admin_client.get(reverse("admin:conversations_bottext_change", args=[text.pk])).content.decode()
+    assert texts.DEFAULTS["handoff"] in html
+    assert "values: {company}, {protocol}" in html
+    assert texts.DEFAULTS["greeting"] not in html
+    listed = admin_client.get(reverse("admin:conversations_bottext_changelist")).content.decode()
+    assert "Certo! Estou transferindo para um atendente." in listed
+    add = admin_client.get(reverse("admin:conversations_bottext_add")).content.decode()
+    assert all(key in add for key in texts.DEFAULTS)  # every key to choose from, with its default
+
+
+def test_a_bot_text_for_a_key_the_bot_does_not_say_is_refused(admin_client, conversation):
+    response = admin_client.post(
+        reverse("admin:conversations_bottext_add"),
+        {"company": conversation.company.pk, "key": "saudacao", "text": "Oi"},
+    )
+    assert response.status_code == 200
+    assert "saudacao" in str(response.context["adminform"].form.errors["key"])
+    assert not BotText.objects.exists()
