@@ -8,6 +8,7 @@ after commit, one session at a time and in order; while Chatwoot is down they wa
 
 from django.db import IntegrityError, transaction
 
+from companies.models import Company
 from config import queues
 from config.masking import mask_document
 from conversations.bot import texts
@@ -17,7 +18,20 @@ from conversations.services import sessions
 DELIVER_TASK = "conversations.tasks.deliver_to_chatwoot"
 
 
+def configured(company: Company) -> bool:
+    """Whether the company works in Chatwoot; without it a handoff only silences the bot (agents answer from
+    the WhatsApp Business app, or read the session in the admin)."""
+    return bool(
+        company.chatwoot_base_url
+        and company.chatwoot_account_id
+        and company.chatwoot_inbox_id
+        and company.chatwoot_api_token
+    )
+
+
 def _queue(session: Session, rows: list[ChatwootDelivery]) -> None:
+    if not configured(session.company):
+        return
     for row in rows:
         row.company_id, row.session = session.company_id, session
     ChatwootDelivery.objects.bulk_create(rows)
