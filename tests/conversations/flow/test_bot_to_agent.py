@@ -16,7 +16,7 @@ EXECUTABLE = b"MZ\x90\x00\x03" + b"\x00" * 200  # a Windows program sent as a ph
 
 
 def to_a_person(world, customer):
-    """ "oi", the account confirmed, "talk to a person" from the menu; the handoff posted to Chatwoot."""
+    """The customer says "oi", confirms the account and picks "talk to a person"; the handoff posted to Chatwoot."""
     customer.text("oi")
     customer.choose("yes", "Sim", 1)
     customer.choose("menu:person", T["menu_person"], 3)
@@ -62,8 +62,13 @@ def test_handoff_puts_one_contact_one_conversation_the_transcript_and_the_note_i
     assert note.startswith(f"Protocolo: {protocol}\nCliente: Maria da Silva (código 1001)\nCPF/CNPJ: 529.***.***-25")
     assert "52998224725" not in str(lines) and "529.982.247-25" not in str(lines)
     assert lines[-1] == ("outgoing", True, note)  # the note after the transcript
-    # Every line and the note came back as message_created webhooks: ours, so nothing was sent for them.
-    assert len([w for w in world.chatwoot.webhooks if w.event == "message_created"]) == len(lines)
+    # Every line and the note came back as message_created webhooks: ours, so nothing was sent for them. The
+    # outgoing ones look like an agent's (a user sent them, public) but for our source_id.
+    echoes = [w.payload for w in world.chatwoot.webhooks if w.event == "message_created"]
+    assert len(echoes) == len(lines)
+    public = [e for e in echoes if e["message_type"] == "outgoing" and not e["private"]]
+    assert len(public) == 4 and all(e["sender"]["type"] == "user" for e in public)
+    assert all(e["source_id"].startswith("ponte:delivery:") for e in echoes)
     assert world.texts() == []
     assert not Message.objects.filter(author="agent").exists()
     assert set(WebhookEvent.objects.values_list("state", flat=True)) == {"processed"}

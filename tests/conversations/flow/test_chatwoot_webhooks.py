@@ -10,6 +10,7 @@ from django.utils import timezone
 from conversations.bot import texts
 from conversations.models import ChatwootDelivery, Contact, Message, Session, WebhookEvent
 from templates_meta.models import Template, TemplatePurpose
+from tests.conftest import load_fixture
 from tests.conversations.bot.conftest import JOAO, MARIA
 from tests.conversations.flow.test_bot_to_agent import to_a_person
 
@@ -102,6 +103,18 @@ def test_template_with_values_sends_it_outside_the_window(make_world):
     assert [p["text"] for p in body["parameters"]] == ["Maria", "202612040001"]
     message = Message.objects.get(author="agent")
     assert (message.session_id, message.status) == (session.pk, "sent")
+
+
+@pytest.mark.xfail(strict=True, reason=NOTE_KEY_BUG + " (bridge.on_status_changed calls it the same way)")
+def test_an_agents_reply_whatsapp_refuses_becomes_a_private_note(make_world):
+    world = make_world("cloud")
+    _session, conversation_id = _handed_off(world)
+    world.provider.fail_recipient(MARIA, load_fixture("meta_api/error_131026_undeliverable.json"))
+    world.chatwoot.agent_message(conversation_id, "Sua visita foi marcada")
+    world.sent()
+    assert Message.objects.get(author="agent").status == "failed"
+    world.settle()
+    assert "Sua visita foi marcada" in _notes(world, conversation_id)[-1]
 
 
 # ---------------------------------------------------------------------- resolve
