@@ -272,6 +272,8 @@ def test_a_reply_delivered_twice_is_sent_once(make_world):
     world.chatwoot.redeliver()
     assert world.texts() == ["Já verifiquei, Maria"]
     assert Message.objects.filter(author="agent").count() == 1
+    # Both deliveries were taken and handled: the second changed nothing.
+    assert WebhookEvent.objects.filter(body__contains="Já verifiquei", state="processed").count() == 2
 
 
 def test_a_resolve_delivered_twice_says_goodbye_once(make_world):
@@ -282,6 +284,8 @@ def test_a_resolve_delivered_twice_says_goodbye_once(make_world):
     world.chatwoot.redeliver(resolved)
     world.chatwoot.redeliver(resolved)
     assert world.texts() == [T["closed_by_agent"].format(protocol=session.protocol)]
+    assert WebhookEvent.objects.filter(body__contains='"conversation_status_changed"').count() == 3
+    assert Session.objects.get(pk=session.pk).close_reason == "resolved"
 
 
 def test_an_assignment_delivered_twice_is_told_once(make_world):
