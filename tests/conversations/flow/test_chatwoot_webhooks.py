@@ -17,10 +17,6 @@ from tests.conversations.flow.test_bot_to_agent import to_a_person
 pytestmark = pytest.mark.django_db(transaction=True)
 
 T = texts.DEFAULTS
-NOTE_KEY_BUG = (
-    "bridge.note(session, text) takes no key: every private note a webhook queues (window closed, /template "
-    "list, unknown template, no reopen template) raises TypeError in webhook.py/commands.py"
-)
 
 
 def _outside_the_window(world, phone=MARIA) -> None:
@@ -63,7 +59,6 @@ def test_outside_the_window_an_agents_reply_is_not_sent(make_world):
     assert not Message.objects.filter(author="agent").exists()
 
 
-@pytest.mark.xfail(strict=True, reason=NOTE_KEY_BUG)
 def test_outside_the_window_the_agent_is_told_why_in_a_private_note(make_world):
     world = make_world("cloud")
     _session, conversation_id = _handed_off(world)
@@ -74,7 +69,6 @@ def test_outside_the_window_the_agent_is_told_why_in_a_private_note(make_world):
     assert "/template" in T["agent_window_closed"]
 
 
-@pytest.mark.xfail(strict=True, reason=NOTE_KEY_BUG)
 def test_template_alone_lists_the_approved_templates(make_world):
     world = make_world("cloud")
     _template(world)
@@ -105,7 +99,6 @@ def test_template_with_values_sends_it_outside_the_window(make_world):
     assert (message.session_id, message.status) == (session.pk, "sent")
 
 
-@pytest.mark.xfail(strict=True, reason=NOTE_KEY_BUG + " (bridge.on_status_changed calls it the same way)")
 def test_an_agents_reply_whatsapp_refuses_becomes_a_private_note(make_world):
     world = make_world("cloud")
     _session, conversation_id = _handed_off(world)
@@ -248,7 +241,6 @@ def test_a_resolved_conversation_an_agent_reopens_is_linked_to_a_new_session(mak
     assert Message.objects.get(author="agent").session_id == reopened.pk
 
 
-@pytest.mark.xfail(strict=True, reason=NOTE_KEY_BUG)
 def test_an_agent_opening_a_conversation_outside_the_window_without_a_reopen_template_is_told(make_world):
     world = make_world("cloud")
     session, _ = _handed_off(world)
@@ -296,7 +288,6 @@ def test_an_assignment_delivered_twice_is_told_once(make_world):
     assert world.texts() == [T["assigned_agent"].format(agent="Bruno")]
 
 
-@pytest.mark.xfail(strict=True, reason=NOTE_KEY_BUG)
 def test_a_refused_reply_delivered_twice_is_noted_once(make_world):
     world = make_world("cloud")
     _session, conversation_id = _handed_off(world)
