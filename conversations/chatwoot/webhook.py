@@ -255,14 +255,16 @@ def _conversation_updated(company: Company, payload: dict[str, Any], fingerprint
     if session is None:
         return "not linked"
     meta = payload.get("meta") or {}
+    told = []  # a new team first, then who in it answers
+    if "team_id" in changed and isinstance(meta.get("team"), dict):
+        told.append(texts.text(company, "assigned_team", team=meta["team"].get("name", ""), protocol=session.protocol))
     if "assignee_id" in changed and isinstance(meta.get("assignee"), dict):
         assignee = meta["assignee"]
         name = assignee.get("available_name") or assignee.get("name") or ""
-        text = texts.text(company, "assigned_agent", agent=name, protocol=session.protocol)
-    elif "team_id" in changed and isinstance(meta.get("team"), dict):
-        text = texts.text(company, "assigned_team", team=meta["team"].get("name", ""), protocol=session.protocol)
-    else:
+        told.append(texts.text(company, "assigned_agent", agent=name, protocol=session.protocol))
+    if not told:
         return "ignored"
+    text = "\n".join(told)
     stamp = (changed.get("updated_at") or {}).get("current_value") or fingerprint or timezone.now().isoformat()
     _send(session, contents.text(text), key=f"chatwoot-assign:{session.pk}:{stamp}"[:128], author=Message.Author.SYSTEM)
     return "told"

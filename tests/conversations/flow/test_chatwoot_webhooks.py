@@ -152,7 +152,10 @@ def test_the_customer_is_told_of_a_new_agent_and_a_new_team(make_world):
     assert world.texts() == [T["assigned_agent"].format(agent="Bruno")]
     world.chatwoot.assign(conversation_id, team=2)
     assert world.texts() == [T["assigned_team"].format(team="financeiro")]
+    world.chatwoot.assign(conversation_id, assignee=3, team=1)
+    assert world.texts() == [T["assigned_team"].format(team="suporte") + "\n" + T["assigned_agent"].format(agent="Ana")]
     assert list(Message.objects.filter(direction="out", author="system").values_list("session_id", flat=True)) == [
+        session.pk,
         session.pk,
         session.pk,
     ]
