@@ -70,9 +70,14 @@ def relay(session: Session, messages: list[Message]) -> None:
             continue
 
 
-def note(session: Session, text: str) -> None:
-    """Queue a private note for the agent of the session's conversation."""
-    _queue(session, [ChatwootDelivery(kind=ChatwootDelivery.Kind.NOTE, text=text)])
+def note(session: Session, text: str, *, key: str = "") -> None:
+    """Queue a private note for the agent of the session's conversation; with a ``key`` (what it answers), once
+    however often its cause is handled."""
+    try:
+        with transaction.atomic():
+            _queue(session, [ChatwootDelivery(kind=ChatwootDelivery.Kind.NOTE, text=text, key=key)])
+    except IntegrityError:  # noted before
+        pass
 
 
 def resolve(session: Session) -> None:
