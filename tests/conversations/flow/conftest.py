@@ -18,7 +18,17 @@ from conversations.sending import dispatcher as dispatching
 from fakes.chatwoot import FakeChatwoot, running_chatwoot
 from fakes.evolution import running_evolution
 from fakes.graph_api import running_graph_api
-from tests.conversations.bot.conftest import MARIA, Customer, erp, erp_company, no_dispatch  # noqa: F401
+from tests.conversations.bot.conftest import (  # noqa: F401  (fixtures shared with the bot's tests)
+    MARIA,
+    Customer,
+    channel,
+    cloud,
+    erp,
+    erp_company,
+    evolution,
+    no_dispatch,
+)
+from tests.conversations.flow.steps import chatwoot, clock  # noqa: F401  (the in-process flow's fixtures)
 from tests.factories import CloudChannelFactory, EvolutionChannelFactory
 
 CHATWOOT_TOKEN = "cw-api-token"
@@ -60,7 +70,7 @@ def _evolution_sent(path: str, body: dict) -> Sent:
 class World:
     """The company, its channel, the fakes and the engine, for one test."""
 
-    def __init__(self, *, company, channel, provider, chatwoot: FakeChatwoot, hook_url: str) -> None:
+    def __init__(self, *, company, channel, provider, chatwoot: FakeChatwoot, hook_url: str) -> None:  # noqa: F811
         self.company, self.channel, self.provider, self.chatwoot = company, channel, provider, chatwoot
         self.hook_url = hook_url
         self.cloud = channel.kind == "cloud"
@@ -130,7 +140,7 @@ def make_world(live_server, erp_company, settings, tmp_path):  # noqa: F811
 
     def make(kind: str = "cloud", *, signing_secret: str = "") -> World:
         chatwoot_cm = running_chatwoot(token=CHATWOOT_TOKEN, webhook_url=hook_url, signing_secret=signing_secret)
-        chatwoot = chatwoot_cm.__enter__()
+        chatwoot = chatwoot_cm.__enter__()  # noqa: F811
         opened.append(chatwoot_cm)
         company.chatwoot_base_url, company.chatwoot_account_id = chatwoot.url, chatwoot.account_id
         company.chatwoot_inbox_id, company.chatwoot_api_token = chatwoot.inbox_id, CHATWOOT_TOKEN
