@@ -36,7 +36,12 @@ Figures, all times from the fakes' and the server's clocks (one machine), none f
 * ``breakdown``: where the bot's time goes, from the database: intake → recorded (the inbound drain),
   window's end → taken by ``converse`` (scheduling: the countdown, the events queue), taken → first reply
   queued (the bot, its ERP calls), queued → at the provider (the outbox).
-* ``cpu_cores``: cores used meanwhile by each group and by the rest of the machine (other work on it).
+* ``cpu_cores``: cores used meanwhile by each group, by the throwaway database's PostgreSQL backends, by
+  this process (``driver``) and by the rest of the machine (other work on it); ``cpu_ms_per_bot_turn`` (and
+  ``postgres_cpu_ms_per_bot_turn``): their CPU over the bot's turns, what a wave of turns whose windows end
+  together costs; ``worker_runqueue_wait_seconds``: how long the workers' threads were runnable but waited
+  for a core (``/proc/.../schedstat``), against ``worker_cpu_seconds``: the machine holding them back rather
+  than the work; ``worker_peak_cores_in_1_s``: near 1.0 a worker is bound by its one interpreter.
 """
 
 import contextlib
@@ -65,10 +70,12 @@ from benchmarks.sending_stack import (
     CpuMeter,
     Database,
     child_env,
+    cpu_seconds,
     forget_redis_keys,
     log,
     manage,
     percentile,
+    process_tree,
     throwaway_database,
 )
 from fakes import evolution_payloads
@@ -76,8 +83,11 @@ from fakes import evolution_payloads
 CUSTOMERS, QUICK_CUSTOMERS = 200, 50
 TO_PERSON, QUICK_TO_PERSON = 50, 15
 GROUPING_SECONDS = 3  # the company's default message_grouping_seconds
-RUN_SECONDS, QUICK_RUN_SECONDS = 240, 150  # every customer done well before, unless something is lost
+RUN_SECONDS, QUICK_RUN_SECONDS = 600, 300  # the run ends when every customer is done: this bounds a lost one
 SETTLE_SECONDS = 3  # after the last customer is done: late duplicates still counted
+# The fake Evolution posts its echo and three acks for every send, as Evolution does; False leaves them out,
+# to tell their share of the cost (``python -c`` with this module's constants changed: not a figure to quote).
+PROVIDER_WEBHOOKS = True
 POLL_SECONDS = 0.05
 POSTERS = 16  # threads posting the customers' webhooks and the agents' replies
 GOAL_MS = 1000
@@ -194,6 +204,56 @@ def _wait_http(url: str, seconds: float) -> None:
         except OSError:
             time.sleep(0.2)
     raise RuntimeError("the web server did not answer")
+
+
+class PeakCpu(threading.Thread):
+    """Every second, the cores each group used in that second; ``peaks`` keeps the most seen per group.
+
+    A group whose peak stays near 1.0 while it is behind is one process bound by its interpreter lock (the
+    events worker's threads); one far below it was waiting (on the database, its threads, the machine)."""
+
+    def __init__(self, groups: dict[str, list[int]]) -> None:
+        super().__init__(daemon=True, name="peak-cpu")
+        self.groups, self.peaks = groups, dict.fromkeys(groups, 0.0)
+        self.busy_seconds = dict.fromkeys(groups, 0)  # seconds in which the group used at least 0.8 of a core
+        self._stop_event = threading.Event()
+
+    def run(self) -> None:
+        before = {name: cpu_seconds(process_tree(pids)) for name, pids in self.groups.items()}
+        while not self._stop_event.wait(1.0):
+            for name, pids in self.groups.items():
+                now = cpu_seconds(process_tree(pids))
+                used, before[name] = now - before[name], now
+                self.peaks[name] = max(self.peaks[name], round(used, 2))
+                self.busy_seconds[name] += used >= 0.8
+
+    def stop(self) -> None:
+        self._stop_event.set()
+        self.join(5)
+
+
+def runqueue_wait_seconds(roots: list[int]) -> float:
+    """Seconds the threads of these processes (and their children) spent runnable but waiting for a core
+    (``/proc/<pid>/task/<tid>/schedstat``): how much the machine, not the work, held them back."""
+    total = 0
+    for pid in process_tree(roots):
+        with contextlib.suppress(OSError):
+            for tid in os.listdir(f"/proc/{pid}/task"):
+                with (
+                    contextlib.suppress(OSError, ValueError, IndexError),
+                    open(f"/proc/{pid}/task/{tid}/schedstat") as f,
+                ):
+                    total += int(f.read().split()[1])
+    return total / 1e9
+
+
+def _backends_cpu(database: Database) -> dict[int, float]:
+    """CPU seconds used so far by each PostgreSQL backend connected to the throwaway database (the pools keep
+    theirs for the run), so the database's share is told apart from the rest of the machine."""
+    if database.vendor != "postgresql":
+        return {}
+    pids = [pid for (pid,) in database.query("SELECT pid FROM pg_stat_activity WHERE datname = current_database()")]
+    return {pid: cpu_seconds([pid]) for pid in pids}
 
 
 def _tail(folder: Path, lines: int = 15) -> str:
@@ -646,7 +706,8 @@ def run(*, quick: bool = False) -> dict:
                 folder,
                 "fakes.evolution",
                 *("--port", str(evolution_port), "--api-key", EVOLUTION_KEY),
-                *("--webhook", f"{base}/webhooks/evolution/{contract}/", "--number", "554430300000"),
+                *(("--webhook", f"{base}/webhooks/evolution/{contract}/") if PROVIDER_WEBHOOKS else ()),
+                *("--number", "554430300000"),
             )
             fakes.append(evolution)
             chatwoot = FakeProcess(
@@ -686,13 +747,24 @@ def run(*, quick: bool = False) -> dict:
                 }
             )
             _log(f"{count} customers at once, {len(people)} of them to a person")
+            peaks = PeakCpu({name: [process.pid] for name, process in workers.items()})
             meter.start()
-            driver_cpu = time.process_time()
+            peaks.start()
+            driver_cpu, backends = time.process_time(), _backends_cpu(database)
+            waited = {name: runqueue_wait_seconds([process.pid]) for name, process in workers.items()}
             driver = Driver(base, contract, customers, evolution, chatwoot)
             elapsed = driver.run(QUICK_RUN_SECONDS if quick else RUN_SECONDS)
             cores = meter.stop()
+            peaks.stop()
+            waited = {
+                name: round(runqueue_wait_seconds([process.pid]) - waited[name], 1) for name, process in workers.items()
+            }
+            metered = time.monotonic() - meter.started
             # This process alone (the meter's groups are process trees: this one's would hold them all).
-            cores["driver"] = round((time.process_time() - driver_cpu) / elapsed, 2)
+            cores["driver"] = round((time.process_time() - driver_cpu) / metered, 2)
+            database_cpu = sum(cpu - backends.get(pid, 0.0) for pid, cpu in _backends_cpu(database).items())
+            cores["postgres"] = round(database_cpu / metered, 2)
+            cores["rest"] = round(max(0.0, cores["rest"] - cores["driver"] - cores["postgres"]), 2)
             found = _read_database(database)
         except Exception:
             _log(f"failed; logs in {folder}:\n{_tail(folder)}")
@@ -721,6 +793,7 @@ def run(*, quick: bool = False) -> dict:
         "seconds": round(elapsed, 1),
         "message_grouping_seconds": GROUPING_SECONDS,
         "worker_niceness": env.get("CELERY_WORKER_NICENESS", "default"),
+        "provider_webhooks": PROVIDER_WEBHOOKS,
         "bot_reply_p50_ms": measured["bot_reply"]["p50"],
         "bot_reply_p99_ms": measured["bot_reply"]["p99"],
         "bot_reply_complete_p99_ms": measured["bot_reply_complete"]["p99"],
@@ -747,9 +820,14 @@ def run(*, quick: bool = False) -> dict:
         "cpu_cores": cores,
         # Everything our processes did (PostgreSQL and Redis aside) divided by the bot's turns: what a wave of
         # turns whose windows end together costs, so ``customers x this / cores`` bounds how long it takes.
+        "worker_peak_cores_in_1_s": peaks.peaks,
+        "worker_seconds_above_0_8_cores": peaks.busy_seconds,
+        "worker_cpu_seconds": {name: round(meter.seconds[name], 1) for name in workers},
+        "worker_runqueue_wait_seconds": waited,
         "cpu_ms_per_bot_turn": round(
             1000 * sum(meter.seconds[name] for name in ("web", *workers)) / max(1, measured["bot_reply"]["n"]), 1
         ),
+        "postgres_cpu_ms_per_bot_turn": round(1000 * database_cpu / max(1, measured["bot_reply"]["n"]), 1),
         "loadavg_before": [round(value, 2) for value in load_before],
         "driver_errors": driver.errors[:5],
     }
