@@ -15,6 +15,7 @@
 * Test controls: ``agent_message``, ``resolve``, ``reopen``, ``assign``, ``agent_opens_conversation``,
   ``add_contact``, ``redeliver``, ``down`` (503 from the proxy, or ``refuse=True``: nothing listens),
   ``fail_next``, ``intercept``; inspection: ``contacts``, ``conversations``, ``messages(id)``, ``webhooks``.
+  From another process: ``POST /_fake/agent_message`` and ``GET /_fake/requests?since=N`` (``control``).
 
 Runs on a thread (``running_chatwoot()``) or as its own process::
 
@@ -222,6 +223,23 @@ class FakeChatwoot(FakeServer):
                 attachment = self._store.files[parts[4]]
                 return Answer(200, attachment["data"], content_type=attachment["content_type"])
         return json_answer(404, {"error": "Resource could not be found"})
+
+    def control(self, request: Request) -> Answer | None:
+        """Besides ``/_fake/requests``: ``POST /_fake/agent_message`` with ``{"conversation_id", "content"}``, an
+        agent's reply (``agent_message``) made by a harness in another process; answers the message and ``at``,
+        the wall time it was made (its webhook is posted after)."""
+        if request.method != "POST" or urlsplit(request.path).path != "/_fake/agent_message":
+            return super().control(request)
+        body = _body(request)
+        conversation_id, content = body.get("conversation_id"), body.get("content")
+        if not isinstance(conversation_id, int) or not isinstance(content, str):
+            return json_answer(400, {"error": "conversation_id (an integer) and content (a string) are required"})
+        at = time.time()
+        try:
+            message = self.agent_message(conversation_id, content)
+        except NotFound:
+            return json_answer(404, {"error": "Resource could not be found"})
+        return json_answer(200, {"message": message, "at": at})
 
     # ------------------------------------------------------------------ contacts
 

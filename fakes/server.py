@@ -18,10 +18,13 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 from fakes.callbacks import CallbackPoster
 
 HOST = "127.0.0.1"
+# Paths a harness drives the fake with from another process (``FakeServer.control``).
+CONTROL_PREFIX = "/_fake/"
 REASONS = {200: "OK", 201: "Created", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden"}
 REASONS |= {404: "Not Found", 429: "Too Many Requests", 500: "Internal Server Error", 503: "Service Unavailable"}
 
@@ -60,6 +63,19 @@ class Answer:
     body: bytes
     content_type: str = "application/json; charset=UTF-8"
     headers: dict[str, str] = field(default_factory=dict)
+
+
+def record_of(request: Request) -> dict[str, Any]:
+    """A received request as JSON (``GET /_fake/requests``), headers left out."""
+    return {
+        "monotonic": request.monotonic,
+        "wall": request.wall,
+        "method": request.method,
+        "path": request.path,
+        "body": request.body,
+        "status": request.status,
+        "message_id": request.message_id,
+    }
 
 
 def json_answer(status: int, payload: Any, **headers: str) -> Answer:
@@ -109,6 +125,20 @@ class FakeServer:
     def answer(self, request: Request, raw: bytes) -> Answer:
         raise NotImplementedError
 
+    def control(self, request: Request) -> Answer | None:
+        """A call of the harness that drives the fake from another process (``/_fake/…``, never recorded), or
+        None to answer it as any request. ``GET /_fake/requests?since=N``: the requests received from the N-th
+        on (arrival times, method, path, parsed body, status, message id) and ``next``, the N to ask next."""
+        parts = urlsplit(request.path)
+        if request.method == "GET" and parts.path == f"{CONTROL_PREFIX}requests":
+            since = parse_qs(parts.query).get("since", ["0"])[0]
+            with self._lock:
+                start = int(since) if since.isdigit() else 0
+                found = self._records[start:]
+                total = len(self._records)
+            return json_answer(200, {"requests": [record_of(r) for r in found], "next": total})
+        return None
+
     def on_started(self) -> None:
         """Called once listening (the port is known)."""
 
@@ -151,7 +181,10 @@ class FakeServer:
                     body = json.loads(raw) if raw else None
                 except ValueError:
                     body = raw.decode("utf-8", "replace")
-                answer = self.answer(Request(mono, wall, method, target, body, headers), raw)
+                request = Request(mono, wall, method, target, body, headers)
+                answer = self.control(request) if target.startswith(CONTROL_PREFIX) else None
+                if answer is None:
+                    answer = self.answer(request, raw)
                 if self.delay:
                     await asyncio.sleep(self.delay)
                 close = headers.get("connection", "").lower() == "close" or version == "HTTP/1.0"

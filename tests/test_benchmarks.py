@@ -85,3 +85,60 @@ def test_campaign_benchmark_imports_every_row_and_sends_none_twice():
     assert figures["recipients"] == figures["rows"] - figures["invalid_rows"] - figures["duplicates"]
     assert figures["sent"] > 0 and figures["duplicates_sent"] == 0
     assert figures["max_in_any_1s"] <= figures["limit_mps"] and figures["sent_after_cancel"] == 0
+
+
+def test_the_conversation_benchmark_counts_what_was_lost_sent_twice_or_out_of_order():
+    from benchmarks.conversation import Customer, Turn, figures_of, phone_of
+
+    customer = Customer(0, phone_of(0), to_person=True)
+    customer.turns = [Turn("oi", "?", ["in1"], [100.2, 100.3], True), Turn("sim", "?", ["in2"], [], False)]
+    customer.relayed_ids, customer.relayed_at = ["in3", "in4"], {2: [110.0], 1: [110.5, 110.6]}
+    customer.agent_at, customer.agent_arrivals = {1: 120.0, 2: 120.1}, {1: [120.4]}
+
+    def send(message_id: str, wall: float) -> dict:
+        return {"body": {"number": phone_of(0)}, "status": 201, "message_id": message_id, "wall": wall}
+
+    # Queued by the bot: 1, 2 (after 1), 3 (never sent); "x" reached the provider but the database keeps no such id.
+    outbound = [(1, phone_of(0), "bot", 100.1, "sent", "p1"), (2, phone_of(0), "bot", 100.15, "sent", "p2")]
+    outbound += [(3, phone_of(0), "bot", 100.16, "queued", "")]
+    found = {
+        "received": {"in1": 97.0, "in3": 109.0},
+        "inbound": {"in1": (97.05, 100.05), "in3": (109.01, 109.5)},
+        "outbound": outbound,
+        "chatwoot": [],
+    }
+    figures = figures_of([customer], [send("p2", 100.2), send("p1", 100.3), send("x", 100.4)], found)
+    assert figures["bot_reply"]["p50"] == pytest.approx(200.0) and figures["bot_reply"]["n"] == 1  # 97 + 3 s window
+    assert figures["bot_reply_complete"]["p50"] == pytest.approx(300.0)
+    assert figures["lost"] == {"bot_replies": 1, "turns_unanswered": 1, "relayed": 0, "agent_replies": 1}
+    assert figures["duplicates"] == {"sends": 1, "relayed": 1, "agent_replies": 0}
+    assert figures["out_of_order"]["at_provider"] == 1 and figures["out_of_order"]["relayed"] == 1
+    assert figures["relay_to_chatwoot"]["p50"] == pytest.approx(1500.0)  # part 1: 109.0 → 110.5
+    assert figures["agent_to_provider"]["p50"] == pytest.approx(400.0)
+    breakdown = figures["breakdown"]
+    assert breakdown["intake_to_recorded"]["p50"] == pytest.approx(50.0)
+    assert breakdown["window_end_to_taken"]["p50"] == pytest.approx(50.0)
+    assert breakdown["taken_to_first_reply_queued"]["p50"] == pytest.approx(50.0)
+    assert breakdown["taken_to_last_reply_queued"]["p50"] == pytest.approx(110.0)
+    assert breakdown["first_reply_queued_to_provider"]["p50"] == pytest.approx(200.0)  # p1 queued 100.1, at 100.3
+    assert breakdown["relayed_received_to_taken"]["p50"] == pytest.approx(500.0)
+
+
+@pytest.mark.integration
+def test_conversation_benchmark_takes_every_customer_to_the_bill_and_some_to_a_person():
+    """The web server, the inbound, events and outbox workers and the fakes for 50 customers: a minute or two."""
+    result = subprocess.run(
+        [sys.executable, "-m", "benchmarks", "conversation", "--quick"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-4000:]
+    figures = json.loads(result.stdout.strip().splitlines()[-1])
+    assert figures["benchmark"] == "conversation" and figures["customers"] == 50 and figures["to_person"] == 15
+    assert figures["customers_done"] == 50, result.stderr[-4000:]
+    assert figures["bot_turns"] == 50 * 3 + 15 and figures["relayed_messages"] == figures["agent_replies"] == 30
+    assert figures["lost"] == 0 and figures["duplicates"] == 0
+    assert figures["bot_reply_p50_ms"] > 0 and figures["relay_p99_ms"] > 0
+    assert set(figures["goals"]) >= {"bot_reply_p99_under_1_s", "relay_p99_under_1_s", "none_lost"}

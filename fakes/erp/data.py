@@ -159,10 +159,38 @@ def _invoice(
     )
 
 
-class DemoErp:
-    """The ERP's records, shared by the kinds' answers; ``pay`` and ``trust_unlock`` change them."""
+def cpf(base: str) -> str:
+    """``base`` (9 digits) with its two CPF check digits."""
+    digits = [int(char) for char in base]
+    for size in (9, 10):
+        total = sum(value * (size + 1 - position) for position, value in enumerate(digits[:size]))
+        digits.append(total * 10 % 11 % 10)
+    return "".join(map(str, digits))
 
-    def __init__(self, today: dt.date | None = None) -> None:
+
+MAX_GENERATED = 10_000
+
+
+def generated(index: int, today: dt.date) -> tuple[FakeCustomer, FakeContract, FakeInvoice]:
+    """The ``index``-th generated customer (0-based, below MAX_GENERATED): mobile ``(44) 98100-<index>``, an
+    active contract and one open invoice due in 7 days. Codes, ids and phones never meet the demo's."""
+    if not 0 <= index < MAX_GENERATED:
+        raise ValueError(f"a generated customer's index is below {MAX_GENERATED}")
+    code, contract = f"{20000 + index}", f"{60000 + index}"
+    customer = FakeCustomer(
+        code, f"Cliente {index + 1} de Teste", cpf(f"{300000000 + index:09d}"), mobile=f"(44) 98100-{index:04d}"
+    )
+    invoice = _invoice(f"{80000 + index}", code, contract, today + dt.timedelta(days=7), "89.90")
+    return customer, FakeContract(contract, code, "active", "Fibra 400 Mega"), invoice
+
+
+class DemoErp:
+    """The ERP's records, shared by the kinds' answers; ``pay`` and ``trust_unlock`` change them.
+
+    ``generated_customers`` adds that many customers after the demo ones (``generated``), for load tests.
+    """
+
+    def __init__(self, today: dt.date | None = None, *, generated_customers: int = 0) -> None:
         today = today or dt.date.today()  # noqa: DTZ011 (a calendar date, as the ERP keeps it)
         self.today = today
         self.lock = threading.Lock()
@@ -195,6 +223,11 @@ class DemoErp:
             _invoice("90005", "1004", "5004", today - days(3), "79.90"),
             _invoice("90006", "1001", "5001", today - days(25), "99.90", paid=True),
         ]
+        for index in range(generated_customers):
+            customer, contract, invoice = generated(index, today)
+            self.customers.append(customer)
+            self.contracts.append(contract)
+            self.invoices.append(invoice)
 
     def customer(self, code: str) -> FakeCustomer | None:
         return next((c for c in self.customers if c.code == str(code)), None)

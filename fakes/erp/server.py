@@ -132,8 +132,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--host", default=HOST)
     parser.add_argument("--port", type=int, default=0, help="0: a free port (printed on the READY line)")
     parser.add_argument("--delay", type=float, default=0.0, help="seconds to wait before answering")
+    parser.add_argument(
+        "--customers", type=int, default=0, help="generated customers besides the demo's (mobile (44) 98100-0000 on)"
+    )
     args = parser.parse_args(argv)
-    FakeErp(kind=args.kind, host=args.host, port=args.port, delay=args.delay).serve(on_ready=announce_ready)
+    data = DemoErp(generated_customers=args.customers)
+    FakeErp(kind=args.kind, host=args.host, port=args.port, delay=args.delay, data=data).serve(on_ready=announce_ready)
     return 0
 
 

@@ -427,3 +427,38 @@ def test_content_attributes_are_kept_as_chatwoot_keeps_them(chatwoot):
     body = {"content": "b", "content_attributes": {"in_reply_to": first.json()["id"], "mine": 1}}
     second = _api(chatwoot, "POST", f"/conversations/{conversation_id}/messages", json=body).json()
     assert second["content_attributes"] == {"in_reply_to": first.json()["id"], "in_reply_to_external_id": "x1"}
+
+
+# ---------------------------------------------------------------------- driven from another process
+
+
+def test_an_agent_replies_through_the_control_endpoint_and_its_webhook_follows(chatwoot, receiver):
+    _, conversation_id = _conversation(chatwoot)
+    before = time.time()
+    answer = requests.post(
+        f"{chatwoot.url}/_fake/agent_message",
+        json={"conversation_id": conversation_id, "content": "Olá, sou a Ana"},
+        timeout=5,
+    )
+    assert answer.status_code == 200
+    made = answer.json()
+    assert before <= made["at"] <= time.time()
+    assert made["message"]["content"] == "Olá, sou a Ana" and made["message"]["message_type"] == "outgoing"
+    assert [m["content"] for m in chatwoot.messages(conversation_id)][-1] == "Olá, sou a Ana"
+    [webhook] = _events(chatwoot, "message_created")
+    assert webhook.payload["content"] == "Olá, sou a Ana" and webhook.payload["sender"]["type"] == "user"
+    posted = [r.body for r in receiver.wait_for(2) if r.body["event"] == "message_created"]
+    assert [body["content"] for body in posted] == ["Olá, sou a Ana"]
+    # The control call is no request of the API's: the requests listed are the conversation's creation only.
+    listed = requests.get(f"{chatwoot.url}/_fake/requests?since=0", timeout=5).json()
+    assert [r["path"] for r in listed["requests"]] == ["/api/v1/accounts/1/conversations"]
+
+
+@pytest.mark.parametrize(
+    ("body", "status"),
+    [({"conversation_id": 999, "content": "Oi"}, 404), ({"conversation_id": "1", "content": "Oi"}, 400), ({}, 400)],
+)
+def test_an_agent_reply_to_no_conversation_or_without_content_is_refused(chatwoot, body, status):
+    answer = requests.post(f"{chatwoot.url}/_fake/agent_message", json=body, timeout=5)
+    assert answer.status_code == status and "error" in answer.json()
+    assert chatwoot.webhooks == []

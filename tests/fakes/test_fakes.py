@@ -218,3 +218,22 @@ def test_every_erp_kind_the_fake_lists_serves_and_fails_in_its_own_shape(kind):
         assert failed.status_code == 200 and failed.json()  # the kind's own error shape, as JSON
         erp.fail = "down"
         assert requests.get(f"{erp.url}/", timeout=5).status_code == 503
+
+
+def test_a_fake_lists_what_it_received_to_a_harness_in_another_process():
+    with running_evolution(api_key="k") as fake:
+        sent = requests.post(
+            f"{fake.url}/message/sendText/bench",
+            json={"number": "5544998887777", "text": "Olá"},
+            headers={"apikey": "k"},
+            timeout=5,
+        )
+        requests.post(f"{fake.url}/message/sendText/bench", json={"number": "1", "text": "x"}, timeout=5)
+        first = requests.get(f"{fake.url}/_fake/requests?since=0", timeout=5).json()
+        later = requests.get(f"{fake.url}/_fake/requests?since={first['next']}", timeout=5).json()
+    assert first["next"] == 2 and later == {"requests": [], "next": 2}
+    accepted, refused = first["requests"]
+    assert accepted["message_id"] == sent.json()["key"]["id"] and accepted["status"] == 201
+    assert accepted["body"] == {"number": "5544998887777", "text": "Olá"}
+    assert accepted["path"] == "/message/sendText/bench"
+    assert accepted["wall"] <= refused["wall"] and refused["status"] == 401

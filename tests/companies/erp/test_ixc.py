@@ -14,11 +14,12 @@ import requests
 import responses
 from django.utils import timezone
 
+from companies import documents
 from companies.erp import formats
 from companies.erp.base import ContractStatus, ErpAuthFailed, ErpBadAnswer, ErpUnavailable
 from companies.erp.ixc import IxcAdapter, contract_status
 from companies.erp.registry import erp_for
-from fakes.erp.data import FakeCustomer
+from fakes.erp.data import DemoErp, FakeCustomer
 from fakes.erp.server import DEMO_CREDENTIALS, running_erp
 from tests.factories import CompanyFactory
 
@@ -519,3 +520,28 @@ def test_every_customers_open_invoices_due_in_a_range(server, ixc):
     assert ixc.list_open_invoices_due(today + dt.timedelta(days=30), today + dt.timedelta(days=40)) == []
     listing = [r for r in _sent(server, "fn_areceber") if r.body.get("qtype") == "fn_areceber.data_vencimento"]
     assert listing[0].body["query"] == (today - dt.timedelta(days=3)).strftime("%d/%m/%Y")
+
+
+def test_generated_customers_are_found_by_phone_and_document_each_with_one_open_invoice(db):
+    today = timezone.localdate()
+    with running_erp("ixc", today=today, data=DemoErp(today, generated_customers=3)) as fake:
+        company = CompanyFactory(
+            erp_system="ixc",
+            erp_base_url=fake.url,
+            erp_username=DEMO_CREDENTIALS.username,
+            erp_token=DEMO_CREDENTIALS.token,
+        )
+        ixc = IxcAdapter.from_company(company, **FAST)
+        found = [ixc.find_customers_by_phone(f"55449810000{index:02d}") for index in range(3)]
+        assert [[c.name for c in customers] for customers in found] == [
+            ["Cliente 1 de Teste"],
+            ["Cliente 2 de Teste"],
+            ["Cliente 3 de Teste"],
+        ]
+        third = found[2][0]
+        assert documents.is_valid(third.document)
+        assert [c.code for c in ixc.find_customers_by_document(third.document)] == [third.code]
+        [invoice] = ixc.list_open_invoices(third.code)
+        assert invoice.due_date == today + dt.timedelta(days=7) and invoice.boleto_pdf.startswith(b"%PDF")
+        # The demo's customers are still there, their phones matching none of the generated ones.
+        assert [c.code for c in ixc.find_customers_by_phone("5544999990001")] == ["1001"]
