@@ -39,6 +39,8 @@ DELIVER_TASK = "companies.tasks.deliver_events"
 CLAIM_LEASE = dt.timedelta(minutes=2)
 MAX_ATTEMPTS = 12
 BACKOFF_CAP_SECONDS = 3600
+# A handler that asks to wait this little gets a deliverer scheduled for then; longer waits meet the sweeper.
+SOON_SECONDS = 30
 
 
 @dataclass(frozen=True)
@@ -172,6 +174,8 @@ def _later(rows: list[EventDelivery], seconds: float) -> None:
     EventDelivery.objects.filter(pk__in=[row.pk for row in rows]).update(
         next_attempt_at=timezone.now() + dt.timedelta(seconds=seconds), claimed_until=None
     )
+    if seconds <= SOON_SECONDS:  # a short wait (order kept by its handler) is not left to the sweeper
+        queues.publish(DELIVER_TASK, countdown=seconds)
 
 
 def _failed(row: EventDelivery, error: str) -> None:

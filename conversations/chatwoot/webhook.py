@@ -7,6 +7,7 @@ webhook delivered twice, or replayed, changes nothing twice. Our own messages co
 too: their ``source_id`` carries our prefix and they are ignored.
 """
 
+import datetime as dt
 import hashlib
 import json
 import logging
@@ -15,12 +16,14 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from companies.models import Channel, Company
+from companies.events import RetryLater, handler_path
+from companies.models import Channel, Company, EventDelivery
 from companies.phones import normalize_phone
 from config.exceptions import DomainError
 from conversations.bot import texts
 from conversations.chatwoot import bridge, commands
 from conversations.chatwoot.client import is_own
+from conversations.events import CHATWOOT_EVENT_RECEIVED
 from conversations.exceptions import WindowClosed
 from conversations.models import Contact, Message, Session, WebhookEvent
 from conversations.services import outbound, sessions
@@ -30,12 +33,49 @@ from templates_meta.services import purpose_call
 
 logger = logging.getLogger(__name__)
 
+# An earlier webhook still being recorded holds the later ones this long at most (one that keeps failing is
+# an operator's), and they look again this soon.
+ORDER_WAIT = dt.timedelta(seconds=30)
+ORDER_RETRY_SECONDS = 0.2
 # Chatwoot's attachment file types and WhatsApp's media kinds.
 MEDIA_KINDS = {"image": "image", "audio": "audio", "video": "video", "file": "document"}
 
 
+def _webhook_id(event) -> int:
+    return int(event.payload["event_id"])
+
+
+def _earlier_unhandled(events) -> bool:
+    """Whether a Chatwoot webhook a company received before these is not handled yet: two agent replies must
+    reach the customer in the order they were written, though two drainers may record them at once."""
+    ids = [event.id for event in events]
+    cutoff = timezone.now() - ORDER_WAIT
+    for company_id in {event.company_id for event in events}:
+        first = min(_webhook_id(event) for event in events if event.company_id == company_id)
+        announced = EventDelivery.objects.filter(
+            topic=CHATWOOT_EVENT_RECEIVED.name,
+            handler=handler_path(on_chatwoot_event),
+            company_id=company_id,
+            state=EventDelivery.State.PENDING,
+            payload__event_id__lt=first,
+        ).exclude(pk__in=ids)
+        recording = WebhookEvent.objects.filter(
+            company_id=company_id,
+            source=WebhookEvent.Source.CHATWOOT,
+            state__in=(WebhookEvent.State.PENDING, WebhookEvent.State.PROCESSING),
+            pk__lt=first,
+            received_at__gte=cutoff,
+        )
+        if announced.exists() or recording.exists():
+            return True
+    return False
+
+
 def on_chatwoot_event(events) -> None:
-    """``CHATWOOT_EVENT_RECEIVED`` handler: each stored webhook, read by its id."""
+    """``CHATWOOT_EVENT_RECEIVED`` handler: each stored webhook, read by its id, in the order they came."""
+    events = sorted(events, key=_webhook_id)  # the order the webhooks came in, not the order they were recorded
+    if _earlier_unhandled(events):
+        raise RetryLater(ORDER_RETRY_SECONDS, "an earlier Chatwoot webhook of the company is not handled yet")
     for event in events:
         stored = WebhookEvent.objects.select_related("company").filter(pk=event.payload["event_id"]).first()
         if stored is None:  # purged before it was handled: nothing left to do
