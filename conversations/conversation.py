@@ -54,8 +54,17 @@ def on_inbound(events) -> None:
         ).values_list("contact_id", flat=True)
     )
     windows = dict(Contact.objects.filter(pk__in=contact_ids).values_list("pk", "company__message_grouping_seconds"))
+    # The window runs from a message's arrival, not from when its event reached this handler.
+    arrived: dict[int, dt.datetime] = {}
+    message_ids = [event.payload["message_id"] for event in events]
+    for contact_id, created_at in Message.objects.filter(pk__in=message_ids).values_list("contact_id", "created_at"):
+        arrived[contact_id] = max(created_at, arrived.get(contact_id, created_at))
+    now = timezone.now()
     for contact_id in contact_ids:
-        delay = 0 if contact_id in held_by_agent else windows.get(contact_id, 0)
+        delay = 0.0
+        if contact_id not in held_by_agent and contact_id in arrived:
+            window_ends = arrived[contact_id] + dt.timedelta(seconds=windows.get(contact_id, 0))
+            delay = max(0.0, (window_ends - now).total_seconds())
         queues.publish_on_commit(CONVERSE_TASK, contact_id, countdown=delay or None)
 
 

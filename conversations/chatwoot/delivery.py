@@ -28,7 +28,9 @@ logger = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 60  # with the backoff below, about two days of trying before a row is failed for an operator
 BACKOFF_CAP = dt.timedelta(hours=1)
-LOCK_TTL, LOCK_WAIT = 120, 30
+LOCK_TTL = 120
+# A session another worker is posting is looked at again this soon (what it queued meanwhile may have missed it).
+BUSY_RETRY_SECONDS = 1.0
 OPEN_STATUSES = ("open", "pending")
 # A row this fresh has its task on the way: the sweeper leaves it to that task.
 SWEEP_GRACE = dt.timedelta(seconds=10)
@@ -52,26 +54,33 @@ class Run:
 
 def deliver(session_id: int) -> Run:
     """Post the session's pending rows in order until none is left or one must wait."""
-    with locks.exclusive(f"chatwoot-session:{session_id}", ttl=LOCK_TTL, wait=LOCK_WAIT):
-        session = Session.objects.select_related("company", "contact", "customer").filter(pk=session_id).first()
-        if session is None:
-            return Run()
-        delivered = 0
-        client: ChatwootClient | None = None
-        while (row := _pending(session_id).select_related("message").first()) is not None:
-            now = timezone.now()
-            if row.next_attempt_at > now:
-                return Run(delivered, (row.next_attempt_at - now).total_seconds())
-            try:
-                client = client or ChatwootClient.for_company(session.company)
-                chatwoot_id = _post(client, session, row)
-            except ChatwootError as exc:
-                return Run(delivered, _wait(session, row, exc))
-            ChatwootDelivery.objects.filter(pk=row.pk).update(
-                state=ChatwootDelivery.State.DELIVERED, delivered_at=timezone.now(), chatwoot_message_id=chatwoot_id
-            )
-            delivered += 1
-        return Run(delivered)
+    try:
+        with locks.exclusive(f"chatwoot-session:{session_id}", ttl=LOCK_TTL, wait=0):
+            return _deliver(session_id)
+    except locks.LockTimeout:  # another worker is posting this session's rows: look again once it is done
+        return Run(wait=BUSY_RETRY_SECONDS)
+
+
+def _deliver(session_id: int) -> Run:
+    session = Session.objects.select_related("company", "contact", "customer").filter(pk=session_id).first()
+    if session is None:
+        return Run()
+    delivered = 0
+    client: ChatwootClient | None = None
+    while (row := _pending(session_id).select_related("message").first()) is not None:
+        now = timezone.now()
+        if row.next_attempt_at > now:
+            return Run(delivered, (row.next_attempt_at - now).total_seconds())
+        try:
+            client = client or ChatwootClient.for_company(session.company)
+            chatwoot_id = _post(client, session, row)
+        except ChatwootError as exc:
+            return Run(delivered, _wait(session, row, exc))
+        ChatwootDelivery.objects.filter(pk=row.pk).update(
+            state=ChatwootDelivery.State.DELIVERED, delivered_at=timezone.now(), chatwoot_message_id=chatwoot_id
+        )
+        delivered += 1
+    return Run(delivered)
 
 
 def _wait(session: Session, row: ChatwootDelivery, exc: ChatwootError) -> float | None:
