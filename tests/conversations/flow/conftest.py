@@ -5,6 +5,9 @@ Celery is eager: a customer's message recorded runs its turn at once (the groupi
 turn is too early), a handoff posts to Chatwoot at once, and a webhook the fake Chatwoot posts is handled
 within its request by the live server. What the bot or an agent says is queued; ``World.sent`` runs the
 engine and returns what reached the provider's fake since the last look.
+
+In-process tests of one step at a time (``steps``) move the clock by hand (``clock``) and use a fake Chatwoot of
+their own (``chatwoot``) that posts no webhooks.
 """
 
 import time
@@ -18,7 +21,16 @@ from conversations.sending import dispatcher as dispatching
 from fakes.chatwoot import FakeChatwoot, running_chatwoot
 from fakes.evolution import running_evolution
 from fakes.graph_api import running_graph_api
-from tests.conversations.bot.conftest import MARIA, Customer, erp, erp_company, no_dispatch  # noqa: F401
+from tests.conversations.bot.conftest import (  # noqa: F401
+    MARIA,
+    Customer,
+    cloud,
+    erp,
+    erp_company,
+    evolution,
+    no_dispatch,
+)
+from tests.conversations.flow.steps import fake_chatwoot, moved_clock  # noqa: F401
 from tests.factories import CloudChannelFactory, EvolutionChannelFactory
 
 CHATWOOT_TOKEN = "cw-api-token"
