@@ -7,6 +7,7 @@ after commit, one session at a time and in order; while Chatwoot is down they wa
 """
 
 from django.db import IntegrityError, transaction
+from django.db.models import Exists, OuterRef, Q
 
 from companies.models import Company
 from config import queues
@@ -100,9 +101,12 @@ def resolve(session: Session) -> None:
 
 
 def on_session_closed(events) -> None:
-    """``SESSION_CLOSED`` handler: a session closed through the API resolves its Chatwoot conversation too."""
+    """``SESSION_CLOSED`` handler: a session closed through the API resolves its Chatwoot conversation too,
+    also one its handoff has yet to open (Chatwoot down): the resolve is queued behind the opening."""
     ids = [e.payload["session_id"] for e in events if e.payload.get("reason") == Session.CloseReason.CLOSED]
-    for session in Session.objects.filter(pk__in=ids, chatwoot_conversation_id__isnull=False):
+    opening = ChatwootDelivery.objects.filter(session=OuterRef("pk"), kind=ChatwootDelivery.Kind.OPEN)
+    in_chatwoot = Q(chatwoot_conversation_id__isnull=False) | Exists(opening)
+    for session in Session.objects.filter(in_chatwoot, pk__in=ids):
         try:
             with transaction.atomic():
                 ChatwootDelivery.objects.create(
