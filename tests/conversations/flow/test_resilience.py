@@ -213,3 +213,22 @@ def test_a_failed_bot_message_is_no_note_for_the_agent(erp_company, cloud, chatw
     )
     events.deliver()
     assert not ChatwootDelivery.objects.filter(state=ChatwootDelivery.State.PENDING).exists()
+
+
+def test_a_session_closed_while_chatwoot_is_down_has_its_conversation_resolved_when_it_is_back(
+    erp_company, evolution, chatwoot, clock
+):
+    on_chatwoot(erp_company, chatwoot)
+    maria = Customer(evolution, MARIA)
+    chatwoot.down(True)
+    to_person(clock, maria)
+    session = maria.session
+    delivery.deliver(session.pk)
+    assert sessions.close(session, reason=Session.CloseReason.CLOSED)  # closed through the API meanwhile
+    events.deliver()
+
+    chatwoot.down(False)
+    clock.later(delivery.BACKOFF_CAP.total_seconds())
+    assert tasks.sweep_conversations()["sessions"] == 1
+    assert _in_chatwoot(chatwoot, session) == _handoff_as_owed(session)  # the agent still reads what happened
+    assert [c["status"] for c in chatwoot.conversations] == ["resolved"]  # and finds nothing left open
