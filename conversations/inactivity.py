@@ -2,22 +2,23 @@
 
 In the bot: the customer is told it ended and it is closed (its flow cleared with it). In Chatwoot: the agent
 gets a private note ("finalizada por inatividade"); the company's setting decides whether the conversation
-is resolved and the session closed, or kept open (its idle time then starts again, so the note is not
-repeated every run). A session whose bot is paused is left alone until the pause ends.
+is resolved and the session closed, or kept open (its idle time then starts again, so it is not looked at every
+run, and it is noted once until a message comes either way). A session whose bot is paused is left alone until
+the pause ends.
 """
 
 import datetime as dt
 import logging
 
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Max, Q
 from django.utils import timezone
 
 from companies.models import Company
 from config.exceptions import DomainError
 from conversations.bot import texts
 from conversations.chatwoot import bridge
-from conversations.models import Message, Session
+from conversations.models import ChatwootDelivery, Message, Session
 from conversations.services import outbound, sessions
 from conversations.whatsapp import content as contents
 
@@ -25,6 +26,7 @@ logger = logging.getLogger(__name__)
 
 BATCH = 200
 MAX_BATCHES = 50  # per company and run: the next run takes the rest
+NOTE_KEY = "inactivity:"
 
 
 def idle_sessions(company: Company, *, now: dt.datetime, limit: int = BATCH) -> list[Session]:
@@ -54,6 +56,15 @@ def _tell(session: Session, key: str) -> None:
         logger.info("Session %s closed for inactivity without telling the customer: %s", session.pk, exc.code)
 
 
+def _noted_since_last_message(session: Session) -> bool:
+    """The agent already has this idle stretch's note: no message either way since the last one. A kept session's
+    idle time restarts at each run that finds it idle, so its last activity cannot tell."""
+    noted = ChatwootDelivery.objects.filter(
+        session=session, kind=ChatwootDelivery.Kind.NOTE, key__startswith=NOTE_KEY
+    ).aggregate(at=Max("created_at"))["at"]
+    return noted is not None and not Message.objects.filter(session=session, created_at__gt=noted).exists()
+
+
 def end_idle(session: Session, *, now: dt.datetime) -> str:
     """End one idle session; returns "closed", "resolved" or "kept"."""
     with transaction.atomic():
@@ -64,12 +75,14 @@ def end_idle(session: Session, *, now: dt.datetime) -> str:
             _tell(session, "inactivity_closed")
             sessions.close(session, reason=Session.CloseReason.INACTIVITY, at=now)
             return "closed"
-        bridge.note(
-            session,
-            texts.text(session.company, "inactivity_note", protocol=session.protocol),
-            key=f"inactivity:{session.last_activity_at.isoformat()}",
-        )
-        if session.company.chatwoot_resolve_on_inactivity:
+        resolve = session.company.chatwoot_resolve_on_inactivity
+        if resolve or not _noted_since_last_message(session):
+            bridge.note(
+                session,
+                texts.text(session.company, "inactivity_note", protocol=session.protocol),
+                key=f"{NOTE_KEY}{session.last_activity_at.isoformat()}",
+            )
+        if resolve:
             _tell(session, "inactivity_closed")
             bridge.resolve(session)
             sessions.close(session, reason=Session.CloseReason.INACTIVITY, at=now)
