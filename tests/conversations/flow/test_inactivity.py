@@ -128,3 +128,28 @@ def test_bot_transcripts_without_a_handoff_are_purged_after_a_day_those_with_one
     assert [line["text"] for line in person_session.transcript][-1] == texts.text(
         erp_company, "handoff", protocol=person_session.protocol
     )
+
+
+def test_a_conversation_kept_open_is_noted_once_however_long_it_stays_idle_and_again_after_new_activity(
+    erp_company, evolution, chatwoot, clock
+):
+    erp_company.chatwoot_resolve_on_inactivity = False
+    on_chatwoot(erp_company, chatwoot)
+    maria = Customer(evolution, MARIA)
+    to_person(clock, maria)
+    session = maria.session
+    delivery.deliver(session.pk)
+    notes_before = _notes(chatwoot, session)
+    note = texts.text(erp_company, "inactivity_note", protocol=session.protocol)
+
+    for _ in range(3):  # idle all night
+        _idle(clock, erp_company)
+        assert tasks.close_idle_sessions() == {"kept": 1}
+        delivery.deliver(session.pk)
+    assert _notes(chatwoot, session) == [*notes_before, note]
+
+    turn(clock, maria.text("ainda estou aqui"))  # the customer is back, then quiet again
+    _idle(clock, erp_company)
+    assert tasks.close_idle_sessions() == {"kept": 1}
+    delivery.deliver(session.pk)
+    assert _notes(chatwoot, session) == [*notes_before, note, note]
