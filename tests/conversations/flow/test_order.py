@@ -3,10 +3,14 @@ and one customer's messages recorded out of order (webhooks processed late, prov
 read in the order they were written."""
 
 import copy
+import datetime as dt
 import json
+import threading
 import time
 
 import pytest
+from django.db import connection
+from django.utils import timezone
 
 from conversations import conversation, tasks
 from conversations.bot import texts
@@ -160,3 +164,46 @@ def test_webhooks_recorded_out_of_order_are_relayed_to_the_agent_in_order(erp_co
         if m["message_type"] == "incoming" and m["content"] in bodies
     ]
     assert incoming == bodies
+
+
+def _asks_for(request, phone: str) -> bool:
+    tail = phone[-8:]
+    return f"{tail[:4]}-{tail[4:]}" in json.dumps(request.body) or tail in json.dumps(request.body)
+
+
+@pytest.mark.django_db(transaction=True)  # each turn commits in a connection of its own, as on two workers
+def test_two_new_customers_first_turns_run_side_by_side(erp_company, evolution, erp):
+    if connection.vendor != "postgresql":
+        pytest.skip("concurrent turns need a database with row locks (PostgreSQL)")
+    maria, joao = Customer(evolution, MARIA), Customer(evolution, JOAO)
+    first = {maria.text("oi").contact_id: MARIA, joao.text("oi").contact_id: JOAO}
+    Message.objects.update(created_at=timezone.now() - dt.timedelta(seconds=PAST_WINDOW))  # their windows are over
+    erp.delay = 0.2  # each of a first turn's ERP calls takes a while
+    ended: dict[str, float] = {}
+    turns: dict[str, conversation.Turn] = {}
+
+    def take(contact_id: int) -> None:
+        try:
+            turns[first[contact_id]] = conversation.converse(contact_id)
+            ended[first[contact_id]] = time.monotonic()
+        finally:
+            connection.close()
+
+    maria_id, joao_id = list(first)
+    maria_turn = threading.Thread(target=take, args=[maria_id])
+    maria_turn.start()
+    deadline = time.monotonic() + 10
+    while not erp.requests and time.monotonic() < deadline:  # Maria's turn is inside, waiting on the ERP
+        time.sleep(0.01)
+    joao_turn = threading.Thread(target=take, args=[joao_id])
+    joao_turn.start()
+    maria_turn.join(60)
+    joao_turn.join(60)
+
+    assert {name: turn.to for name, turn in turns.items()} == {MARIA: "bot", JOAO: "bot"}
+    joaos_first_call = min(r.monotonic for r in erp.requests if _asks_for(r, JOAO))
+    # João's turn asked the ERP while Maria's was still going: new customers are not served one at a time.
+    assert joaos_first_call < ended[MARIA]
+    assert bot_said(maria_id)[-1].startswith(_confirm("Maria da Silva"))
+    assert bot_said(joao_id)[-1].startswith(_confirm("João Pereira"))
+    assert Session.objects.get(contact_id=maria_id).protocol != Session.objects.get(contact_id=joao_id).protocol

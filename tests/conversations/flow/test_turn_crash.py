@@ -35,7 +35,8 @@ def test_a_turn_that_dies_after_queuing_the_replies_commits_nothing_and_the_swee
     said.refresh_from_db()
     assert said.handled_at is None and said.session_id is None
     assert bot_said(said.contact_id) == []
-    assert not Session.objects.exists()
+    session = Session.objects.get()  # opened before the turn, on its own: still at the start, nothing said in it
+    assert (session.state, session.transcript, session.data) == ("start", [], {})
 
     monkeypatch.setattr(flow, "answer", answer)
     clock.later(conversation.OVERDUE.total_seconds())
