@@ -27,14 +27,15 @@ class Clock:
         self.traveller.shift(dt.timedelta(seconds=seconds))
 
 
-@pytest.fixture
-def clock():
+@pytest.fixture(name="clock")
+def moved_clock():
     with time_machine.travel(timezone.now(), tick=False) as traveller:
         yield Clock(traveller)
 
 
-@pytest.fixture
-def chatwoot():
+@pytest.fixture(name="chatwoot")
+def fake_chatwoot():
+    """A fake Chatwoot that posts no webhooks: the test hands them to ``webhook.handle`` when it wants."""
     with running_chatwoot(token="cw-token") as server:
         yield server
 

@@ -35,7 +35,9 @@ def _session_messages_are_the_contacts_own(session: Session) -> None:
     assert not Message.objects.filter(session=session).exclude(contact_id=session.contact_id).exists()
 
 
-def test_two_customers_at_once_each_get_their_own_answers(erp_company, channel, clock):
+@pytest.mark.parametrize("kind", ["cloud", "evolution"])
+def test_two_customers_at_once_each_get_their_own_answers(erp_company, kind, request, clock):
+    channel = request.getfixturevalue(kind)
     maria, joao = Customer(channel, MARIA), Customer(channel, JOAO)
     first_maria, first_joao = maria.text("oi"), joao.text("oi")
     clock.later(PAST_WINDOW)

@@ -8,6 +8,7 @@ prefix, where the sweeper they run schedules the turn.
 """
 
 import datetime as dt
+import json
 import os
 import signal
 import subprocess
@@ -93,11 +94,15 @@ def workers(tmp_path, monkeypatch):
     with app.connection_for_write() as broker:  # no task of this test outlives it
         for name in listened:
             broker.default_channel.queue_purge(name)
-    if settings.REDIS_URL:  # nor its queues, their bindings and its lock keys
+    if settings.REDIS_URL:  # nor its queues, their bindings, its lock keys and the killed worker's unacked task
         client = redis.Redis.from_url(settings.REDIS_URL)
-        for pattern in (f"*{queue}*",):
-            for key in client.scan_iter(match=pattern, count=1000):
-                client.delete(key)
+        for key in client.scan_iter(match=f"*{queue}*", count=1000):
+            client.delete(key)
+        for tag, raw in client.hgetall("unacked").items():
+            _, _, routing_key = json.loads(raw)
+            if routing_key in listened:
+                client.hdel("unacked", tag)
+                client.zrem("unacked_index", tag)
         client.close()
 
 
