@@ -66,6 +66,8 @@ class RetryLater(Exception):
 
 
 _subscribers: dict[str, dict[str, Handler]] = {}
+# What a subscriber wants of a topic, when not every event: a test of the payload made at emit time.
+_wanted: dict[str, dict[str, Callable[[dict[str, Any]], bool]]] = {}
 
 
 def handler_path(handler: Handler) -> str:
@@ -78,12 +80,19 @@ class Topic:
 
     name: str
 
-    def subscribe(self, handler: Handler) -> None:
-        """Call ``handler`` with this topic's events from now on (in ``AppConfig.ready``, in every process)."""
-        _subscribers.setdefault(self.name, {})[handler_path(handler)] = handler
+    def subscribe(self, handler: Handler, *, when: Callable[[dict[str, Any]], bool] | None = None) -> None:
+        """Call ``handler`` with this topic's events from now on (in ``AppConfig.ready``, in every process);
+        with ``when``, only with those whose payload it accepts (the others are never written for it)."""
+        path = handler_path(handler)
+        _subscribers.setdefault(self.name, {})[path] = handler
+        if when is None:
+            _wanted.get(self.name, {}).pop(path, None)
+        else:
+            _wanted.setdefault(self.name, {})[path] = when
 
     def unsubscribe(self, handler: Handler) -> None:
         _subscribers.get(self.name, {}).pop(handler_path(handler), None)
+        _wanted.get(self.name, {}).pop(handler_path(handler), None)
 
     def emit(self, *, company_id: int | None, payload: dict[str, Any]) -> None:
         """Announce one event in the caller's transaction (see the module's docstring)."""
@@ -94,11 +103,13 @@ class Topic:
         handlers = list(_subscribers.get(self.name, {}))
         if not handlers:
             return
+        wanted = _wanted.get(self.name, {})
         now = timezone.now()
         rows = [
             EventDelivery(topic=self.name, handler=path, company_id=company_id, payload=payload, next_attempt_at=now)
             for company_id, payload in events
             for path in handlers
+            if path not in wanted or wanted[path](payload)
         ]
         if rows:
             insert_rows(rows)

@@ -18,4 +18,4 @@ class ConversationsConfig(AppConfig):
         INBOUND_MESSAGE_RECORDED.subscribe(conversation.on_inbound)
         CHATWOOT_EVENT_RECEIVED.subscribe(webhook.on_chatwoot_event)
         SESSION_CLOSED.subscribe(bridge.on_session_closed)
-        MESSAGE_STATUS_CHANGED.subscribe(bridge.on_status_changed)
+        MESSAGE_STATUS_CHANGED.subscribe(bridge.on_status_changed, when=bridge.is_failure)

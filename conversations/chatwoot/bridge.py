@@ -117,6 +117,11 @@ def on_session_closed(events) -> None:
         kick(session.pk)
 
 
+def is_failure(payload: dict) -> bool:
+    """What ``on_status_changed`` wants of the status changes: the failures (an agent's among them)."""
+    return payload.get("status") == Message.Status.FAILED and payload.get("direction") == Message.Direction.OUTBOUND
+
+
 def on_status_changed(events) -> None:
     """``MESSAGE_STATUS_CHANGED`` handler: an agent's message WhatsApp did not deliver becomes a private note."""
     failed = [e.payload for e in events if e.payload.get("status") == Message.Status.FAILED]

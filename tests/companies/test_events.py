@@ -8,7 +8,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from companies import events, services, tasks
-from companies.events import CLAIM_LEASE, DELIVER_TASK, MAX_ATTEMPTS, Event, RetryLater
+from companies.events import CLAIM_LEASE, DELIVER_TASK, MAX_ATTEMPTS, Event, RetryLater, Topic
 from companies.models import Channel, Company, EventDelivery
 from config import queues
 from conversations.events import INBOUND_MESSAGE_RECORDED, MESSAGE_STATUS_CHANGED
@@ -577,8 +577,14 @@ def test_a_message_queued_by_the_door_is_announced_as_queued(subscribe, company)
     subscribe(MESSAGE_STATUS_CHANGED, record)
     EvolutionChannelFactory(company=company, connection_state=Channel.ConnectionState.OPEN)
     message = outbound.send_message(company=company, to="5544999990000", content=content.text("Sua fatura venceu"))
-    # One delivery per subscriber: this test's handler and those the apps subscribed (campaigns').
-    assert events.deliver() == len(events._subscribers[MESSAGE_STATUS_CHANGED.name])
+    # One delivery per subscriber that wants it: this test's handler and the campaigns' (the Chatwoot bridge
+    # only takes failures).
+    wanting = [
+        p
+        for p in events._subscribers[MESSAGE_STATUS_CHANGED.name]
+        if p not in events._wanted.get(MESSAGE_STATUS_CHANGED.name, {})
+    ]
+    assert events.deliver() == len(wanting)
     event = only_event()
     assert event.company_id == company.pk
     assert dt.datetime.fromisoformat(event.payload.pop("at")) == message.status_at
@@ -709,3 +715,27 @@ def test_set_channel_health_stops_and_resumes_a_channel_returning_whether_it_cha
     assert (cloud_channel.health, cloud_channel.health_reason) == ("ok", "")
     assert [c.pk for c in outbox.due_channels()] == [cloud_channel.pk]
     assert not services.set_channel_health(channel=cloud_channel, health=Channel.Health.OK)
+
+
+@pytest.mark.django_db
+def test_a_subscriber_with_a_test_gets_only_the_events_it_wants():
+    topic = Topic("test_wanted_only")
+
+    def everything(events):
+        pass
+
+    def failures(events):
+        pass
+
+    topic.subscribe(everything)
+    topic.subscribe(failures, when=lambda payload: payload["status"] == "failed")
+    try:
+        topic.emit_many([(None, {"status": "delivered"}), (None, {"status": "failed"})])
+        written = sorted(
+            (row.handler.rsplit(".", 1)[-1], row.payload["status"])
+            for row in EventDelivery.objects.filter(topic=topic.name)
+        )
+        assert written == [("everything", "delivered"), ("everything", "failed"), ("failures", "failed")]
+    finally:
+        topic.unsubscribe(everything)
+        topic.unsubscribe(failures)

@@ -5,6 +5,9 @@ Celery is eager: a customer's message recorded runs its turn at once (the groupi
 turn is too early), a handoff posts to Chatwoot at once, and a webhook the fake Chatwoot posts is handled
 within its request by the live server. What the bot or an agent says is queued; ``World.sent`` runs the
 engine and returns what reached the provider's fake since the last look.
+
+In-process tests of one step at a time (``steps``) move the clock by hand (``clock``) and use a fake Chatwoot of
+their own (``chatwoot``) that posts no webhooks.
 """
 
 import time
@@ -18,17 +21,16 @@ from conversations.sending import dispatcher as dispatching
 from fakes.chatwoot import FakeChatwoot, running_chatwoot
 from fakes.evolution import running_evolution
 from fakes.graph_api import running_graph_api
-from tests.conversations.bot.conftest import (  # noqa: F401  (fixtures shared with the bot's tests)
+from tests.conversations.bot.conftest import (  # noqa: F401
     MARIA,
     Customer,
-    channel,
     cloud,
     erp,
     erp_company,
     evolution,
     no_dispatch,
 )
-from tests.conversations.flow.steps import chatwoot, clock  # noqa: F401  (the in-process flow's fixtures)
+from tests.conversations.flow.steps import fake_chatwoot, moved_clock  # noqa: F401
 from tests.factories import CloudChannelFactory, EvolutionChannelFactory
 
 CHATWOOT_TOKEN = "cw-api-token"
@@ -70,7 +72,7 @@ def _evolution_sent(path: str, body: dict) -> Sent:
 class World:
     """The company, its channel, the fakes and the engine, for one test."""
 
-    def __init__(self, *, company, channel, provider, chatwoot: FakeChatwoot, hook_url: str) -> None:  # noqa: F811
+    def __init__(self, *, company, channel, provider, chatwoot: FakeChatwoot, hook_url: str) -> None:
         self.company, self.channel, self.provider, self.chatwoot = company, channel, provider, chatwoot
         self.hook_url = hook_url
         self.cloud = channel.kind == "cloud"
@@ -140,7 +142,7 @@ def make_world(live_server, erp_company, settings, tmp_path):  # noqa: F811
 
     def make(kind: str = "cloud", *, signing_secret: str = "") -> World:
         chatwoot_cm = running_chatwoot(token=CHATWOOT_TOKEN, webhook_url=hook_url, signing_secret=signing_secret)
-        chatwoot = chatwoot_cm.__enter__()  # noqa: F811
+        chatwoot = chatwoot_cm.__enter__()
         opened.append(chatwoot_cm)
         company.chatwoot_base_url, company.chatwoot_account_id = chatwoot.url, chatwoot.account_id
         company.chatwoot_inbox_id, company.chatwoot_api_token = chatwoot.inbox_id, CHATWOOT_TOKEN
