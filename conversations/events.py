@@ -10,7 +10,7 @@ from companies.events import Topic
 # contact's conversation is the inbound lane's (services.inbox), not the order of these events.
 INBOUND_MESSAGE_RECORDED = Topic("inbound_message_recorded")
 
-# A message's status moved: {"message_id", "direction", "status", "at", "error_code", "error_title",
+# A message's status moved: {"message_id", "direction", "purpose", "status", "at", "error_code", "error_title",
 # "pricing"}; ``pricing`` is Meta's pricing object when the receipt carried one.
 MESSAGE_STATUS_CHANGED = Topic("message_status_changed")
 

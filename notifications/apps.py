@@ -8,5 +8,5 @@ class NotificationsConfig(AppConfig):
         from conversations.events import INBOUND_MESSAGE_RECORDED, MESSAGE_STATUS_CHANGED
         from notifications.campaigns import tracking
 
-        MESSAGE_STATUS_CHANGED.subscribe(tracking.on_message_status_changed)
+        MESSAGE_STATUS_CHANGED.subscribe(tracking.on_message_status_changed, when=tracking.is_campaigns)
         INBOUND_MESSAGE_RECORDED.subscribe(tracking.on_inbound_message_recorded)

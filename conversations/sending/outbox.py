@@ -28,7 +28,7 @@ MAX_HEADS_PAGE = 1000
 CLAIMABLE = frozenset({Message.Status.QUEUED})
 # What the dispatcher reads of a claimed message: the content, whom to send it to, and what its outcome writes.
 SENDS = (
-    *("company_id", "channel_id", "contact_id", "direction", "status", "data", "attempts"),
+    *("company_id", "channel_id", "contact_id", "direction", "purpose", "status", "data", "attempts"),
     *("error_code", "error_reason", "pricing", "provider_id"),
     *("contact__wa_id", "contact__phone", "contact__user_id", "contact__last_inbound_at"),
 )

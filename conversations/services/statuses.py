@@ -94,10 +94,11 @@ class Held:
     direction: str
     status: str
     has_pricing: bool
+    purpose: str = ""
     values: dict[str, Any] = field(default_factory=dict)
 
 
-_COLUMNS = ("id", "company_id", "direction", "status", "pricing")
+_COLUMNS = ("id", "company_id", "direction", "status", "pricing", "purpose")
 
 
 def lock(messages: QuerySet[Message], *, limit: int | None = None, skip_locked: bool = False) -> dict[int, Held]:
@@ -107,14 +108,20 @@ def lock(messages: QuerySet[Message], *, limit: int | None = None, skip_locked: 
     if limit is not None:
         locked = locked[:limit]
     return {
-        pk: Held(company_id=company_id, direction=direction, status=status, has_pricing=pricing is not None)
-        for pk, company_id, direction, status, pricing in locked
+        pk: Held(
+            company_id=company_id,
+            direction=direction,
+            status=status,
+            has_pricing=pricing is not None,
+            purpose=purpose,
+        )
+        for pk, company_id, direction, status, pricing, purpose in locked
     }
 
 
 def held(messages: Iterable[Message]) -> dict[int, Held]:
     """``lock``'s answer for messages the caller locked and read whole."""
-    return {m.pk: Held(m.company_id, m.direction, m.status, m.pricing is not None) for m in messages}
+    return {m.pk: Held(m.company_id, m.direction, m.status, m.pricing is not None, m.purpose) for m in messages}
 
 
 def move(
@@ -133,7 +140,7 @@ def move(
         if locked is None:
             rows = lock(Message.objects.filter(pk__in={c.message_id for c in changes}))
         else:  # copies: what is written is collected on them
-            rows = {pk: Held(h.company_id, h.direction, h.status, h.has_pricing) for pk, h in locked.items()}
+            rows = {pk: Held(h.company_id, h.direction, h.status, h.has_pricing, h.purpose) for pk, h in locked.items()}
         applied: list[Change] = []
         history: list[MessageStatusChange] = []
         for change in changes:
@@ -176,7 +183,7 @@ def move(
         announced = [change for change in applied if change.recorded]
         events.MESSAGE_STATUS_CHANGED.emit_many(
             [
-                (rows[c.message_id].company_id, _announcement(c, rows[c.message_id].direction))
+                (rows[c.message_id].company_id, _announcement(c, rows[c.message_id]))
                 for c in announced
                 if rows[c.message_id].company_id
             ]
@@ -198,10 +205,11 @@ def _write(rows: Mapping[int, Held], unless_moved: frozenset[str]) -> None:
         update_from_values(Message, values, fields=columns, where=where)
 
 
-def _announcement(change: Change, direction: str) -> dict[str, Any]:
+def _announcement(change: Change, row: Held) -> dict[str, Any]:
     return {
         "message_id": change.message_id,
-        "direction": direction,
+        "direction": row.direction,
+        "purpose": row.purpose,
         "status": change.status,
         "at": change.at.isoformat(),
         "error_code": change.error_code[:MAX_CODE],
@@ -267,9 +275,9 @@ def record_statuses(*, company: Company, updates: Iterable[tuple[Channel | None,
             .values_list("provider_id", *_COLUMNS)
         )
         messages, locked = {}, {}
-        for provider_id, pk, company_id, direction, status, pricing in found:
+        for provider_id, pk, company_id, direction, status, pricing, purpose in found:
             messages[provider_id] = pk
-            locked[pk] = Held(company_id, direction, status, pricing is not None)
+            locked[pk] = Held(company_id, direction, status, pricing is not None, purpose)
         _record_receipts(company, known, messages, locked, outcomes)
     return outcomes
 
@@ -343,5 +351,5 @@ def queued(messages: Sequence[Message]) -> None:
         [MessageStatusChange(message=m, status=Status.QUEUED, at=m.status_at) for m in messages]
     )
     events.MESSAGE_STATUS_CHANGED.emit_many(
-        [(m.company_id, _announcement(Change(m.pk, Status.QUEUED, m.status_at), m.direction)) for m in messages]
+        [(m.company_id, _announcement(Change(m.pk, Status.QUEUED, m.status_at), held([m])[m.pk])) for m in messages]
     )

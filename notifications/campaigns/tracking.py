@@ -41,6 +41,11 @@ def _failure(payload: dict) -> str:
     return (f"{title} ({code})" if code and title else title or code or "The message could not be delivered.")[:300]
 
 
+def is_campaigns(payload: dict) -> bool:
+    """What ``on_message_status_changed`` wants: the status changes of campaign messages (not every reply's)."""
+    return payload.get("purpose") == Message.Purpose.CAMPAIGN
+
+
 def on_message_status_changed(events: list[Event]) -> None:
     """Move each campaign recipient to its message's new status (see the module)."""
     latest: dict[int, tuple[str, str]] = {}

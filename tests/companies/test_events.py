@@ -535,6 +535,7 @@ def test_a_delivered_receipt_for_a_known_outbound_message_gives_message_status_c
     assert event.payload == {
         "message_id": message.pk,
         "direction": "out",
+        "purpose": "",
         "status": "delivered",
         "error_code": "",
         "error_title": "",
@@ -577,8 +578,8 @@ def test_a_message_queued_by_the_door_is_announced_as_queued(subscribe, company)
     subscribe(MESSAGE_STATUS_CHANGED, record)
     EvolutionChannelFactory(company=company, connection_state=Channel.ConnectionState.OPEN)
     message = outbound.send_message(company=company, to="5544999990000", content=content.text("Sua fatura venceu"))
-    # One delivery per subscriber that wants it: this test's handler and the campaigns' (the Chatwoot bridge
-    # only takes failures).
+    # One delivery per subscriber that wants it: this test's handler (the campaigns' tracking takes campaign
+    # messages only, the Chatwoot bridge failures only).
     wanting = [
         p
         for p in events._subscribers[MESSAGE_STATUS_CHANGED.name]
@@ -591,6 +592,7 @@ def test_a_message_queued_by_the_door_is_announced_as_queued(subscribe, company)
     assert event.payload == {
         "message_id": message.pk,
         "direction": "out",
+        "purpose": "notice",
         "status": "queued",
         "error_code": "",
         "error_title": "",

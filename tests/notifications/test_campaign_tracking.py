@@ -8,10 +8,12 @@ import pytest
 from django.utils import timezone
 
 from companies import events
+from companies.events import handler_path
+from companies.models import EventDelivery
 from conversations.models import Message
 from conversations.services.inbound import record_events
 from conversations.whatsapp import cloud_webhook
-from notifications.campaigns import engine, services
+from notifications.campaigns import engine, services, tracking
 from notifications.models import Campaign
 from tests.conftest import load_fixture
 from tests.notifications.campaign_helpers import campaign_for, imported
@@ -84,5 +86,18 @@ def test_a_failure_from_meta_says_why(company, recipient):
 def test_a_reply_from_someone_who_got_nothing_is_not_counted(company, recipient):
     # The campaign's message is still queued: the customer's message is not an answer to it.
     record_events(company=company, kind="cloud", events=cloud_webhook.parse(load_fixture("meta/message_text.json")))
+    events.deliver()
+    assert _status(recipient) == ("queued", "")
+
+
+def test_a_reply_that_is_no_campaigns_writes_nothing_for_the_tracking(company, recipient):
+    events.deliver()  # what the campaign's own sends announced
+    Message.objects.filter(pk=recipient.message_id).update(purpose=Message.Purpose.REPLY)
+    payload = copy.deepcopy(load_fixture("meta/status_sent.json"))
+    for change in payload["entry"][0]["changes"]:
+        for status in change["value"].get("statuses", []):
+            status["id"] = WAMID
+    record_events(company=company, kind="cloud", events=cloud_webhook.parse(payload))
+    assert not EventDelivery.objects.filter(handler=handler_path(tracking.on_message_status_changed)).exists()
     events.deliver()
     assert _status(recipient) == ("queued", "")
