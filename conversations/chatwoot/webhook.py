@@ -45,48 +45,80 @@ def _webhook_id(event) -> int:
     return int(event.payload["event_id"])
 
 
-def _earlier_unhandled(events) -> bool:
-    """Whether a Chatwoot webhook a company received before these is not handled yet: two agent replies must
-    reach the customer in the order they were written, though two drainers may record them at once."""
-    ids = [event.id for event in events]
-    cutoff = timezone.now() - ORDER_WAIT
-    for company_id in {event.company_id for event in events}:
-        first = min(_webhook_id(event) for event in events if event.company_id == company_id)
-        announced = EventDelivery.objects.filter(
+def _first_held(company_id: int, batch_ids: list[int]) -> int | None:
+    """The id of the company's earliest Chatwoot webhook that is not handled yet and not in this batch: still
+    being recorded by a drainer, or announced to another deliverer (or waiting its turn)."""
+    announced = [
+        int(event_id)
+        for event_id in EventDelivery.objects.filter(
             topic=CHATWOOT_EVENT_RECEIVED.name,
             handler=handler_path(on_chatwoot_event),
             company_id=company_id,
             state=EventDelivery.State.PENDING,
-            payload__event_id__lt=first,
-        ).exclude(pk__in=ids)
-        recording = WebhookEvent.objects.filter(
+        )
+        .exclude(pk__in=batch_ids)
+        .values_list("payload__event_id", flat=True)
+    ]
+    recording = (
+        WebhookEvent.objects.filter(
             company_id=company_id,
             source=WebhookEvent.Source.CHATWOOT,
             state__in=(WebhookEvent.State.PENDING, WebhookEvent.State.PROCESSING),
-            pk__lt=first,
-            received_at__gte=cutoff,
+            received_at__gte=timezone.now() - ORDER_WAIT,
         )
-        if announced.exists() or recording.exists():
-            return True
-    return False
+        .order_by("pk")
+        .values_list("pk", flat=True)
+        .first()
+    )
+    held = [*announced, *([recording] if recording is not None else [])]
+    return min(held) if held else None
+
+
+def _ready(events) -> tuple[list, list]:
+    """The batch's events that may be handled now, in the order their webhooks came, and those that must wait:
+    for each company, its events from the first that a webhook it received earlier (elsewhere) still holds."""
+    batch_ids = [event.id for event in events]
+    ready, later = [], []
+    held: dict[int, int | None] = {}
+    for event in sorted(events, key=_webhook_id):  # the order the webhooks came in, not the order recorded
+        company_id = event.company_id
+        if company_id not in held:
+            held[company_id] = _first_held(company_id, batch_ids)
+        first = held[company_id]
+        if first is not None and first < _webhook_id(event):
+            later.append(event)
+        else:
+            ready.append(event)
+    return ready, later
 
 
 def on_chatwoot_event(events) -> None:
-    """``CHATWOOT_EVENT_RECEIVED`` handler: each stored webhook, read by its id, in the order they came."""
-    events = sorted(events, key=_webhook_id)  # the order the webhooks came in, not the order they were recorded
-    if _earlier_unhandled(events):
+    """``CHATWOOT_EVENT_RECEIVED`` handler: each stored webhook, read by its id, in the order they came.
+
+    Two agent replies must reach the customer in the order they were written, though two drainers may record
+    their webhooks at once and two deliverers hand them out at once. The events an earlier webhook holds wait:
+    announced again for later when others in the batch could be handled, or the whole batch retried shortly.
+    """
+    ready, later = _ready(events)
+    if not ready:
         raise RetryLater(ORDER_RETRY_SECONDS, "an earlier Chatwoot webhook of the company is not handled yet")
-    for event in events:
-        stored = WebhookEvent.objects.select_related("company").filter(pk=event.payload["event_id"]).first()
-        if stored is None:  # purged before it was handled: nothing left to do
-            continue
-        try:
-            payload = json.loads(stored.body)
-        except ValueError:
-            continue
-        if isinstance(payload, dict):
-            with transaction.atomic():
-                handle(stored.company, payload, fingerprint=hashlib.sha256(stored.body.encode()).hexdigest()[:16])
+    for event in ready:
+        _handle_stored(event.payload["event_id"])
+    if later:
+        CHATWOOT_EVENT_RECEIVED.emit_many((event.company_id, event.payload) for event in later)
+
+
+def _handle_stored(event_id: int) -> None:
+    stored = WebhookEvent.objects.select_related("company").filter(pk=event_id).first()
+    if stored is None:  # purged before it was handled: nothing left to do
+        return
+    try:
+        payload = json.loads(stored.body)
+    except ValueError:
+        return
+    if isinstance(payload, dict):
+        with transaction.atomic():
+            handle(stored.company, payload, fingerprint=hashlib.sha256(stored.body.encode()).hexdigest()[:16])
 
 
 def handle(company: Company, payload: dict[str, Any], *, fingerprint: str = "") -> str:

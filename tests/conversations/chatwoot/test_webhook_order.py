@@ -55,3 +55,21 @@ def test_another_companys_webhooks_hold_nothing_back():
     _stored(other, state=WebhookEvent.State.PROCESSING)
     _announced(other, _stored(other))
     webhook.on_chatwoot_event([_announced(company, _stored(company))])
+
+
+@pytest.mark.django_db
+def test_two_deliverers_with_interleaved_batches_each_take_what_comes_first_and_hand_the_rest_back():
+    company = CompanyFactory()
+    first, second, third = _stored(company), _stored(company), _stored(company)
+    mine = [_announced(company, first), _announced(company, third)]
+    theirs = _announced(company, second)  # another deliverer holds it
+    webhook.on_chatwoot_event(mine)  # the first is handled; the third must wait for the second
+    again = EventDelivery.objects.filter(topic=CHATWOOT_EVENT_RECEIVED.name, payload__event_id=third.pk).exclude(
+        pk=mine[1].id
+    )
+    assert again.count() == 1, "the third is announced again, for later"
+    EventDelivery.objects.filter(pk__in=[e.id for e in mine]).delete()  # the deliverer's batch is done
+    webhook.on_chatwoot_event([theirs])
+    EventDelivery.objects.filter(pk=theirs.id).delete()
+    row = again.get()
+    webhook.on_chatwoot_event([Event(row.pk, row.topic, company.pk, row.payload, attempts=0)])
