@@ -534,7 +534,14 @@ def test_nothing_is_woken_when_the_transaction_rolls_back(company, wakeups, djan
 
 def test_the_queued_message_is_announced_as_a_status_change(company, status_events, django_capture_on_commit_callbacks):
     _console_channel(company)
-    expected = {"direction": "out", "status": "queued", "error_code": "", "error_title": "", "pricing": None}
+    expected = {
+        "direction": "out",
+        "purpose": "notice",
+        "status": "queued",
+        "error_code": "",
+        "error_title": "",
+        "pricing": None,
+    }
     with django_capture_on_commit_callbacks(execute=True):
         message = _send(company)
         [row] = _announcements()
