@@ -84,17 +84,17 @@ def _too_early(contact: Contact, session: Session | None, now: dt.datetime) -> f
     return left if left > 0 else None
 
 
-def _open_session_first(contact_id: int) -> None:
-    """A contact with messages waiting and no session gets one before its turn, in a transaction of its own.
+def _open_session_first(contact: Contact) -> Session | None:
+    """The contact's open session; one with messages waiting and none gets it before its turn, in a transaction
+    of its own.
 
     Drawing the protocol locks the company's counter: inside the turn it would stay locked through the bot's
     first answer (its ERP calls), and every other new customer of the company would wait on it.
     """
-    contact = Contact.objects.select_related("company").filter(pk=contact_id).first()
-    if contact is None or not contact.company.is_active or sessions.open_session_of(contact) is not None:
-        return
-    if inbox.unhandled(contact_id).exists():
-        sessions.open_session(contact)
+    session = sessions.open_session_of(contact)
+    if session is None and contact.company.is_active and inbox.unhandled(contact.pk).exists():
+        session, _ = sessions.open_session(contact)
+    return session
 
 
 def converse(contact_id: int) -> Turn:
@@ -103,13 +103,12 @@ def converse(contact_id: int) -> Turn:
     Too early (the grouping window still open, an attachment downloading) or with messages still held by
     earlier webhooks, the turn says in how many seconds to run it again (``Turn.wait``).
     """
-    _open_session_first(contact_id)
+    contact = Contact.objects.select_related("company").filter(pk=contact_id).first()
+    if contact is None:
+        return Turn()
+    session = _open_session_first(contact)
     with transaction.atomic():
-        contact = Contact.objects.select_related("company").filter(pk=contact_id).first()
-        if contact is None:
-            return Turn()
         now = timezone.now()
-        session = sessions.open_session_of(contact)
         wait = _too_early(contact, session, now)
         if wait is not None:
             return Turn(wait=wait)

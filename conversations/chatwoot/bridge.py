@@ -6,15 +6,19 @@ CPF/CNPJ and the protocol. Later customer messages are queued as they are taken.
 after commit, one session at a time and in order; while Chatwoot is down they wait, nothing is lost.
 """
 
+from typing import Any
+
 from django.db import IntegrityError, transaction
 from django.db.models import Exists, OuterRef, Q
 
 from companies.models import Company
 from config import queues
+from config.exceptions import DomainError
 from config.masking import mask_document
 from conversations.bot import texts
+from conversations.exceptions import WindowClosed
 from conversations.models import ChatwootDelivery, Message, Session
-from conversations.services import sessions
+from conversations.services import outbound, sessions
 
 DELIVER_TASK = "conversations.tasks.deliver_to_chatwoot"
 
@@ -93,6 +97,31 @@ def note(session: Session, text: str, *, key: str = "") -> None:
             _queue(session, [ChatwootDelivery(kind=ChatwootDelivery.Kind.NOTE, text=text, key=key)])
     except IntegrityError:  # noted before
         pass
+
+
+def send_or_note(
+    session: Session, content: dict[str, Any], *, key: str, reference: str = "", author: str = Message.Author.AGENT
+) -> bool:
+    """Send ``content`` to the session's customer through the door; False when refused, and the refusal a private
+    note for the agent saying why (and, outside the 24 h window, what to do)."""
+    try:
+        outbound.send_message(
+            company=session.company,
+            to=session.contact,
+            content=content,
+            author=author,
+            purpose=Message.Purpose.REPLY,
+            idempotency_key=key,
+            reference=reference or f"session:{session.pk}",
+            session_id=session.pk,
+        )
+    except WindowClosed:
+        note(session, texts.text(session.company, "agent_window_closed"), key=f"refused:{key}")
+        return False
+    except DomainError as exc:
+        note(session, texts.text(session.company, "agent_not_sent", reason=exc.message), key=f"refused:{key}")
+        return False
+    return True
 
 
 def resolve(session: Session) -> None:

@@ -9,11 +9,9 @@ value has spaces: ``/template aviso_fatura Maria Souza | 10/12``).
 import re
 from typing import Any
 
-from config.exceptions import DomainError
 from conversations.bot import texts
 from conversations.chatwoot import bridge
 from conversations.models import Message, Session
-from conversations.services import outbound
 from conversations.whatsapp import content as contents
 from templates_meta.models import Template
 
@@ -59,18 +57,9 @@ def template_command(session: Session, text: str, *, message_id: Any) -> str:
     if template is None:
         bridge.note(session, texts.text(session.company, "agent_unknown_template", name=name), key=f"refused:{key}")
         return "unknown template"
-    try:
-        outbound.send_message(
-            company=session.company,
-            to=session.contact,
-            content=contents.template_request(template.name, template.language, values),
-            author=Message.Author.AGENT,
-            purpose=Message.Purpose.REPLY,
-            idempotency_key=key,
-            reference=f"chatwoot:{message_id}",
-            session_id=session.pk,
-        )
-    except DomainError as exc:
-        bridge.note(session, texts.text(session.company, "agent_not_sent", reason=exc.message), key=f"refused:{key}")
+    content = contents.template_request(template.name, template.language, values)
+    if not bridge.send_or_note(
+        session, content, key=key, reference=f"chatwoot:{message_id}", author=Message.Author.AGENT
+    ):
         return "refused"
     return "template sent"

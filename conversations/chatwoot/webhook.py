@@ -7,7 +7,6 @@ webhook delivered twice, or replayed, changes nothing twice. Our own messages co
 too: their ``source_id`` carries our prefix and they are ignored.
 """
 
-import datetime as dt
 import hashlib
 import json
 import logging
@@ -24,18 +23,16 @@ from conversations.bot import texts
 from conversations.chatwoot import bridge, commands
 from conversations.chatwoot.client import is_own
 from conversations.events import CHATWOOT_EVENT_RECEIVED
-from conversations.exceptions import WindowClosed
 from conversations.models import Contact, Message, Session, WebhookEvent
-from conversations.services import outbound, sessions
+from conversations.services import inbox, outbound, sessions
 from conversations.whatsapp import content as contents
 from templates_meta.models import TemplatePurpose
 from templates_meta.services import purpose_call
 
 logger = logging.getLogger(__name__)
 
-# An earlier webhook still being recorded holds the later ones this long at most (one that keeps failing is
-# an operator's), and they look again this soon.
-ORDER_WAIT = dt.timedelta(seconds=30)
+# An earlier webhook still being recorded holds the later ones as long as the inbound lane's (one that keeps
+# failing is an operator's); held ones look again this soon.
 ORDER_RETRY_SECONDS = 0.2
 # Chatwoot's attachment file types and WhatsApp's media kinds.
 MEDIA_KINDS = {"image": "image", "audio": "audio", "video": "video", "file": "document"}
@@ -64,7 +61,7 @@ def _first_held(company_id: int, batch_ids: list[int]) -> int | None:
             company_id=company_id,
             source=WebhookEvent.Source.CHATWOOT,
             state__in=(WebhookEvent.State.PENDING, WebhookEvent.State.PROCESSING),
-            received_at__gte=timezone.now() - ORDER_WAIT,
+            received_at__gte=timezone.now() - inbox.ORDER_WAIT,
         )
         .order_by("pk")
         .values_list("pk", flat=True)
@@ -212,7 +209,7 @@ def _greet_from_agent(session: Session, conversation_id: int) -> None:
             session, texts.text(session.company, "agent_no_reopen_template"), key=f"no-reopen:{conversation_id}"
         )
         return
-    _send(
+    bridge.send_or_note(
         session,
         contents.template_request(call.name, call.language, call.parameters),
         key=f"chatwoot-reopen:{session.pk}:{conversation_id}",
@@ -258,35 +255,13 @@ def _message_created(company: Company, payload: dict[str, Any]) -> str:
         outgoing = [contents.text(text)]
     sent = 0
     for position, content in enumerate(outgoing):
-        if not _send(session, content, key=f"chatwoot:{message_id}:{position}", reference=f"chatwoot:{message_id}"):
+        if not bridge.send_or_note(
+            session, content, key=f"chatwoot:{message_id}:{position}", reference=f"chatwoot:{message_id}"
+        ):
             break
         sent += 1
     sessions.touch(session)
     return f"sent {sent}"
-
-
-def _send(
-    session: Session, content: dict[str, Any], *, key: str, reference: str = "", author: str = Message.Author.AGENT
-) -> bool:
-    """Send through the door; a refusal becomes a private note for the agent saying why (and what to do)."""
-    try:
-        outbound.send_message(
-            company=session.company,
-            to=session.contact,
-            content=content,
-            author=author,
-            purpose=Message.Purpose.REPLY,
-            idempotency_key=key,
-            reference=reference or f"session:{session.pk}",
-            session_id=session.pk,
-        )
-    except WindowClosed:
-        bridge.note(session, texts.text(session.company, "agent_window_closed"), key=f"refused:{key}")
-        return False
-    except DomainError as exc:
-        bridge.note(session, texts.text(session.company, "agent_not_sent", reason=exc.message), key=f"refused:{key}")
-        return False
-    return True
 
 
 # ------------------------------------------------------------------------------ conversations
@@ -299,7 +274,7 @@ def _status_changed(company: Company, payload: dict[str, Any]) -> str:
         if session is None:
             return "not linked"
         if sessions.close(session, reason=Session.CloseReason.RESOLVED):
-            _send(
+            bridge.send_or_note(
                 session,
                 contents.text(texts.text(company, "closed_by_agent", protocol=session.protocol)),
                 key=f"chatwoot-resolved:{session.pk}",
@@ -338,5 +313,7 @@ def _conversation_updated(company: Company, payload: dict[str, Any], fingerprint
         return "ignored"
     text = "\n".join(told)
     stamp = (changed.get("updated_at") or {}).get("current_value") or fingerprint or timezone.now().isoformat()
-    _send(session, contents.text(text), key=f"chatwoot-assign:{session.pk}:{stamp}"[:128], author=Message.Author.SYSTEM)
+    bridge.send_or_note(
+        session, contents.text(text), key=f"chatwoot-assign:{session.pk}:{stamp}"[:128], author=Message.Author.SYSTEM
+    )
     return "told"
