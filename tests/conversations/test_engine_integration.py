@@ -12,21 +12,15 @@ import datetime as dt
 import gc
 import os
 import signal
-import subprocess
-import sys
 import time
 import uuid
 from collections import Counter
 from pathlib import Path
-from urllib.parse import quote
 
 import pytest
-import redis
-from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 
-from config.celery import app
 from conversations import tasks
 from conversations.models import Contact, Message
 from conversations.sending import outbox
@@ -35,15 +29,9 @@ from conversations.whatsapp import content
 from fakes.graph_api import running_graph_api
 from tests.conftest import META_API_FIXTURES
 from tests.factories import CloudChannelFactory
+from tests.worker_processes import worker_processes
 
-ROOT = Path(__file__).resolve().parents[2]
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("transactional_db")]
-
-
-def _database_url() -> str:
-    db = connection.settings_dict
-    credentials = quote(db["USER"] or "", safe="") + (f":{quote(db['PASSWORD'], safe='')}" if db["PASSWORD"] else "")
-    return f"postgres://{credentials}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
 
 
 @pytest.fixture(autouse=True)
@@ -58,59 +46,23 @@ def _no_full_collections_of_the_session():
 
 @pytest.fixture
 def start_worker(tmp_path, monkeypatch):
-    """Start a real worker (its own session, so it and its pool die together) on the test database."""
+    """Start a real worker on the test database, listening on a queue of its own."""
     if connection.vendor != "postgresql":
         pytest.skip("the worker process needs the test database, which on SQLite lives in this process's memory")
     # Queuing here must not send wake-ups to the default queue: the test sends the task where its worker listens.
     monkeypatch.setattr(outbound, "kick_outbox", lambda: None)
     queue = f"engine-{uuid.uuid4().hex[:8]}"
     env = {
-        **os.environ,
-        "DATABASE_URL": _database_url(),
-        "CELERY_TASK_ALWAYS_EAGER": "false",
         "CACHE_KEY_PREFIX": f"itest-{queue}",
         "CELERY_QUEUE_PREFIX": f"{queue}-",  # what the worker publishes itself stays out of other queues
-        "VAR_DIR": str(settings.VAR_DIR),  # the filesystem broker's folder, when there is no Redis
         "OUTBOX_RUN_SECONDS": "60",  # one run sends everything: no hand-over task to the default queue
-        "LOG_LEVEL": "WARNING",
-        "DEBUG": "false",
     }
-    processes: list[subprocess.Popen] = []
-
-    def start() -> subprocess.Popen:
-        log = (tmp_path / f"worker-{len(processes)}.log").open("wb")
-        process = subprocess.Popen(  # noqa: S603
-            [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", queue, "-c", "1", "-l", "warning"],
-            cwd=ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        log.close()
-        processes.append(process)
-        return process
-
-    start.queue = queue
-    start.logs = tmp_path
-    yield start
-    for process in processes:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-    for process in processes:
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-    with app.connection_for_write() as broker:  # no task of this test outlives it
-        broker.default_channel.queue_purge(queue)
-    if settings.REDIS_URL:  # nor its queue's bindings and its pacing and lock keys
-        client = redis.Redis.from_url(settings.REDIS_URL)
-        for pattern in (f"_kombu.binding*.{queue}", f"itest-{queue}:*"):
-            for key in client.scan_iter(match=pattern, count=1000):
-                client.delete(key)
-        client.close()
+    # Its queue's bindings and its pacing and lock keys go with it.
+    patterns = [f"_kombu.binding*.{queue}", f"itest-{queue}:*"]
+    with worker_processes(tmp_path=tmp_path, env=env, queues=[queue], redis_patterns=patterns) as start:
+        start.queue = queue
+        start.logs = tmp_path
+        yield start
 
 
 def _dispatch(queue: str) -> None:

@@ -8,43 +8,30 @@ prefix, where the sweeper they run schedules the turn.
 """
 
 import datetime as dt
-import json
 import os
 import signal
-import subprocess
-import sys
 import time
 import uuid
 from pathlib import Path
-from urllib.parse import quote
 
 import pytest
-import redis
-from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 
 from config import queues
-from config.celery import app
 from conversations import conversation, tasks
 from conversations.bot import texts
 from conversations.models import Message
 from tests.conversations.bot.conftest import MARIA, Customer
 from tests.conversations.flow.steps import bot_said
+from tests.worker_processes import worker_processes
 
-ROOT = Path(__file__).resolve().parents[3]
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("transactional_db")]
-
-
-def _database_url() -> str:
-    db = connection.settings_dict
-    credentials = quote(db["USER"] or "", safe="") + (f":{quote(db['PASSWORD'], safe='')}" if db["PASSWORD"] else "")
-    return f"postgres://{credentials}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
 
 
 @pytest.fixture
 def workers(tmp_path, monkeypatch):
-    """Start real workers (each in its own session, so it and its pool die together) on the test database."""
+    """Start real workers on the test database, on a queue of their own and the events queue under their prefix."""
     if connection.vendor != "postgresql":
         pytest.skip("the worker process needs the test database, which on SQLite lives in this process's memory")
     # This process publishes nothing by itself: the test sends each task where its workers listen.
@@ -52,58 +39,13 @@ def workers(tmp_path, monkeypatch):
     monkeypatch.setattr(queues, "wake", lambda *args, **kwargs: None)
     queue = f"flow-{uuid.uuid4().hex[:8]}"
     prefix = f"{queue}-"
-    env = {
-        **os.environ,
-        "DATABASE_URL": _database_url(),
-        "CELERY_TASK_ALWAYS_EAGER": "false",
-        "CACHE_KEY_PREFIX": f"itest-{queue}",
-        "CELERY_QUEUE_PREFIX": prefix,
-        "VAR_DIR": str(settings.VAR_DIR),
-        "LOG_LEVEL": "WARNING",
-        "DEBUG": "false",
-    }
-    processes: list[subprocess.Popen] = []
+    env = {"CACHE_KEY_PREFIX": f"itest-{queue}", "CELERY_QUEUE_PREFIX": prefix}
     listened = [queue, f"{prefix}{queues.EVENTS}"]
-
-    def start() -> subprocess.Popen:
-        log = (tmp_path / f"worker-{len(processes)}.log").open("wb")
-        process = subprocess.Popen(  # noqa: S603
-            [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", ",".join(listened), "-c", "1"],
-            cwd=ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        log.close()
-        processes.append(process)
-        return process
-
-    start.queue = queue
-    start.logs = tmp_path
-    yield start
-    for process in processes:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-    for process in processes:
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-    with app.connection_for_write() as broker:  # no task of this test outlives it
-        for name in listened:
-            broker.default_channel.queue_purge(name)
-    if settings.REDIS_URL:  # nor its queues, their bindings, its lock keys and the killed worker's unacked task
-        client = redis.Redis.from_url(settings.REDIS_URL)
-        for key in client.scan_iter(match=f"*{queue}*", count=1000):
-            client.delete(key)
-        for tag, raw in client.hgetall("unacked").items():
-            _, _, routing_key = json.loads(raw)
-            if routing_key in listened:
-                client.hdel("unacked", tag)
-                client.zrem("unacked_index", tag)
-        client.close()
+    # Its queues, their bindings and its lock keys go with it.
+    with worker_processes(tmp_path=tmp_path, env=env, queues=listened, redis_patterns=[f"*{queue}*"]) as start:
+        start.queue = queue
+        start.logs = tmp_path
+        yield start
 
 
 def _wait(predicate, seconds: float, what: str, logs: Path):
