@@ -24,7 +24,6 @@ rate at least 90 % of the limit and never above it in any second, nothing sent t
 import json
 import os
 import random
-import socket
 import subprocess
 import sys
 import tempfile
@@ -34,18 +33,21 @@ import urllib.request
 from collections import Counter
 from pathlib import Path
 
-from benchmarks.harness import emit
 from benchmarks.sending_stack import (
     ROOT,
     Database,
     FakeGraph,
     MemorySampler,
+    benchmark_main,
     child_env,
     forget_redis_keys,
+    free_port,
     log,
     manage,
     max_in_window,
+    pool_worker,
     throwaway_database,
+    wait_http,
 )
 
 LIMIT_MPS = 80  # Meta's default throughput for a business phone number
@@ -78,22 +80,6 @@ def _server_command(port: int) -> list[str]:
     return [sys.executable, "-m", "uvicorn", "config.asgi:application", "--host", "127.0.0.1", "--port", str(port)]
 
 
-def _worker(env: dict, folder: Path, tag: str, name: str, queue: str, pool: str, concurrency: int):
-    log_path = folder / f"worker-{name}.log"
-    handle = log_path.open("wb")
-    command = [
-        *(sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", f"{tag}.{queue}"),
-        *("-P", pool, "-c", str(concurrency), "-l", "warning", "-n", f"{tag}-{name}@%h"),
-    ]
-    return subprocess.Popen(command, cwd=ROOT, env=env, stdout=handle, stderr=subprocess.STDOUT, start_new_session=True)
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def _request(
     url: str, key: str, *, method: str = "GET", body=None, content_type: str = "application/json", length=None
 ):
@@ -103,19 +89,6 @@ def _request(
     request = urllib.request.Request(url, data=body, method=method, headers=headers)  # noqa: S310 (loopback)
     with urllib.request.urlopen(request, timeout=300) as response:  # noqa: S310 (our loopback server)
         return response.status, json.loads(response.read())
-
-
-def _wait_http(url: str, seconds: float) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        try:
-            urllib.request.urlopen(f"{url}/healthz", timeout=2).close()  # noqa: S310 (our loopback server)
-            return
-        except urllib.error.HTTPError:
-            return  # it answers
-        except OSError:
-            time.sleep(0.2)
-    raise RuntimeError("the web server did not answer")
 
 
 def _web_log(folder: Path) -> str:
@@ -191,18 +164,20 @@ def run(*, quick: bool = False) -> dict:
             seeded = _child(env, "seed", {"url": graph.url, "mps": LIMIT_MPS})
             csv_path = folder / "clientes.csv"
             made = write_csv(csv_path, rows)
-            port = _free_port()
+            port = free_port()
             with (folder / "web.log").open("wb") as web_log:
                 web = subprocess.Popen(
                     _server_command(port), cwd=ROOT, env=env, stdout=web_log, stderr=subprocess.STDOUT
                 )
             processes.append(web)
-            campaigns = _worker(env, folder, tag, "campaigns", "campaigns", "threads", 2)
-            outbox = _worker(env, folder, tag, "outbox", "outbox", "prefork", 2)
-            events = _worker(env, folder, tag, "events", "events", "threads", 4)
+            campaigns = pool_worker(
+                env, folder, tag, name="campaigns", queue="campaigns", pool="threads", concurrency=2
+            )
+            outbox = pool_worker(env, folder, tag, name="outbox", queue="outbox", pool="prefork", concurrency=2)
+            events = pool_worker(env, folder, tag, name="events", queue="events", pool="threads", concurrency=4)
             processes += [campaigns, outbox, events]
             base = f"http://127.0.0.1:{port}"
-            _wait_http(base, 60)
+            wait_http(base, 60)
             time.sleep(5)  # the workers' start-up
             key = seeded["key"]
             _, campaign = _request(
@@ -315,12 +290,4 @@ CHILD_COMMANDS = {"seed": _seed}
 
 
 if __name__ == "__main__":
-    if len(sys.argv) == 3 and sys.argv[1] == "--child":
-        request = json.loads(sys.stdin.readline())
-        os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-        import django
-
-        django.setup()
-        sys.stdout.write(json.dumps(CHILD_COMMANDS[sys.argv[2]](request)) + "\n")
-    else:
-        emit(run(quick="--quick" in sys.argv))
+    benchmark_main(run, CHILD_COMMANDS)

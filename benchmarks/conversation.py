@@ -51,7 +51,6 @@ import os
 import re
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -64,19 +63,22 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from benchmarks.harness import emit
 from benchmarks.sending_stack import (
     ROOT,
     CpuMeter,
     Database,
+    benchmark_main,
     child_env,
     cpu_seconds,
     forget_redis_keys,
+    free_port,
     log,
     manage,
     percentile,
+    pool_worker,
     process_tree,
     throwaway_database,
+    wait_http,
 )
 from fakes import evolution_payloads
 
@@ -174,36 +176,6 @@ class FakeProcess:
         if self.process.stdout:
             self.process.stdout.close()
         self._log.close()
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _worker(env: dict, folder: Path, tag: str, name: str, pool: str, concurrency: int) -> subprocess.Popen:
-    with (folder / f"worker-{name}.log").open("wb") as handle:
-        command = [
-            *(sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", f"{tag}.{name}"),
-            *("-P", pool, "-c", str(concurrency), "-l", "warning", "-n", f"{tag}-{name}@%h"),
-        ]
-        return subprocess.Popen(
-            command, cwd=ROOT, env=env, stdout=handle, stderr=subprocess.STDOUT, start_new_session=True
-        )
-
-
-def _wait_http(url: str, seconds: float) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        try:
-            urllib.request.urlopen(f"{url}/healthz", timeout=2).close()  # noqa: S310 (our loopback server)
-            return
-        except urllib.error.HTTPError:
-            return  # it answers
-        except OSError:
-            time.sleep(0.2)
-    raise RuntimeError("the web server did not answer")
 
 
 class PeakCpu(threading.Thread):
@@ -686,7 +658,7 @@ def run(*, quick: bool = False) -> dict:
         try:
             erp = FakeProcess(folder, "fakes.erp", "--kind", "ixc", "--port", "0", "--customers", str(count))
             fakes.append(erp)
-            web_port, evolution_port, chatwoot_port = _free_port(), _free_port(), _free_port()
+            web_port, evolution_port, chatwoot_port = free_port(), free_port(), free_port()
             base = f"http://127.0.0.1:{web_port}"
             webhook_secret, signing_secret = secrets.token_urlsafe(16), secrets.token_urlsafe(16)
             seeded = _child(
@@ -729,12 +701,14 @@ def run(*, quick: bool = False) -> dict:
                 )
             processes.append(web)
             workers = {
-                "inbound": _worker(env, folder, tag, "inbound", "prefork", 2),
-                "outbox": _worker(env, folder, tag, "outbox", "prefork", 2),
-                "events": _worker(env, folder, tag, "events", "threads", 4),
+                "inbound": pool_worker(
+                    env, folder, tag, name="inbound", queue="inbound", pool="prefork", concurrency=2
+                ),
+                "outbox": pool_worker(env, folder, tag, name="outbox", queue="outbox", pool="prefork", concurrency=2),
+                "events": pool_worker(env, folder, tag, name="events", queue="events", pool="threads", concurrency=4),
             }
             processes += workers.values()
-            _wait_http(base, 60)
+            wait_http(base, 60)
             time.sleep(5)  # the workers' start-up
             step = max(1, count // to_person)
             people = set(range(0, count, step)[:to_person])
@@ -845,12 +819,4 @@ CHILD_COMMANDS = {"seed": _seed}
 
 
 if __name__ == "__main__":
-    if len(sys.argv) == 3 and sys.argv[1] == "--child":
-        child_request = json.loads(sys.stdin.readline())
-        os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-        import django
-
-        django.setup()
-        sys.stdout.write(json.dumps(CHILD_COMMANDS[sys.argv[2]](child_request)) + "\n")
-    else:
-        emit(run(quick="--quick" in sys.argv))
+    benchmark_main(run, CHILD_COMMANDS)

@@ -19,11 +19,13 @@ import math
 import os
 import re
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
 import threading
 import time
+import urllib.error
 import urllib.request
 from collections import Counter
 from collections.abc import Iterator
@@ -31,6 +33,8 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 from celery import signals
+
+from benchmarks.harness import emit
 
 ROOT = Path(__file__).resolve().parents[1]
 POSTGRES_SCHEMES = {"postgres", "postgresql", "pgsql", "psql", "postgis"}
@@ -281,6 +285,55 @@ def celery_worker_command(name: str, queue: str, tag: str, *extra: str) -> list[
         *(sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", queues),
         *("-c", str(CELERY_CONCURRENCY), "-l", "warning", "-n", name, *extra),
     ]
+
+
+def pool_worker(
+    env: dict[str, str], folder: Path, tag: str, *, name: str, queue: str, pool: str, concurrency: int
+) -> subprocess.Popen:
+    """A Celery worker of ``queue`` as the deployment's pool runs it (``pool``, ``concurrency``), its log in
+    ``folder``."""
+    command = [
+        *(sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", f"{tag}.{queue}"),
+        *("-P", pool, "-c", str(concurrency), "-l", "warning", "-n", f"{tag}-{name}@%h"),
+    ]
+    with (folder / f"worker-{name}.log").open("wb") as handle:
+        return subprocess.Popen(
+            command, cwd=ROOT, env=env, stdout=handle, stderr=subprocess.STDOUT, start_new_session=True
+        )
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_http(url: str, seconds: float) -> None:
+    """Until the web server at ``url`` answers (any status) or ``seconds`` ran out (RuntimeError)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen(f"{url}/healthz", timeout=2).close()  # noqa: S310 (our loopback server)
+            return
+        except urllib.error.HTTPError:
+            return  # it answers
+        except OSError:
+            time.sleep(0.2)
+    raise RuntimeError("the web server did not answer")
+
+
+def benchmark_main(run, child_commands: dict) -> None:
+    """A benchmark module run as a script: its ``run``, or (``--child NAME``) one of its commands in a Django
+    child process, which reads its request as one JSON line and writes its answer as one."""
+    if len(sys.argv) == 3 and sys.argv[1] == "--child":
+        request = json.loads(sys.stdin.readline())
+        os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+        import django  # the child's own setup: the benchmark's parent process never loads Django
+
+        django.setup()
+        sys.stdout.write(json.dumps(child_commands[sys.argv[2]](request)) + "\n")
+    else:
+        emit(run(quick="--quick" in sys.argv))
 
 
 class Workers:
