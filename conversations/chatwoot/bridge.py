@@ -153,7 +153,7 @@ def is_failure(payload: dict) -> bool:
 
 def on_status_changed(events) -> None:
     """``MESSAGE_STATUS_CHANGED`` handler: an agent's message WhatsApp did not deliver becomes a private note."""
-    failed = [e.payload for e in events if e.payload.get("status") == Message.Status.FAILED]
+    failed = [e.payload for e in events if is_failure(e.payload)]
     if not failed:
         return
     reasons = {p["message_id"]: (p.get("error_code") or "", p.get("error_title") or "") for p in failed}
