@@ -685,7 +685,8 @@ def run(*, quick: bool = False) -> dict:
             chatwoot = FakeProcess(
                 folder,
                 "fakes.chatwoot",
-                *("--port", str(chatwoot_port), "--token", CHATWOOT_TOKEN, "--signing-secret", signing_secret),
+                # The ``=`` form: a secret may begin with "-", which argparse would read as an option.
+                *("--port", str(chatwoot_port), "--token", CHATWOOT_TOKEN, f"--signing-secret={signing_secret}"),
                 *("--webhook-url", f"{base}/webhooks/chatwoot/{contract}/{webhook_secret}/"),
             )
             fakes.append(chatwoot)
