@@ -1,8 +1,9 @@
 """The conversation: customers at once from "oi" to the second copy of their bill, some then to a person.
 
 The world (as ``benchmarks/campaign.py`` builds it): a throwaway database, Redis when ``REDIS_URL`` is set,
-the web server (uvicorn, as ``runall`` starts it) and the inbound, events and outbox workers as the
-deployment's pools run them (``config.queues.pools``: inbound prefork 2, outbox prefork 2, events threads 4);
+the web server (uvicorn, as ``runall`` starts it) and the inbound, events, conversation and outbox workers as
+the deployment's pools run them (``config.queues.pools``: inbound prefork 2, outbox prefork 2, events threads
+4, conversation threads 8);
 no beat, so no sweeper picks up a lost turn. Each fake is its own process: Evolution (the provider: its
 numbered-text menus are what a customer types; it posts its ``send.message`` echo and three acks for every
 send to the web server, as Evolution does), Chatwoot (posting its webhooks, signed) and an IXC ERP with
@@ -34,7 +35,7 @@ Figures, all times from the fakes' and the server's clocks (one machine), none f
   customer's message at the provider after one queued later for them, a relayed message or agent reply
   after its successor.
 * ``breakdown``: where the bot's time goes, from the database: intake → recorded (the inbound drain),
-  window's end → taken by ``converse`` (scheduling: the countdown, the events queue), taken → first reply
+  window's end → taken by ``converse`` (scheduling: the countdown, the conversation queue), taken → first reply
   queued (the bot, its ERP calls), queued → at the provider (the outbox).
 * ``cpu_cores``: cores used meanwhile by each group, by the throwaway database's PostgreSQL backends, by
   this process (``driver``) and by the rest of the machine (other work on it); ``cpu_ms_per_bot_turn`` (and
@@ -707,6 +708,9 @@ def run(*, quick: bool = False) -> dict:
                 ),
                 "outbox": pool_worker(env, folder, tag, name="outbox", queue="outbox", pool="prefork", concurrency=2),
                 "events": pool_worker(env, folder, tag, name="events", queue="events", pool="threads", concurrency=4),
+                "conversation": pool_worker(
+                    env, folder, tag, name="conversation", queue="conversation", pool="threads", concurrency=8
+                ),
             }
             processes += workers.values()
             wait_http(base, 60)

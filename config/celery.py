@@ -166,13 +166,17 @@ def _yield_cpu_to_web(sender=None, **_: object) -> None:
     Not an outbox worker: its sends must start within milliseconds of their pacing slots, and a
     dispatcher descheduled behind the database on shared cores misses them. Its CPU is
     bounded by the channels' pace, so it cannot crowd the web server out as a backlog of processing can.
+    Nor an events or a conversation worker: a customer (or an agent, or the live dashboard) waits on their
+    handlers and turns, each a string of short database round trips that a lowered thread waits a core for
+    after every one, and their work comes from what the lowered inbound workers recorded, so it cannot
+    outgrow them.
     """
     from django.conf import settings  # this module loads with the settings, before they are configured
 
-    from config.queues import OUTBOX, queue_name
+    from config.queues import CONVERSATION, EVENTS, OUTBOX, queue_name
 
     consumed = set(sender.app.amqp.queues.consume_from or ()) if sender is not None else set()
-    if consumed and consumed <= {queue_name(OUTBOX)}:
+    if consumed and consumed <= {queue_name(OUTBOX), queue_name(EVENTS), queue_name(CONVERSATION)}:
         return
     if niceness := settings.CELERY_WORKER_NICENESS:
         lower_cpu_priority(niceness)

@@ -26,11 +26,14 @@ INBOUND = "inbound"  # stored webhook events: normalised into contacts, messages
 OUTBOX = "outbox"  # the dispatchers that send queued messages
 MEDIA = "media"  # attachment downloads and their safety checks
 EVENTS = "events"  # domain event handlers of the apps above conversations
+# The customer's conversation: the bot's turns and what is owed to Chatwoot. A customer waits on each of
+# them, so they never queue behind the event handlers' backlog (receipts, campaign tracking).
+CONVERSATION = "conversation"
 MAINTENANCE = "maintenance"  # periodic jobs: sweepers, purges, template sync, the heartbeat
 SMS = "sms"  # calls to the companies' SMS gateways: slow third parties, kept apart from WhatsApp's outbox
 CAMPAIGNS = "campaigns"  # CSV imports and the campaign engine: long runs that must not hold up periodic jobs
 
-QUEUES = (INBOUND, OUTBOX, MEDIA, EVENTS, MAINTENANCE, SMS, CAMPAIGNS)
+QUEUES = (INBOUND, OUTBOX, MEDIA, EVENTS, CONVERSATION, MAINTENANCE, SMS, CAMPAIGNS)
 
 # Every task of the project and its queue; a task missing here would land on MAINTENANCE (the default).
 TASK_QUEUES: dict[str, str] = {
@@ -45,8 +48,8 @@ TASK_QUEUES: dict[str, str] = {
     "conversations.tasks.recover_stuck_sends": MAINTENANCE,
     "conversations.tasks.purge_webhook_events": MAINTENANCE,
     "conversations.tasks.purge_hosted_files": MAINTENANCE,
-    "conversations.tasks.converse": EVENTS,
-    "conversations.tasks.deliver_to_chatwoot": EVENTS,
+    "conversations.tasks.converse": CONVERSATION,
+    "conversations.tasks.deliver_to_chatwoot": CONVERSATION,
     "conversations.tasks.sweep_conversations": MAINTENANCE,
     "conversations.tasks.close_idle_sessions": MAINTENANCE,
     "conversations.tasks.purge_bot_transcripts": MAINTENANCE,
@@ -168,7 +171,14 @@ def pools() -> tuple[Pool, ...]:
             (EVENTS,),
             "threads",
             settings.EVENTS_WORKER_CONCURRENCY,
-            "domain event handlers (bot, Chatwoot relay, spend), which mostly wait on the database and HTTP",
+            "domain event handlers (scheduling the bot, Chatwoot's webhooks, spend), which mostly wait on the database",
+        ),
+        Pool(
+            "conversation",
+            (CONVERSATION,),
+            "threads",
+            settings.CONVERSATION_WORKER_CONCURRENCY,
+            "the bot's turns and the deliveries to Chatwoot, which a customer waits on; they wait on the ERP, Chatwoot",
         ),
         Pool(
             "background",

@@ -319,9 +319,10 @@ CORS_EXPOSE_HEADERS = ("x-request-id",)
 # Sending engine: how many dispatchers may run at once (across all workers), and for how long each
 # runs before handing over to a fresh task.
 OUTBOX_DISPATCHERS = env.int("OUTBOX_DISPATCHERS", default=2)
-# Processes (inbound) and threads (events, background) of each kind of worker (config.queues.pools).
+# Processes (inbound) and threads (events, conversation, background) of each kind of worker (config.queues.pools).
 INBOUND_WORKER_CONCURRENCY = env.int("INBOUND_WORKER_CONCURRENCY", default=2)
 EVENTS_WORKER_CONCURRENCY = env.int("EVENTS_WORKER_CONCURRENCY", default=4)
+CONVERSATION_WORKER_CONCURRENCY = env.int("CONVERSATION_WORKER_CONCURRENCY", default=8)
 BACKGROUND_WORKER_CONCURRENCY = env.int("BACKGROUND_WORKER_CONCURRENCY", default=4)
 OUTBOX_RUN_SECONDS = env.int("OUTBOX_RUN_SECONDS", default=20)
 # Added to the Celery worker's nice value at start (config.celery): web requests come first on shared cores.

@@ -29,7 +29,7 @@ CONVERSE_TASK = "conversations.tasks.converse"
 MEDIA_WAIT = dt.timedelta(seconds=60)
 MEDIA_POLL_SECONDS = 0.5
 # Messages held for an earlier webhook still being processed are looked at again this soon.
-LANE_POLL_SECONDS = 1.0
+LANE_POLL_SECONDS = 0.25
 # What the bot does not answer: the provider's notices and a reaction to one of its messages.
 NOT_FOR_THE_BOT = frozenset({"system", "reaction", "unsupported"})
 # A contact whose messages waited this long past their grouping window is scheduled again by the sweeper.

@@ -256,15 +256,27 @@ class WebhookEvent(models.Model):
     received_at = models.DateTimeField(default=timezone.now, db_index=True)
     claimed_at = models.DateTimeField(null=True, blank=True, help_text="When a worker took it (a lease).")
     processed_at = models.DateTimeField(null=True, blank=True)
+    holds_lane = models.BooleanField(
+        default=True,
+        help_text="It may carry a customer's message, so the customer's later messages wait for it (the "
+        "inbound lane); receipts and the echoes of our own sends do not.",
+    )
 
     class Meta:
         indexes = [
             models.Index(fields=["state", "received_at"]),
-            # What is still to be processed per company: the inbound lane waits for it (services.inbox).
+            # What is still to be processed per company (the order of Chatwoot's webhooks waits for it).
             models.Index(
                 fields=["company", "id"],
                 condition=Q(state__in=["pending", "processing"]),
                 name="webhook_event_unfinished",
+            ),
+            # What the inbound lane waits for per company (services.inbox): unfinished events that may carry
+            # customers' messages, however many receipts are queued beside them.
+            models.Index(
+                fields=["company", "id"],
+                condition=Q(state__in=["pending", "processing"], holds_lane=True),
+                name="webhook_event_holds_lane",
             ),
         ]
 

@@ -3,8 +3,9 @@
 What the bot and the Chatwoot relay consume. A message's place is its order key: the provider's
 timestamp, then its arrival (the webhook event it came in and its position there), then its id. Under a
 backlog several drainers record one contact's messages at once, so messages can be recorded out of
-order: a message is released only when no webhook event stored before its own is still being processed
-for the company (``ORDER_WAIT`` bounds the wait for an event that keeps failing). ``take_unhandled``
+order: a message is released only when no webhook event stored before its own that may carry customers'
+messages (``WebhookEvent.holds_lane``: not a receipt, not an echo of our sends) is still being processed for
+the company (``ORDER_WAIT`` bounds the wait for an event that keeps failing). ``take_unhandled``
 runs in the consumer's transaction: it locks the contact's lane, and marking the messages handled
 commits with whatever the consumer did with them, or not at all (a worker that dies takes nothing).
 """
@@ -67,7 +68,7 @@ def take_unhandled(*, contact_id: int) -> Taken:
         | Q(state=WebhookEvent.State.PROCESSING, claimed_at__gte=cutoff)
     )
     frontier = (
-        WebhookEvent.objects.filter(unfinished, company_id=company_id)
+        WebhookEvent.objects.filter(unfinished, company_id=company_id, holds_lane=True)
         .order_by("pk")
         .values_list("pk", flat=True)
         .first()

@@ -26,7 +26,7 @@ from conversations import locks
 from conversations.events import CHATWOOT_EVENT_RECEIVED
 from conversations.models import AccountNotice, WebhookEvent
 from conversations.services import inbound, inbound_batch
-from conversations.whatsapp import payloads
+from conversations.whatsapp import cloud_webhook, evolution_webhook, payloads
 
 logger = logging.getLogger(__name__)
 
@@ -74,6 +74,24 @@ def _enqueue(event_id: int) -> None:
     queues.publish(PROCESS_TASK, event_id)
 
 
+def holds_lane(source: str, body: str) -> bool:
+    """Whether an event may carry a customer's message, so that the customer's later messages wait for it.
+
+    Read from the body when it is stored: under a backlog of receipts (three or four for every message sent)
+    a customer's message would otherwise wait for all of them. A body that does not parse holds the lane.
+    """
+    if source == WebhookEvent.Source.CHATWOOT:
+        return False
+    try:
+        payload = payloads.loads(body)
+    except ValueError:
+        return True
+    only_receipts = (
+        cloud_webhook.only_receipts if source == WebhookEvent.Source.META else evolution_webhook.only_receipts
+    )
+    return not only_receipts(payload)
+
+
 def new_event(*, company: Company, source: str, body: str, headers: Mapping[str, str]) -> WebhookEvent:
     """An authenticated request as it came, not saved yet: ``headers`` must look names up case-insensitively."""
     return WebhookEvent(
@@ -81,6 +99,7 @@ def new_event(*, company: Company, source: str, body: str, headers: Mapping[str,
         source=source,
         body=body,
         headers={name: headers[name] for name in KEPT_HEADERS if name in headers},
+        holds_lane=holds_lane(source, body),
     )
 
 

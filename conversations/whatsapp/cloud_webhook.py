@@ -275,6 +275,12 @@ def _guarded(build, item: Any, channel_ref: str, what: str) -> Event:
         return Unsupported(reason=f"unreadable {what}: {type(exc).__name__}", channel_ref=channel_ref, raw=item)
 
 
+def only_receipts(payload: dict[str, Any]) -> bool:
+    """Whether the body holds nothing but statuses and errors of messages: no customer's message in it."""
+    found = list(changes(payload)) if isinstance(payload, dict) else []
+    return bool(found) and all(field == "messages" and not value.get("messages") for _, field, value in found)
+
+
 def parse(payload: dict[str, Any]) -> list[Event]:
     """Every event in a Meta webhook body, in the order Meta listed them."""
     payload = clean(payload)

@@ -232,10 +232,24 @@ def _edited(data: dict[str, Any], instance: str) -> Event:
     )
 
 
+# Events that never carry a customer's message: receipts and the echoes of our own sends.
+RECEIPT_EVENTS = frozenset({"messages.update", "send.message", "send.message.update"})
+
+
+def event_name(payload: dict[str, Any]) -> str:
+    """The webhook's event, as ``messages.upsert`` whether Evolution spelt it so or ``MESSAGES_UPSERT``."""
+    return str(payload.get("event", "")).lower().replace("_", ".")
+
+
+def only_receipts(payload: dict[str, Any]) -> bool:
+    """Whether the body holds nothing but receipts or echoes of our sends: no customer's message in it."""
+    return isinstance(payload, dict) and event_name(payload) in RECEIPT_EVENTS
+
+
 def parse(payload: dict[str, Any]) -> list[Event]:
     """The events of one Evolution webhook (one event per request, sometimes a list of updates)."""
     payload = clean(payload)
-    event = str(payload.get("event", "")).lower().replace("_", ".")
+    event = event_name(payload)
     instance = str(payload.get("instance", ""))
     try:
         return _parse_event(event, instance, payload)

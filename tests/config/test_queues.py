@@ -321,7 +321,7 @@ def test_sync_periodic_tasks_stores_every_job_expiring_after_its_interval(db):
 def test_there_is_one_pool_per_kind_of_work():
     names = [pool.name for pool in queues.pools()]
     assert len(names) == len(set(names))
-    assert set(names) == {"inbound", "outbox", "events", "background"}
+    assert set(names) == {"inbound", "outbox", "events", "conversation", "background"}
     assert all(pool.queues for pool in queues.pools())
 
 
@@ -337,15 +337,25 @@ def test_inbound_and_outbox_never_share_a_process():
     assert pool_of(queues.INBOUND) != pool_of(queues.OUTBOX)
 
 
+def test_the_customers_conversation_never_waits_behind_the_event_handlers():
+    def pool_of(task: str) -> str:
+        return next(pool.name for pool in queues.pools() if queues.TASK_QUEUES[task] in pool.queues)
+
+    turn, chatwoot = "conversations.tasks.converse", "conversations.tasks.deliver_to_chatwoot"
+    assert pool_of(turn) == pool_of(chatwoot) != pool_of("companies.tasks.deliver_events")
+
+
 def test_pool_concurrency_comes_from_settings(settings):
     settings.INBOUND_WORKER_CONCURRENCY = 3
     settings.OUTBOX_DISPATCHERS = 5
     settings.EVENTS_WORKER_CONCURRENCY = 7
+    settings.CONVERSATION_WORKER_CONCURRENCY = 11
     settings.BACKGROUND_WORKER_CONCURRENCY = 9
     assert {pool.name: pool.concurrency for pool in queues.pools()} == {
         "inbound": 3,
         "outbox": 5,
         "events": 7,
+        "conversation": 11,
         "background": 9,
     }
 

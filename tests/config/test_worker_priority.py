@@ -83,9 +83,18 @@ class _Worker:
 
 @pytest.mark.parametrize(
     ("queues", "lowered"),
-    [(("outbox",), False), (("inbound",), True), (("media", "maintenance"), True), (("inbound", "outbox"), True)],
+    [
+        (("outbox",), False),
+        (("events",), False),
+        (("conversation",), False),
+        (("events", "conversation"), False),
+        (("inbound",), True),
+        (("media", "maintenance"), True),
+        (("inbound", "outbox"), True),
+        (("conversation", "maintenance"), True),
+    ],
 )
-def test_only_a_worker_of_the_outbox_alone_keeps_its_priority(monkeypatch, settings, queues, lowered):
+def test_only_the_outbox_events_and_conversation_workers_keep_their_priority(monkeypatch, settings, queues, lowered):
     import config.celery as celery_config
 
     settings.CELERY_WORKER_NICENESS = 10

@@ -233,6 +233,53 @@ def test_another_companys_unfinished_events_never_hold_this_companys_messages_ba
     assert WebhookEvent.objects.get(pk=theirs.pk).state == WebhookEvent.State.PROCESSING
 
 
+@pytest.mark.parametrize(
+    ("source", "fixture"),
+    [
+        (META, "meta/status_delivered.json"),
+        (META, "meta/status_failed.json"),
+        (WebhookEvent.Source.EVOLUTION, "evolution/messages_update_read.json"),
+        (WebhookEvent.Source.EVOLUTION, "evolution/send_message.json"),
+        (WebhookEvent.Source.CHATWOOT, "chatwoot/message_created_outgoing_agent_text.json"),
+    ],
+)
+def test_receipts_echoes_of_our_sends_and_chatwoots_webhooks_never_hold_a_customers_messages(company, source, fixture):
+    with time_machine.travel(FROZEN, tick=False):
+        receipt = webhook_events.store_webhook(
+            company=company, source=source, body=json.dumps(load_fixture(fixture)), headers={}
+        )
+        mine = _store(company, 0)
+        assert webhook_events.claim_batch(10) == [receipt.pk, mine.pk]
+        _record_in_batch(_held([mine.pk]))  # the receipt's drainer has not finished it
+        taken = _take(Contact.objects.get(company=company))
+    assert (_texts(taken), taken.waiting) == (["message 0"], 0)
+    assert WebhookEvent.objects.get(pk=receipt.pk).state == WebhookEvent.State.PROCESSING
+
+
+@pytest.mark.parametrize(
+    ("source", "body", "holds"),
+    [
+        (META, json.dumps(load_fixture("meta/message_text.json")), True),
+        (META, json.dumps(load_fixture("meta/status_sent.json")), False),
+        (WebhookEvent.Source.EVOLUTION, json.dumps(load_fixture("evolution/messages_upsert_text.json")), True),
+        (WebhookEvent.Source.EVOLUTION, json.dumps(load_fixture("evolution/messages_update_delivered.json")), False),
+        (
+            WebhookEvent.Source.EVOLUTION,
+            json.dumps({**load_fixture("evolution/send_message.json"), "event": "SEND_MESSAGE"}),
+            False,
+        ),
+        (WebhookEvent.Source.EVOLUTION, json.dumps(load_fixture("evolution/connection_update_open.json")), True),
+        (META, json.dumps(load_fixture("meta/account_update_account_restriction.json")), True),
+        (META, "not json", True),
+        (META, "[]", True),
+        (WebhookEvent.Source.EVOLUTION, '"a string"', True),
+    ],
+    ids=["message", "status", "upsert", "ack", "echo", "other event", "account", "unparsable", "a list", "a string"],
+)
+def test_only_what_surely_carries_no_customer_message_is_stored_as_not_holding_the_lane(source, body, holds):
+    assert webhook_events.holds_lane(source, body) is holds
+
+
 def test_under_a_backlog_older_than_the_order_wait_a_later_drainer_still_waits_for_the_earlier_one(company):
     with time_machine.travel(FROZEN, tick=False) as traveller:
         earlier, later = _store(company, 0), _store(company, 1)

@@ -31,7 +31,8 @@ pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("transactional_db
 
 @pytest.fixture
 def workers(tmp_path, monkeypatch):
-    """Start real workers on the test database, on a queue of their own and the events queue under their prefix."""
+    """Start real workers on the test database, on a queue of their own and, under their prefix, the queues the
+    sweeper's turns go through (events, conversation)."""
     if connection.vendor != "postgresql":
         pytest.skip("the worker process needs the test database, which on SQLite lives in this process's memory")
     # This process publishes nothing by itself: the test sends each task where its workers listen.
@@ -40,7 +41,7 @@ def workers(tmp_path, monkeypatch):
     queue = f"flow-{uuid.uuid4().hex[:8]}"
     prefix = f"{queue}-"
     env = {"CACHE_KEY_PREFIX": f"itest-{queue}", "CELERY_QUEUE_PREFIX": prefix}
-    listened = [queue, f"{prefix}{queues.EVENTS}"]
+    listened = [queue, f"{prefix}{queues.EVENTS}", f"{prefix}{queues.CONVERSATION}"]
     # Its queues, their bindings and its lock keys go with it.
     with worker_processes(tmp_path=tmp_path, env=env, queues=listened, redis_patterns=[f"*{queue}*"]) as start:
         start.queue = queue
