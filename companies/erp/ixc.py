@@ -127,13 +127,14 @@ class IxcAdapter:
         wanted = (phones.whatsapp_numbers(phone) or (phones.normalize_phone(phone),))[0]
         if not wanted:
             return []
-        tail = wanted[-8:]
-        variants = (f"{tail[:4]}-{tail[4:]}", tail, f"{tail[:4]} {tail[4:]}")
+        # Phones are free text ("(44) 99999-0001", "44999990001", "9999 0001"): however a number is written,
+        # its last four digits stand together, so one "contains" query per field finds every spelling, and
+        # the numbers are then compared whole on our side.
+        suffix = wanted[-4:]
         rows: dict[str, dict[str, Any]] = {}
         for field in PHONE_FIELDS:
-            for variant in variants:
-                for row in self._list("cliente", field, variant, oper="L"):
-                    rows.setdefault(_text(row.get("id")), row)
+            for row in self._list("cliente", field, suffix, oper="L"):
+                rows.setdefault(_text(row.get("id")), row)
         found = [_customer(row) for row in rows.values()]
         return sorted((c for c in found if wanted in c.phones), key=lambda c: (len(c.code), c.code))
 
