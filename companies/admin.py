@@ -114,6 +114,7 @@ class CompanyAdmin(SecretAwareMixin, CompanyScopedAdmin):
     # platform's.
     company_path = "pk"
     isp_admin_permissions = frozenset({"view", "change"})
+    ordering = ["name"]  # the list's count annotation drops Meta.ordering (a GROUP BY), autocomplete pages need one
     list_display = ["name", "status_pill", "contract", "channel_states", "active_keys", "erp_system", "updated_at"]
     list_filter = ["status", ConnectionStateListFilter, "erp_system", "channels__kind", "active_channel_policy"]
     search_fields = [

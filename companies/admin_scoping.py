@@ -28,6 +28,7 @@ from django.http import Http404, HttpRequest
 
 from companies.members import member_of
 from companies.models import Company, Member
+from config.fields import EncryptedTextField
 
 PLATFORM_ONLY = None
 UNDECLARED = "<undeclared>"
@@ -161,8 +162,27 @@ class _MemberPermissions:
         return self.company_path
 
 
+def _without(fieldsets: list, names: set[str]) -> list:
+    """``fieldsets`` less the fields in ``names`` (rows of fields kept as rows)."""
+    kept = []
+    for title, options in fieldsets:
+        fields = []
+        for entry in options.get("fields", ()):
+            if isinstance(entry, list | tuple):
+                row = [name for name in entry if name not in names]
+                if row:
+                    fields.append(tuple(row))
+            elif entry not in names:
+                fields.append(entry)
+        kept.append((title, {**options, "fields": fields}))
+    return kept
+
+
 class CompanyScopedAdmin(_MemberPermissions, admin.ModelAdmin):
     """The base of every ModelAdmin: see the module's docstring."""
+
+    # Django 6.0's default, stated so 5.2 (used on Python 3.11) behaves the same.
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
 
     # ------------------------------------------------------------------ rows
 
@@ -208,6 +228,14 @@ class CompanyScopedAdmin(_MemberPermissions, admin.ModelAdmin):
         return {name: action for name, action in actions.items() if getattr(action[0], "allowed_permissions", ())}
 
     # ------------------------------------------------------------------ filters and forms
+
+    def get_fieldsets(self, request: HttpRequest, obj: Any = None) -> list:
+        fieldsets = super().get_fieldsets(request, obj)
+        if obj is None or self.has_change_permission(request, obj):
+            return fieldsets  # secrets are write-only boxes there (companies.forms)
+        # A read-only page would print a stored secret as text.
+        secrets = {f.name for f in self.model._meta.concrete_fields if isinstance(f, EncryptedTextField)}
+        return _without(fieldsets, secrets) if secrets else fieldsets
 
     def get_list_filter(self, request: HttpRequest) -> list:
         filters = super().get_list_filter(request)
