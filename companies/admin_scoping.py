@@ -161,6 +161,20 @@ class _MemberPermissions:
     def _object_path(self) -> str:
         return self.company_path
 
+    # The same for a ModelAdmin and an inline (whose ``obj`` is the parent row); adding differs in signature.
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        allowed = self._member_may(request, "view", obj)
+        return super().has_view_permission(request, obj) if allowed is None else allowed
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        allowed = self._member_may(request, "change", obj)
+        return super().has_change_permission(request, obj) if allowed is None else allowed
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        allowed = self._member_may(request, "delete", obj)
+        return super().has_delete_permission(request, obj) if allowed is None else allowed
+
 
 def _without(fieldsets: list, names: set[str]) -> list:
     """``fieldsets`` less the fields in ``names`` (rows of fields kept as rows)."""
@@ -203,21 +217,9 @@ class CompanyScopedAdmin(_MemberPermissions, admin.ModelAdmin):
             return super().has_module_permission(request)
         return any(self._member_may(request, action, None) for action in PERMISSIONS)
 
-    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        allowed = self._member_may(request, "view", obj)
-        return super().has_view_permission(request, obj) if allowed is None else allowed
-
     def has_add_permission(self, request: HttpRequest) -> bool:
         allowed = self._member_may(request, "add", None)
         return super().has_add_permission(request) if allowed is None else allowed
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        allowed = self._member_may(request, "change", obj)
-        return super().has_change_permission(request, obj) if allowed is None else allowed
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        allowed = self._member_may(request, "delete", obj)
-        return super().has_delete_permission(request, obj) if allowed is None else allowed
 
     def get_actions(self, request: HttpRequest) -> dict:
         actions = super().get_actions(request)
@@ -286,21 +288,9 @@ class CompanyScopedInline(_MemberPermissions):
     def _object_path(self) -> str:
         return self.admin_site._registry[self.parent_model].company_path
 
-    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        allowed = self._member_may(request, "view", obj)
-        return super().has_view_permission(request, obj) if allowed is None else allowed
-
     def has_add_permission(self, request: HttpRequest, obj: Any) -> bool:
-        allowed = self._member_may(request, "add", obj)
+        allowed = self._member_may(request, "add", obj)  # obj: the parent row
         return super().has_add_permission(request, obj) if allowed is None else allowed
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        allowed = self._member_may(request, "change", obj)
-        return super().has_change_permission(request, obj) if allowed is None else allowed
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        allowed = self._member_may(request, "delete", obj)
-        return super().has_delete_permission(request, obj) if allowed is None else allowed
 
     def get_formset(self, request: HttpRequest, obj: Any = None, **kwargs: Any):
         formset = super().get_formset(request, obj, **kwargs)

@@ -30,20 +30,21 @@ def company_b(db):
     return CompanyFactory(name="qqbeta Telecom")
 
 
-@pytest.fixture
-def rows_a(company_a) -> Rows:
-    rows = Rows(company_a, "qqalpha")
+def _rows(company, marker: str) -> Rows:
+    rows = Rows(company, marker)
     for model in scoped_models():
         rows.of(model)
     return rows
+
+
+@pytest.fixture
+def rows_a(company_a) -> Rows:
+    return _rows(company_a, "qqalpha")
 
 
 @pytest.fixture
 def rows_b(company_b) -> Rows:
-    rows = Rows(company_b, "qqbeta")
-    for model in scoped_models():
-        rows.of(model)
-    return rows
+    return _rows(company_b, "qqbeta")
 
 
 @pytest.fixture
