@@ -3,7 +3,15 @@
 from django.contrib import admin
 from django.http import HttpRequest
 
-from billing.models import BillingAccount, FreeAllowance, Rate, SpendEntry, SpendTemplateTotal, SpendTotal
+from billing.models import (
+    BillingAccount,
+    FreeAllowance,
+    Rate,
+    SpendEntry,
+    SpendMonthTotal,
+    SpendTemplateTotal,
+    SpendTotal,
+)
 from conversations.admin import BigTableAdmin
 
 
@@ -64,10 +72,17 @@ class SpendEntryAdmin(ReadOnlyAdmin):
 
 @admin.register(SpendTotal)
 class SpendTotalAdmin(ReadOnlyAdmin):
-    list_display = ["day", "company", "channel_id", "category", "origin", "delivered_count", "delivered_amount"]
-    list_filter = ["category", "origin", "currency"]
+    list_display = ["day", "company", "channel_id", "category", "market", "delivered_count", "delivered_amount"]
+    list_filter = ["category", "currency"]
     list_select_related = ["company"]
     date_hierarchy = "day"
+
+
+@admin.register(SpendMonthTotal)
+class SpendMonthTotalAdmin(ReadOnlyAdmin):
+    list_display = ["month", "company", "channel_id", "category", "origin", "delivered_count", "delivered_amount"]
+    list_filter = ["category", "origin", "currency"]
+    list_select_related = ["company"]
 
 
 @admin.register(SpendTemplateTotal)

@@ -148,6 +148,8 @@ class PricingType(models.TextChoices):
     REGULAR = "regular", "Charged"
     FREE_CUSTOMER_SERVICE = "free_customer_service", "Free (customer service window)"
     FREE_ENTRY_POINT = "free_entry_point", "Free (entry point)"
+    # Ours: a receipt with ``billable: false`` and no type (conversation-based pricing, before 2025-07-01).
+    NOT_BILLABLE = "not_billable", "Free (not billable)"
 
 
 class FreeReason(models.TextChoices):
@@ -245,7 +247,7 @@ class Counters(models.Model):
 
     delivered_count = models.BigIntegerField(default=0)
     delivered_amount = models.DecimalField(**TOTAL_MONEY, default=Decimal(0))
-    free_count = models.BigIntegerField(default=0, help_text="Delivered at zero.")
+    free_count = models.BigIntegerField(default=0, help_text="Delivered free (with a reason).")
     sent_count = models.BigIntegerField(default=0)
     sent_amount = models.DecimalField(**TOTAL_MONEY, default=Decimal(0))
     estimated_count = models.BigIntegerField(default=0)
@@ -267,13 +269,39 @@ COUNTER_FIELDS = (
 
 
 class SpendTotal(Counters):
-    """Spend per company, channel, day, category, origin, market and currency, kept with its entries."""
+    """Spend per company, day, channel (phone number), category, market and currency: the daily figures
+    (series, today, Meta's daily pricing analytics per phone number and country)."""
 
     company = models.ForeignKey(Company, on_delete=models.CASCADE, related_name="+", db_index=False)
+    day = models.DateField()
     channel = models.ForeignKey(
         Channel, on_delete=models.DO_NOTHING, db_constraint=False, db_index=False, related_name="+"
     )
-    day = models.DateField()
+    category = models.CharField(max_length=32, choices=Category.choices)
+    market = models.CharField(max_length=2, blank=True)
+    currency = models.CharField(max_length=3, choices=Currency.choices)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["company", "day", "channel", "category", "market", "currency"], name="spend_total_key"
+            ),
+        ]
+        indexes = [models.Index(fields=["day"], name="spend_total_day")]  # all companies' (platform staff)
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.category} {self.delivered_amount} {self.currency}"
+
+
+class SpendMonthTotal(Counters):
+    """Spend per company, month, channel, category, origin, market and currency: month to date, forecasts,
+    bot against agents against notices, and the month's counts that volume tiers and allowances need."""
+
+    company = models.ForeignKey(Company, on_delete=models.CASCADE, related_name="+", db_index=False)
+    month = models.DateField(help_text="The month's first day, in the company's time zone.")
+    channel = models.ForeignKey(
+        Channel, on_delete=models.DO_NOTHING, db_constraint=False, db_index=False, related_name="+"
+    )
     category = models.CharField(max_length=32, choices=Category.choices)
     origin = models.CharField(max_length=10, choices=Origin.choices)
     market = models.CharField(max_length=2, blank=True)
@@ -282,14 +310,14 @@ class SpendTotal(Counters):
     class Meta:
         constraints = [
             models.UniqueConstraint(
-                fields=["company", "day", "channel", "category", "origin", "market", "currency"],
-                name="spend_total_key",
+                fields=["company", "month", "channel", "category", "origin", "market", "currency"],
+                name="spend_month_total_key",
             ),
         ]
-        indexes = [models.Index(fields=["day"], name="spend_total_day")]  # all companies' (platform staff)
+        indexes = [models.Index(fields=["month"], name="spend_month_total_month")]
 
     def __str__(self) -> str:
-        return f"{self.day} {self.category} {self.delivered_amount} {self.currency}"
+        return f"{self.month:%Y-%m} {self.category} {self.origin} {self.delivered_amount} {self.currency}"
 
 
 class SpendTemplateTotal(Counters):
