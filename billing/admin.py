@@ -12,11 +12,13 @@ from billing.models import (
     SpendTemplateTotal,
     SpendTotal,
 )
+from companies.admin_scoping import PLATFORM_ONLY, READ_ONLY, CompanyScopedAdmin
 from conversations.admin import BigTableAdmin
 
 
 @admin.register(Rate)
-class RateAdmin(admin.ModelAdmin):
+class RateAdmin(CompanyScopedAdmin):
+    company_path = PLATFORM_ONLY  # Meta's prices, the same for every company
     list_display = ["market", "category", "currency", "price", "tier", "valid_from", "valid_to", "source"]
     list_filter = ["market", "category", "currency"]
     search_fields = ["market", "source"]
@@ -24,13 +26,15 @@ class RateAdmin(admin.ModelAdmin):
 
 
 @admin.register(FreeAllowance)
-class FreeAllowanceAdmin(admin.ModelAdmin):
+class FreeAllowanceAdmin(CompanyScopedAdmin):
+    company_path = PLATFORM_ONLY
     list_display = ["kind", "category", "market", "monthly_count", "valid_from", "valid_to", "is_active"]
     list_filter = ["kind", "category", "is_active"]
 
 
 @admin.register(BillingAccount)
-class BillingAccountAdmin(admin.ModelAdmin):
+class BillingAccountAdmin(CompanyScopedAdmin):
+    company_path = PLATFORM_ONLY  # how Meta bills the company: the platform sets it up
     list_display = ["company", "currency"]
     list_filter = ["currency"]
     autocomplete_fields = ["company"]
@@ -39,6 +43,10 @@ class BillingAccountAdmin(admin.ModelAdmin):
 
 class ReadOnlyAdmin(BigTableAdmin):
     """Written only by the billing services, with their totals: an edit here would make them drift."""
+
+    # An ISP admin reads its own company's spend (companies.admin_scoping).
+    company_path = "company"
+    isp_admin_permissions = READ_ONLY
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
