@@ -1,8 +1,9 @@
 """After spend entries commit, tell the live dashboards of their companies: a Channels group per company.
 
 Group ``spend.company.<company_id>``; the message is ``{"type": "spend.changed", ...}`` with today's spend by
-category, the month so far and the last billable messages, so the page redraws without asking. A push that
-fails (the channel layer down) is logged and dropped: the page reads the same figures when it reconnects.
+category, the month so far and the last billable messages (their recipients masked), so the page redraws
+without asking. A push that fails (the channel layer down) is logged and dropped: the page reads the same
+figures when it reconnects.
 """
 
 import logging
@@ -15,6 +16,7 @@ from django.db import transaction
 
 from billing import selectors
 from billing.models import SpendEntry
+from billing.recipients import masked_recipients
 
 logger = logging.getLogger(__name__)
 
@@ -39,6 +41,8 @@ def figures(company_id: int) -> dict[str, Any]:
     """What the dashboard shows of one company, as the push carries it."""
     today = selectors.today_for(company_id)
     month = selectors.get_month_to_date(company_id=company_id, month=today)
+    last_billable = selectors.list_last_billable(company_id=company_id, limit=LAST_BILLABLE)
+    recipients = masked_recipients(entry.message_id for entry in last_billable)
     return {
         "type": "spend.changed",
         "company_id": company_id,
@@ -57,8 +61,9 @@ def figures(company_id: int) -> dict[str, Any]:
                 "currency": entry.currency,
                 "template": entry.template_name,
                 "origin": entry.origin,
+                "recipient": recipients.get(entry.message_id, ""),
             }
-            for entry in selectors.list_last_billable(company_id=company_id, limit=LAST_BILLABLE)
+            for entry in last_billable
         ],
     }
 

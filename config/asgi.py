@@ -25,6 +25,7 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 from django.conf import settings  # noqa: E402
 
+from billing.routing import websocket_urlpatterns as billing_websockets  # noqa: E402
 from config.chunked_bodies import SizedBodies  # noqa: E402
 from config.routing import websocket_urlpatterns  # noqa: E402
 from conversations.webhook_intake import WebhookIntake  # noqa: E402
@@ -37,7 +38,9 @@ application = ProtocolTypeRouter(
                 limit=settings.DATA_UPLOAD_MAX_MEMORY_SIZE,
             )
         ),
-        "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
+        "websocket": AllowedHostsOriginValidator(
+            AuthMiddlewareStack(URLRouter([*websocket_urlpatterns, *billing_websockets]))
+        ),
     }
 )
 
