@@ -1,5 +1,6 @@
 """The live dashboard's tests' world: two companies with a Cloud channel each, their agents, platform staff,
-and Meta's real delivered receipt (``meta/status_delivered.json``) posted to the real webhook URL."""
+Meta's real delivered receipt (``meta/status_delivered.json``) posted to the real webhook URL, and for the
+browser's tests headless Chromium and the ASGI application served live (``tests.billing.browser_harness``)."""
 
 import datetime as dt
 from decimal import Decimal
@@ -12,6 +13,7 @@ from django.test import Client
 from companies import members
 from companies.models import Channel, Member
 from conversations.models import Message
+from tests.billing.browser_harness import browser, live_asgi  # noqa: F401
 from tests.billing.conftest import cloud_message, status_payload
 from tests.conftest import post_meta
 from tests.factories import CloudChannelFactory, CompanyFactory
@@ -69,8 +71,11 @@ def sent_template(channel: Channel, *, phone: str = "5544999990001", template: s
 
 
 def delivered_webhook(message: Message) -> dict:
-    """Meta's delivered receipt (conversation-based, billable, service) about ``message``, timed now."""
-    return status_payload("status_delivered.json", message, at=dt.datetime.now(dt.UTC))
+    """Meta's delivered receipt (conversation-based, billable, service) about ``message``, timed now, in a
+    conversation of its own (conversation-based pricing charges a conversation's first message only)."""
+    payload = status_payload("status_delivered.json", message, at=dt.datetime.now(dt.UTC))
+    payload["entry"][0]["changes"][0]["value"]["statuses"][0]["conversation"]["id"] = f"conversation-{message.pk}"
+    return payload
 
 
 def post_delivered(message: Message, client: Client | None = None) -> None:
