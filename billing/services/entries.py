@@ -109,7 +109,9 @@ def settle(*, queued: Sequence[Queued] = (), receipts: Sequence[Receipt] = ()) -
         messages = _lock(sorted(by_message))
         if not messages:
             return []
-        entries = {entry.message_id: entry for entry in SpendEntry.objects.filter(message_id__in=list(messages))}
+        # Locked in id order, as drop_estimates locks them, so the two never wait on each other in a circle.
+        found = SpendEntry.objects.select_for_update().filter(message_id__in=list(messages)).order_by("pk")
+        entries = {entry.message_id: entry for entry in found}
         batch = Reads.load(messages.values(), entries.values())
         deltas, created, changed = totals.Deltas(), [], []
         for message_id, message in messages.items():
