@@ -186,7 +186,9 @@ else:
 
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL or "filesystem://")
 if CELERY_BROKER_URL.startswith("filesystem://"):
-    # kombu's filesystem transport: a real broker (separate worker and beat processes) with no server.
+    # kombu's filesystem transport: a real broker (separate worker and beat processes) with no server;
+    # ours writes each message whole before a worker can list it (config.file_broker).
+    CELERY_BROKER_TRANSPORT = "config.file_broker:Transport"
     _BROKER_DIR = VAR_DIR / "broker"
     for _sub in ("queue", "processed", "control"):
         (_BROKER_DIR / _sub).mkdir(parents=True, exist_ok=True)
