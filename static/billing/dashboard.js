@@ -154,7 +154,7 @@
       clearInterval(keepalive);
       socket = null;
       if (event.code === LOG_IN_AGAIN) {
-        location.reload();
+        logInAgain();
       } else if (REFUSED.indexOf(event.code) >= 0) {
         stopped = true;
         show("refused", event.reason || "Not allowed.");
@@ -162,6 +162,19 @@
         retry();
       }
     };
+  }
+
+  // Reloading leads to the login page when the session ended. If the page loads but its socket still finds no
+  // session (a proxy that drops cookies on WebSockets), reloading again would loop: once a minute at most.
+  function logInAgain() {
+    var last = Number(sessionStorage.getItem("spend-dashboard-reloaded") || 0);
+    if (Date.now() - last > 60000) {
+      sessionStorage.setItem("spend-dashboard-reloaded", String(Date.now()));
+      location.reload();
+    } else {
+      stopped = true;
+      show("refused", "Not logged in: reload the page to log in again.");
+    }
   }
 
   // Exponential backoff with jitter, so dashboards that lost the server together do not return together.

@@ -7,6 +7,7 @@ import time
 
 import pytest
 import requests
+from django.contrib.sessions.models import Session
 
 from tests.billing.browser_harness import DevTools, LiveAsgi
 from tests.billing.dashboard.conftest import PASSWORD, delivered_webhook, member, sent_template
@@ -110,3 +111,15 @@ def test_the_dashboard_fits_a_phone_s_screen(browser, live_asgi, channel):
     assert browser.evaluate("getComputedStyle(document.querySelector('.messages thead')).display") == "none"
     cards = browser.evaluate("[...document.querySelectorAll('.card')].map(c => c.getBoundingClientRect().left)")
     assert len(set(cards)) == 1  # one column of cards
+
+
+def test_a_dashboard_whose_session_ended_goes_to_the_login_page_when_it_reconnects(browser, live_asgi, channel):
+    member(channel, "bruno")
+    log_in(browser, live_asgi, "bruno")
+    Session.objects.all().delete()  # logged out elsewhere, or the session expired
+
+    live_asgi.stop()
+    live_asgi.start()
+
+    assert browser.wait_until("location.pathname", "/accounts/login/") == "/accounts/login/"
+    assert browser.evaluate("location.search") == "?next=/dashboard/spend/"

@@ -81,6 +81,22 @@ def test_a_wrong_password_shows_the_form_again(agent_a):
     assert 'role="alert"' in response.content.decode()
 
 
+def test_the_dashboard_s_login_is_throttled_like_the_admin_s(agent_a, settings):
+    client = Client()
+    for _ in range(settings.AXES_FAILURE_LIMIT - 1):
+        assert client.post("/accounts/login/", {"username": "bruno", "password": "wrong"}).status_code == 200
+    assert client.post("/accounts/login/", {"username": "bruno", "password": "wrong"}).status_code == 429
+    assert client.post("/accounts/login/", {"username": "bruno", "password": PASSWORD}).status_code == 429
+    assert client.get(URL).status_code == 302  # still not logged in
+
+
+def test_logging_out_leads_back_to_the_login_page(agent_a):
+    client = logged_in(agent_a.user)
+    response = client.post("/accounts/logout/")
+    assert response["Location"] == "/accounts/login/"
+    assert client.get(URL).status_code == 302
+
+
 def test_an_agent_has_no_way_into_the_admin(agent_a):
     response = logged_in(agent_a.user).get("/admin/")
     assert response.status_code == 302
