@@ -96,11 +96,12 @@ def parse(fields: str) -> Query:
 
 
 def _country(recipient: str) -> str:
-    try:
-        region = phonenumbers.region_code_for_country_code(phonenumbers.parse(f"+{recipient}").country_code)
-    except phonenumbers.NumberParseException:
-        return ""
-    return "" if region in ("ZZ", "001") else region
+    """The recipient's country by its calling code (prefix-free, so the first that matches is it)."""
+    for length in (1, 2, 3):
+        regions = phonenumbers.COUNTRY_CODE_TO_REGION_CODE.get(int(recipient[:length] or 0))
+        if regions:
+            return "" if regions[0] == "001" else regions[0]
+    return ""
 
 
 class PricingAnalytics:
@@ -109,7 +110,8 @@ class PricingAnalytics:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._seeded: dict[str, list[dict[str, Any]]] = {}
-        self._counted: dict[str, list[dict[str, Any]]] = {}
+        # Counted sends per WABA, minute, number, country and category: a long demo's sends in little memory.
+        self._counted: dict[str, dict[tuple[int, str, str, str], int]] = {}
         self._without_cost: set[str] = set()
 
     def seed(self, waba_id: str, points: Iterable[Mapping[str, Any]], *, with_cost: bool = True) -> None:
@@ -124,22 +126,20 @@ class PricingAnalytics:
 
     def count_send(self, waba_id: str, *, at: float, phone_number: str, recipient: str, category: str) -> None:
         """A send the fake accepted, counted as one delivered message of ``category`` (never with a cost)."""
-        point = {
-            "start": int(at),
-            "phone_number": phone_number,
-            "country": _country(recipient),
-            "pricing_category": category.upper(),
-            "pricing_type": "REGULAR",
-            "tier": "0:MAX",
-            "volume": 1,
-        }
+        key = (int(at) // 60 * 60, phone_number, _country(recipient), category.upper())
         with self._lock:
-            self._counted.setdefault(waba_id, []).append(point)
+            counted = self._counted.setdefault(waba_id, {})
+            counted[key] = counted.get(key, 0) + 1
 
     def answer(self, waba_id: str, query: Query) -> dict[str, Any]:
         """Meta's body for ``query`` on ``waba_id``."""
         with self._lock:
-            points = [*self._seeded.get(waba_id, ()), *self._counted.get(waba_id, ())]
+            points = [*self._seeded.get(waba_id, ())]
+            points += [
+                {"start": start, "phone_number": number, "country": country, "pricing_category": category}
+                | {"pricing_type": "REGULAR", "tier": "0:MAX", "volume": volume}
+                for (start, number, country, category), volume in self._counted.get(waba_id, {}).items()
+            ]
             with_cost = waba_id not in self._without_cost
         sums: dict[tuple, dict[str, Any]] = {}
         for point in points:

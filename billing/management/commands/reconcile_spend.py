@@ -33,6 +33,8 @@ class Command(BaseCommand):
         companies = {channel.company_id: channel.company for channel in channels}
         if company and (unknown := sorted(set(company) - companies.keys())):
             raise CommandError(f"No active company with an active Cloud WABA: {', '.join(map(str, unknown))}.")
+        if not companies:
+            self.stdout.write("No active company has an active Cloud channel with a WABA: nothing to fetch.")
         failed = 0
         for found in sorted(companies.values(), key=lambda c: c.pk):
             first = since or today_for(found.pk) - dt.timedelta(days=1)
