@@ -44,8 +44,9 @@ receipt_ops = st.tuples(
     st.integers(0, 30),  # minutes after the base
     st.sampled_from(["c1", "c2"]),  # CBP conversation
 )
-queued_ops = st.tuples(st.just("queued"), st.integers(0, 4), st.booleans())
-operations = st.lists(st.one_of(receipt_ops, queued_ops), min_size=1, max_size=14)
+queued_ops = st.tuples(st.just("queued"), st.integers(0, 4))
+cancel_ops = st.tuples(st.just("cancel"), st.integers(0, 4))  # an operator's, while it waits in the outbox
+operations = st.lists(st.one_of(receipt_ops, queued_ops, cancel_ops), min_size=1, max_size=14)
 
 
 def payload_for(message: Message, status: str, pricing: dict | None, at: dt.datetime, conversation: str) -> dict:
@@ -68,23 +69,31 @@ def payload_for(message: Message, status: str, pricing: dict | None, at: dt.date
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(base=st.sampled_from(BASES), templates=st.lists(st.booleans(), min_size=5, max_size=5), ops=operations)
-def test_totals_equal_their_recomputation_after_any_mix_of_receipts(db, base, templates, ops):
+@given(
+    base=st.sampled_from(BASES),
+    templates=st.lists(st.booleans(), min_size=5, max_size=5),
+    waiting=st.lists(st.booleans(), min_size=5, max_size=5),
+    ops=operations,
+)
+def test_totals_equal_their_recomputation_after_any_mix_of_receipts(db, base, templates, waiting, ops):
     channel = CloudChannelFactory()
     messages = [
         cloud_message(
             channel,
             phone=f"55449{next(_phones):08d}",
             template="aviso" if templated else "",
-            status=Message.Status.SENDING,
+            status=Message.Status.QUEUED if queued else Message.Status.SENDING,
             at=base,
         )
-        for templated in templates
+        for templated, queued in zip(templates, waiting, strict=True)
     ]
     for op in ops + ops[: len(ops) // 3]:  # a third of them delivered twice
         message = messages[op[1]]
         if op[0] == "queued":
             outbound.announce_queued([(message, message.contact, message.data["content"])])
+            deliver_events()
+        elif op[0] == "cancel":
+            outbound.cancel_message(message=message)
             deliver_events()
         else:
             _, _, status, pricing, minutes, conversation = op
@@ -100,7 +109,7 @@ def test_totals_equal_their_recomputation_after_any_mix_of_receipts(db, base, te
         entry = SpendEntry.objects.filter(message=message).first()
         if message.status in ("delivered", "read") and entry is not None:
             assert entry.stage == SpendEntry.Stage.DELIVERED
-        if message.status == "failed" and entry is not None:
+        if message.status in ("failed", "cancelled") and entry is not None:
             assert (entry.stage, entry.amount) == (SpendEntry.Stage.FAILED, 0)
 
 
