@@ -339,3 +339,94 @@ class SpendTemplateTotal(Counters):
 
     def __str__(self) -> str:
         return f"{self.month:%Y-%m} {self.template_name} {self.delivered_amount} {self.currency}"
+
+
+# ------------------------------------------------------------------------------ Meta's own figures
+
+
+class MetaFetch(models.Model):
+    """One day (the company's) of one WABA's pricing analytics, asked of Meta: whether it came, and why not.
+
+    Written with the day's figures in one transaction (``billing.services.reconciliation``): a day is
+    ``ok`` with all its figures or keeps the figures of its last good fetch, never a part of them.
+    """
+
+    class State(models.TextChoices):
+        OK = "ok", "Fetched"
+        FAILED = "failed", "Failed"
+
+    company = models.ForeignKey(Company, on_delete=models.CASCADE, related_name="+", db_index=False)
+    waba_id = models.CharField("WABA id", max_length=32)
+    day = models.DateField(help_text="The company's day (its time zone) the figures are of.")
+    state = models.CharField(max_length=8, choices=State.choices)
+    attempts = models.PositiveIntegerField(default=0, help_text="Failed attempts since the last good fetch.")
+    attempted_at = models.DateTimeField()
+    fetched_at = models.DateTimeField(null=True, blank=True, help_text="The last good fetch.")
+    has_cost = models.BooleanField(
+        default=True, help_text="False: Meta gave volumes only (a WABA on a Solution Partner's credit line)."
+    )
+    error = models.CharField(max_length=500, blank=True, help_text="Why the last attempt failed.")
+    error_code = models.CharField(max_length=32, blank=True)
+    retryable = models.BooleanField(default=False, help_text="Whether trying again may succeed.")
+
+    class Meta:
+        ordering = ["-day", "company_id", "waba_id"]
+        constraints = [models.UniqueConstraint(fields=["company", "day", "waba_id"], name="meta_fetch_key")]
+
+    def __str__(self) -> str:
+        return f"{self.day} WABA {self.waba_id}: {self.get_state_display()}"
+
+
+class MetaSpend(models.Model):
+    """What Meta's pricing analytics say a company's day cost, at the grain of its daily totals (phone
+    number, category, country), the pricing types in columns so that each row meets one ``SpendTotal``.
+
+    ``cost`` is Meta's, in the WABA's currency; Meta gives none for WABAs on a Solution Partner's credit
+    line, so ``rate_card_cost`` prices Meta's charged volume with our rate card, for every row.
+    """
+
+    company = models.ForeignKey(Company, on_delete=models.CASCADE, related_name="+", db_index=False)
+    day = models.DateField(help_text="The company's day (its time zone).")
+    waba_id = models.CharField("WABA id", max_length=32)
+    phone_number = models.CharField(max_length=20, blank=True, help_text="The business number, as Meta gives it.")
+    # None when Meta's number is none of the company's channels; a deleted channel keeps its figures.
+    channel = models.ForeignKey(
+        Channel,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        db_index=False,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    category = models.CharField(max_length=32, choices=Category.choices)
+    market = models.CharField(max_length=2, blank=True, help_text="The recipients' country.")
+    currency = models.CharField(max_length=3, choices=Currency.choices)
+    volume = models.BigIntegerField(default=0, help_text="Delivered messages, charged and free.")
+    charged_volume = models.BigIntegerField(default=0, help_text="Pricing type REGULAR.")
+    free_customer_service_volume = models.BigIntegerField(default=0)
+    free_entry_point_volume = models.BigIntegerField(default=0)
+    cost = models.DecimalField(**TOTAL_MONEY, null=True, blank=True, help_text="Meta's; empty when Meta gave none.")
+    rate_card_cost = models.DecimalField(
+        **TOTAL_MONEY, default=Decimal(0), help_text="The charged volume priced with our rate card."
+    )
+    is_priced = models.BooleanField(default=True, help_text="False when no rate card row priced a charged message.")
+    fetched_at = models.DateTimeField()
+
+    class Meta:
+        verbose_name = "Meta spend figure"
+        ordering = ["-day", "company_id", "category"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["company", "day", "waba_id", "phone_number", "category", "market", "currency"],
+                name="meta_spend_key",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.category} {self.volume} messages"
+
+    @property
+    def amount(self) -> Decimal:
+        """What Meta charged: its cost, or, when it gave none, its volume priced with our rate card."""
+        return self.cost if self.cost is not None else self.rate_card_cost

@@ -124,6 +124,13 @@ PERIODIC_TASKS: list[PeriodicTask] = [
         every_seconds=15 * 60,
         why="Each company's billing reminders go once a day from its hour, in its time zone.",
     ),
+    PeriodicTask(
+        name="reconcile-with-meta",
+        task="billing.tasks.reconcile_with_meta",
+        every_seconds=3600,
+        why="Each company's yesterday of Meta's pricing analytics is stored beside our spend from the morning, in "
+        "its time zone; a day Meta failed to give is asked again at the next runs.",
+    ),
 ]
 
 

@@ -61,6 +61,7 @@ TASK_QUEUES: dict[str, str] = {
     "notifications.tasks.campaigns.import_campaign_upload": CAMPAIGNS,
     "notifications.tasks.campaigns.run_campaigns": CAMPAIGNS,
     "notifications.tasks.campaigns.resume_imports": MAINTENANCE,
+    "billing.tasks.reconcile_with_meta": MAINTENANCE,
 }
 
 

@@ -8,6 +8,10 @@
 * ``/<version>/<waba_id>/message_templates`` lists, creates and deletes templates, kept in memory;
   ``POST /<version>/<template_id>`` edits one. A created or edited template is approved at once, and
   the approval reported by webhook a moment later.
+* ``GET /<version>/<waba_id>?fields=pricing_analytics...`` answers Meta's pricing analytics
+  (``fakes.pricing_analytics``) from the figures seeded for the WABA (``seed_pricing_analytics``, or
+  ``POST /_fake/pricing_analytics`` from another process) and the sends accepted for the webhook's WABA;
+  it can be told to answer the next N of them with an error (``fail_pricing_analytics``).
 * With a webhook (``webhook_url`` and ``app_secret``), every accepted send is followed by its ``sent``,
   ``delivered`` and ``read`` statuses and every template review by its ``message_template_status_update``,
   signed with the app secret and POSTed as Meta does, retried until taken.
@@ -49,7 +53,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from fakes import meta_payloads
+from fakes import meta_payloads, pricing_analytics
 from fakes.callbacks import CallbackPoster
 from fakes.media import SAMPLE_IMAGE, SAMPLE_IMAGE_MIME
 from fakes.server import HOST, Answer, FakeServer, Request, announce_ready, json_answer
@@ -113,6 +117,8 @@ class FakeGraphAPI(FakeServer):
         self._next: list[_Failure] = []
         self._by_recipient: dict[str, _Failure] = {}
         self._templates: dict[str, dict[str, Any]] = {}
+        self.analytics = pricing_analytics.PricingAnalytics()
+        self._analytics_failures: list[_Failure] = []
         if state is not None and state.exists():
             self._templates = json.loads(state.read_text())
 
@@ -138,6 +144,32 @@ class FakeGraphAPI(FakeServer):
         with self._lock:
             self._next.clear()
             self._by_recipient.clear()
+            self._analytics_failures.clear()
+
+    def seed_pricing_analytics(self, waba_id: str, points: list[dict[str, Any]], *, with_cost: bool = True) -> None:
+        """Make ``points`` (Meta's data points) the WABA's figures; ``with_cost=False``: a WABA on a Solution
+        Partner's credit line, answered with volumes only."""
+        self.analytics.seed(waba_id, points, with_cost=with_cost)
+
+    def fail_pricing_analytics(self, n: int, error: Mapping[str, Any] | str) -> None:
+        """Answer the next ``n`` pricing analytics requests with this error's status and body."""
+        with self._lock:
+            self._analytics_failures.append(_Failure(self._error(error), n))
+
+    def control(self, request: Request) -> Answer | None:
+        """Besides ``/_fake/requests``: ``POST /_fake/pricing_analytics`` with ``{"waba_id", "points",
+        "with_cost"}`` seeds a WABA's pricing analytics from another process (a demo, a harness)."""
+        if request.method != "POST" or urlsplit(request.path).path != "/_fake/pricing_analytics":
+            return super().control(request)
+        body = request.body if isinstance(request.body, dict) else {}
+        waba_id, points = body.get("waba_id"), body.get("points")
+        if not isinstance(waba_id, str) or not isinstance(points, list):
+            return json_answer(400, {"error": "waba_id (a string) and points (a list) are required"})
+        try:
+            self.seed_pricing_analytics(waba_id, points, with_cost=body.get("with_cost", True) is not False)
+        except (ValueError, TypeError) as exc:
+            return json_answer(400, {"error": str(exc)})
+        return json_answer(200, {"seeded": len(points)})
 
     def reset(self) -> None:
         """Forget the requests received (failures stay as set)."""
@@ -184,6 +216,9 @@ class FakeGraphAPI(FakeServer):
             return self._send(request, node)
         if edge == "message_templates":
             return self._record(request, self._templates_edge(request, node, query))
+        fields = (query.get("fields") or [""])[0]
+        if edge is None and request.method == "GET" and pricing_analytics.is_pricing_analytics(fields):
+            return self._record(request, self._pricing_analytics(request, node, fields))
         if edge is None and request.method == "GET":
             return self._record(request, self._media_info(node))
         if edge is None and request.method == "POST" and node in self._templates:
@@ -228,7 +263,13 @@ class FakeGraphAPI(FakeServer):
         message: dict[str, str] = {"id": request.message_id}
         if template:
             message["message_status"] = "accepted"
-        self._report_statuses(phone_number_id, request.message_id, digits, "utility" if template else "service")
+        category = "utility" if template else "service"
+        if self.webhook is not None:  # Meta counts the delivered message in the WABA's pricing analytics
+            display = "".join(ch for ch in self.webhook.display_number if ch.isdigit())
+            self.analytics.count_send(
+                self.webhook.waba_id, at=request.wall, phone_number=display, recipient=digits, category=category
+            )
+        self._report_statuses(phone_number_id, request.message_id, digits, category)
         return json_answer(
             200, {"messaging_product": "whatsapp", "contacts": [{"input": to, "wa_id": digits}], "messages": [message]}
         )
@@ -254,6 +295,21 @@ class FakeGraphAPI(FakeServer):
         body = meta_payloads.encode(payload)
         signature = meta_payloads.sign(self.webhook.app_secret, body)
         self._poster.post(delay, self.webhook.url, body, {"X-Hub-Signature-256": signature})
+
+    def _pricing_analytics(self, request: Request, waba_id: str, fields: str) -> Answer:
+        if not request.authorization and "access_token=" not in request.path:
+            return _graph_error(104, "An access token is required to request this resource.")
+        with self._lock:
+            while self._analytics_failures and not self._analytics_failures[0].take():
+                self._analytics_failures.pop(0)
+            failure = self._analytics_failures[0] if self._analytics_failures else None
+        if failure is not None:
+            return Answer(failure.status, failure.body)
+        try:
+            query = pricing_analytics.parse(fields)
+        except pricing_analytics.QueryError as exc:
+            return _graph_error(100, str(exc))
+        return json_answer(200, self.analytics.answer(waba_id, query))
 
     def _media_info(self, media_id: str) -> Answer:
         return json_answer(
