@@ -5,6 +5,7 @@ from typing import Any
 
 from billing.services import entries
 from companies.events import Event
+from companies.models import Channel
 from conversations.models import Message
 
 Status = Message.Status
@@ -14,8 +15,12 @@ HEARD_STATUSES = frozenset({Status.DELIVERED, Status.READ, Status.PLAYED, Status
 
 
 def wants_status(payload: dict[str, Any]) -> bool:
-    """The status changes spend needs: our messages' receipts that carry pricing, deliveries and failures."""
-    if payload.get("direction") != Message.Direction.OUTBOUND:
+    """The status changes spend needs: our messages' receipts that carry pricing, deliveries and failures.
+
+    Never an Evolution channel's receipts: WhatsApp Web costs nothing per message (and those are most of the
+    receipts of a company sending its notices there). A move whose channel kind was not read is heard.
+    """
+    if payload.get("direction") != Message.Direction.OUTBOUND or payload.get("channel_kind") == Channel.Kind.EVOLUTION:
         return False
     return bool(payload.get("pricing")) or payload.get("status") in HEARD_STATUSES
 

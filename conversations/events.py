@@ -10,8 +10,9 @@ from companies.events import Topic
 # contact's conversation is the inbound lane's (services.inbox), not the order of these events.
 INBOUND_MESSAGE_RECORDED = Topic("inbound_message_recorded")
 
-# A message's status moved: {"message_id", "direction", "purpose", "status", "at", "error_code", "error_title",
-# "pricing"}; ``pricing`` is Meta's pricing object when the receipt carried one.
+# A message's status moved: {"message_id", "direction", "purpose", "channel_kind", "status", "at", "error_code",
+# "error_title", "pricing"}; ``pricing`` is Meta's pricing object when the receipt carried one; ``channel_kind``
+# ("cloud", "evolution") is "" for the sending engine's own moves.
 MESSAGE_STATUS_CHANGED = Topic("message_status_changed")
 
 # A message was queued on a Cloud channel (Meta prices Cloud messages; Evolution costs nothing), emitted by

@@ -14,6 +14,7 @@ What applies and is part of the history is announced after commit as "message st
 (``conversations.events``), with Meta's pricing object, for the apps above (spend, notices).
 """
 
+import dataclasses
 import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -95,16 +96,18 @@ class Held:
     status: str
     has_pricing: bool
     purpose: str = ""
+    channel_kind: str = ""  # "" where the caller did not read it (the engine's own moves)
     values: dict[str, Any] = field(default_factory=dict)
 
 
-_COLUMNS = ("id", "company_id", "direction", "status", "pricing", "purpose")
+_COLUMNS = ("id", "company_id", "direction", "status", "pricing", "purpose", "channel__kind")
 
 
 def lock(messages: QuerySet[Message], *, limit: int | None = None, skip_locked: bool = False) -> dict[int, Held]:
     """Lock and read ``messages`` (in id order, as every writer does, so two never wait on each other in a
     circle) for a caller that picks what to move under the lock; give the result to ``move``."""
-    locked = messages.select_for_update(skip_locked=skip_locked).order_by("pk").values_list(*_COLUMNS)
+    # The channel's kind is read along (the receipts' subscribers filter on it); only the messages are locked.
+    locked = messages.select_for_update(skip_locked=skip_locked, of=("self",)).order_by("pk").values_list(*_COLUMNS)
     if limit is not None:
         locked = locked[:limit]
     return {
@@ -114,8 +117,9 @@ def lock(messages: QuerySet[Message], *, limit: int | None = None, skip_locked: 
             status=status,
             has_pricing=pricing is not None,
             purpose=purpose,
+            channel_kind=channel_kind or "",
         )
-        for pk, company_id, direction, status, pricing, purpose in locked
+        for pk, company_id, direction, status, pricing, purpose, channel_kind in locked
     }
 
 
@@ -140,7 +144,7 @@ def move(
         if locked is None:
             rows = lock(Message.objects.filter(pk__in={c.message_id for c in changes}))
         else:  # copies: what is written is collected on them
-            rows = {pk: Held(h.company_id, h.direction, h.status, h.has_pricing, h.purpose) for pk, h in locked.items()}
+            rows = {pk: dataclasses.replace(h, values={}) for pk, h in locked.items()}
         applied: list[Change] = []
         history: list[MessageStatusChange] = []
         for change in changes:
@@ -210,6 +214,7 @@ def _announcement(change: Change, row: Held) -> dict[str, Any]:
         "message_id": change.message_id,
         "direction": row.direction,
         "purpose": row.purpose,
+        "channel_kind": row.channel_kind,
         "status": change.status,
         "at": change.at.isoformat(),
         "error_code": change.error_code[:MAX_CODE],
@@ -270,14 +275,14 @@ def record_statuses(*, company: Company, updates: Iterable[tuple[Channel | None,
         # Found and locked in one query (in id order, as ``lock`` does): ``move`` then reads them no more.
         found = (
             Message.objects.filter(company=company, provider_id__in=provider_ids)
-            .select_for_update()
+            .select_for_update(of=("self",))
             .order_by("pk")
             .values_list("provider_id", *_COLUMNS)
         )
         messages, locked = {}, {}
-        for provider_id, pk, company_id, direction, status, pricing, purpose in found:
+        for provider_id, pk, company_id, direction, status, pricing, purpose, channel_kind in found:
             messages[provider_id] = pk
-            locked[pk] = Held(company_id, direction, status, pricing is not None, purpose)
+            locked[pk] = Held(company_id, direction, status, pricing is not None, purpose, channel_kind or "")
         _record_receipts(company, known, messages, locked, outcomes)
     return outcomes
 

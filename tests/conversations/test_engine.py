@@ -8,6 +8,7 @@ import threading
 import time
 
 import pytest
+from django.db import connection
 from django.utils import timezone
 
 from companies.services import save_channel
@@ -534,7 +535,8 @@ def test_a_crashed_dispatchers_sends_are_recovered_in_batches_with_their_history
     taken = outbox.claim(channel, 60)
     Message.objects.filter(pk__in=[m.pk for m in taken[:55]]).update(status_at=timezone.now() - dt.timedelta(hours=1))
     # A few statements for the lot (the failures' events to their subscribers among them), not one per message.
-    with django_assert_max_num_queries(9):
+    # 10: on SQLite, whose bound on a statement's variables splits the failures' event rows (one per subscriber).
+    with django_assert_max_num_queries(9 if connection.vendor == "postgresql" else 10):
         assert outbox.recover_stuck() == 55
     assert Message.objects.filter(status="failed", error_code="outcome_unknown").count() == 55
     assert Message.objects.filter(status="sending").count() == 5  # still within the time a send may take
