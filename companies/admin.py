@@ -9,8 +9,19 @@ from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
-from companies import services
+from companies import (
+    member_admin,  # noqa: F401  (registers the members' admin)
+    services,
+)
+from companies.admin_scoping import (
+    EVERYTHING,
+    PLATFORM_ONLY,
+    READ_ONLY,
+    CompanyScopedAdmin,
+    CompanyScopedInline,
+)
 from companies.forms import SecretFieldsForm, secret_formfield
+from companies.members import member_of
 from companies.models import ApiKey, Channel, Company, PlatformToken
 from config.admin_display import pill
 from config.fields import EncryptedTextField
@@ -44,8 +55,9 @@ class SecretAwareMixin:
         return super().formfield_for_dbfield(db_field, request, **kwargs)
 
 
-class ChannelInline(SecretAwareMixin, admin.StackedInline):
+class ChannelInline(CompanyScopedInline, SecretAwareMixin, admin.StackedInline):
     model = Channel
+    isp_admin_permissions = EVERYTHING
     extra = 0
     show_change_link = True
     readonly_fields = ["connection_state", "connection_state_changed_at"]
@@ -69,8 +81,9 @@ class ChannelInline(SecretAwareMixin, admin.StackedInline):
     ]
 
 
-class ApiKeyInline(admin.TabularInline):
+class ApiKeyInline(CompanyScopedInline, admin.TabularInline):
     model = ApiKey
+    isp_admin_permissions = READ_ONLY
     extra = 0
     can_delete = False
     fields = ["name", "prefix", "created_at", "last_used_at", "revoked_at"]
@@ -96,7 +109,12 @@ class ConnectionStateListFilter(admin.SimpleListFilter):
 
 
 @admin.register(Company)
-class CompanyAdmin(SecretAwareMixin, admin.ModelAdmin):
+class CompanyAdmin(SecretAwareMixin, CompanyScopedAdmin):
+    # An ISP admin edits its own company's settings; creating, deleting and (de)activating companies are the
+    # platform's.
+    company_path = "pk"
+    isp_admin_permissions = frozenset({"view", "change"})
+    ordering = ["name"]  # the list's count annotation drops Meta.ordering (a GROUP BY), autocomplete pages need one
     list_display = ["name", "status_pill", "contract", "channel_states", "active_keys", "erp_system", "updated_at"]
     list_filter = ["status", ConnectionStateListFilter, "erp_system", "channels__kind", "active_channel_policy"]
     search_fields = [
@@ -211,8 +229,21 @@ class CompanyAdmin(SecretAwareMixin, admin.ModelAdmin):
         ]
         return format_html_join(mark_safe("<br>"), "<strong>{}</strong>: <code>{}</code>", rows)
 
+    def get_readonly_fields(self, request: HttpRequest, obj: Company | None = None) -> list[str]:
+        fields = list(super().get_readonly_fields(request, obj))
+        if member_of(request.user) is not None:
+            fields += ["contract", "status"]  # the platform's: URLs name the contract, status stops all sending
+        return fields
+
     def save_model(self, request, obj: Company, form, change: bool) -> None:
         services.save_company(company=obj)
+
+    def delete_model(self, request: HttpRequest, obj: Company) -> None:
+        services.delete_company(company=obj)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Company]) -> None:
+        for company in queryset:
+            services.delete_company(company=company)
 
     def save_formset(self, request, form, formset, change: bool) -> None:
         if formset.model is not Channel:
@@ -239,7 +270,9 @@ class CompanyAdmin(SecretAwareMixin, admin.ModelAdmin):
 
 
 @admin.register(Channel)
-class ChannelAdmin(SecretAwareMixin, admin.ModelAdmin):
+class ChannelAdmin(SecretAwareMixin, CompanyScopedAdmin):
+    company_path = "company"
+    isp_admin_permissions = EVERYTHING  # its own numbers
     list_display = [
         "name",
         "company",
@@ -311,7 +344,7 @@ class ChannelAdmin(SecretAwareMixin, admin.ModelAdmin):
         services.save_channel(channel=obj, changed=frozenset(form.changed_data))
 
 
-class KeyAdminBase(admin.ModelAdmin):
+class KeyAdminBase(CompanyScopedAdmin):
     """Keys are created here and shown once, on the page that follows; afterwards only the prefix."""
 
     list_display = ["name", "owner", "prefix", "created_at", "last_used_at", "state_pill"]
@@ -334,7 +367,7 @@ class KeyAdminBase(admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None) -> bool:
         return False  # revoke instead, so the audit trail (prefix, last use) stays
 
-    @admin.action(description="Revoke the selected keys")
+    @admin.action(description="Revoke the selected keys", permissions=["change"])
     def revoke(self, request: HttpRequest, queryset) -> None:
         for key in queryset.filter(revoked_at__isnull=True):
             services.revoke_key(key=key)
@@ -354,6 +387,9 @@ class KeyAdminBase(admin.ModelAdmin):
 
 @admin.register(ApiKey)
 class ApiKeyAdmin(KeyAdminBase):
+    company_path = "company"
+    # Its own company's keys: it could do through them whatever the API allows anyway. Changing one is revoking it.
+    isp_admin_permissions = frozenset({"view", "add", "change"})
     add_fields = ["company", "name"]
     list_filter = [("revoked_at", admin.EmptyFieldListFilter), "company"]
     search_fields = ["name", "prefix", "company__name"]
@@ -373,6 +409,7 @@ class ApiKeyAdmin(KeyAdminBase):
 
 @admin.register(PlatformToken)
 class PlatformTokenAdmin(KeyAdminBase):
+    company_path = PLATFORM_ONLY
     add_fields = ["user", "name"]
     list_filter = [("revoked_at", admin.EmptyFieldListFilter)]
     search_fields = ["name", "prefix", "user__username"]

@@ -285,6 +285,35 @@ class Channel(models.Model):
             raise ValidationError(errors)
 
 
+class Member(models.Model):
+    """A person of one company: an ISP admin (the Django admin, scoped to the company) or an agent (the live
+    spend dashboard only). A user belongs to at most one company; staff without a membership are the platform's.
+
+    Written only by ``companies.members``, which also keeps the user's staff flag in step with the role.
+    """
+
+    class Role(models.TextChoices):
+        ISP_ADMIN = "isp_admin", "ISP admin"
+        AGENT = "agent", "Agent"
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="member")
+    company = models.ForeignKey(Company, on_delete=models.CASCADE, related_name="members")
+    role = models.CharField(max_length=16, choices=Role.choices)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["company__name", "user__username"]
+        verbose_name = "member"
+
+    def __str__(self) -> str:
+        return f"{self.user} ({self.get_role_display()}, {self.company})"
+
+    @property
+    def is_isp_admin(self) -> bool:
+        return self.role == self.Role.ISP_ADMIN
+
+
 class EventDelivery(models.Model):
     """One domain event for one handler (``companies.events``), kept until the handler has taken it.
 

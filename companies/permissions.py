@@ -4,6 +4,7 @@ from rest_framework.permissions import SAFE_METHODS, BasePermission
 from rest_framework.request import Request
 
 from companies.authentication import CompanyPrincipal
+from companies.members import member_of
 
 
 def company_of(request: Request):
@@ -17,9 +18,9 @@ PLATFORM_PERMISSION = "companies.manage_platform"
 
 def is_platform_admin(request: Request) -> bool:
     """A superuser, or a staff member granted ``manage_platform``: being staff alone is not enough,
-    since an ISP's own admins get staff accounts for the admin panel."""
+    since an ISP's own admins get staff accounts for the admin panel. A company's member never is one."""
     user = request.user
-    if not user or not user.is_authenticated or isinstance(user, CompanyPrincipal):
+    if not user or not user.is_authenticated or isinstance(user, CompanyPrincipal) or member_of(user):
         return False
     return bool(user.is_staff and (user.is_superuser or user.has_perm(PLATFORM_PERMISSION)))
 

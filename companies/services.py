@@ -7,7 +7,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from companies import cache as company_cache
-from companies import events, keys
+from companies import events, keys, members
 from companies.models import ApiKey, Channel, Company, PlatformToken
 
 
@@ -37,7 +37,11 @@ def update_company(*, company: Company, data: dict[str, Any]) -> Company:
     return save_company(company=company)
 
 
+@transaction.atomic
 def delete_company(*, company: Company) -> None:
+    """Delete a company and everything of it; its members keep their logins but lose their access."""
+    for member in company.members.select_related("user"):
+        members.remove_member(member=member)
     company.delete()
 
 

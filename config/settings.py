@@ -6,6 +6,7 @@ PostgreSQL and Redis. ``DJANGO_ENV=production`` turns on the deploy checks and r
 Every variable is listed in ``.env.example`` and the README.
 """
 
+import datetime as dt
 from pathlib import Path
 
 import environ
@@ -75,6 +76,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "corsheaders",
     "django_celery_beat",
+    "axes",
     "channels",
     "config",
     "companies",
@@ -99,6 +101,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "axes.middleware.AxesMiddleware",  # answers a locked-out login with the lockout page
     "config.errors.JsonExceptionMiddleware",
     "config.db_outage.DatabaseUnavailableMiddleware",  # innermost: the first to see a view's exception
 ]
@@ -215,6 +218,18 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 
 # ------------------------------------------------------------------------------ auth, i18n, static
+# django-axes first: it refuses a locked-out login before the password is even checked.
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+# Logins (the admin's, the dashboard's) are throttled per username and client address together, so a
+# guesser cannot lock a person out from elsewhere. Failures are counted in the database, which every web
+# process shares with or without Redis, and listed in the admin, where staff unlock by deleting them.
+AXES_HANDLER = "axes.handlers.database.AxesDatabaseHandler"
+AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = dt.timedelta(minutes=env.int("AXES_COOLOFF_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_CLIENT_IP_CALLABLE = "config.ratelimit.client_ip"  # X-Forwarded-For only behind a trusted proxy
+AXES_LOCKOUT_TEMPLATE = "admin/locked_out.html"
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},

@@ -18,6 +18,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.timesince import timesince
 
 from companies import services as company_services
+from companies.admin_scoping import EVERYTHING, NOTHING, READ_ONLY, CompanyScopedAdmin, CompanyScopedInline
 from companies.models import Channel
 from config.admin_display import pill
 from config.masking import mask_document, mask_text
@@ -65,7 +66,7 @@ class NoCountPaginator(Paginator):
         return self.object_list[: self.CAP].count()
 
 
-class BigTableAdmin(admin.ModelAdmin):
+class BigTableAdmin(CompanyScopedAdmin):
     paginator = NoCountPaginator
     show_full_result_count = False
     list_per_page = 50
@@ -73,6 +74,8 @@ class BigTableAdmin(admin.ModelAdmin):
 
 @admin.register(WebhookEvent)
 class WebhookEventAdmin(BigTableAdmin):
+    company_path = "company"
+    isp_admin_permissions = NOTHING  # the pipeline's plumbing: raw requests, replays
     list_display = ["id", "source", "company", "state_pill", "summary", "attempts", "received_at", "processed_at"]
     list_filter = ["source", "state", "received_at", "company"]
     list_select_related = ["company"]
@@ -118,8 +121,9 @@ class WebhookEventAdmin(BigTableAdmin):
         self.message_user(request, f"{count} events scheduled for processing.", messages.SUCCESS)
 
 
-class StatusChangeInline(admin.TabularInline):
+class StatusChangeInline(CompanyScopedInline, admin.TabularInline):
     model = MessageStatusChange
+    isp_admin_permissions = READ_ONLY
     extra = 0
     can_delete = False
     fields = ["status", "at", "applied", "error_code", "error_title", "created_at"]
@@ -146,6 +150,8 @@ class FailedRecentlyFilter(admin.SimpleListFilter):
 
 @admin.register(Message)
 class MessageAdmin(BigTableAdmin):
+    company_path = "company"
+    isp_admin_permissions = READ_ONLY  # retrying and cancelling are the operators'
     list_display = [
         "id",
         "created_at",
@@ -196,6 +202,8 @@ class MessageAdmin(BigTableAdmin):
 
 @admin.register(Contact)
 class ContactAdmin(BigTableAdmin):
+    company_path = "company"
+    isp_admin_permissions = READ_ONLY
     list_display = ["__str__", "company", "phone", "user_id", "saved_name", "last_inbound_at", "window"]
     list_filter = ["company"]
     list_select_related = ["company"]
@@ -209,6 +217,8 @@ class ContactAdmin(BigTableAdmin):
 
 @admin.register(PendingStatus)
 class PendingStatusAdmin(BigTableAdmin):
+    company_path = "company"
+    isp_admin_permissions = NOTHING  # receipts waiting for their message: plumbing
     list_display = ["provider_id", "status", "at", "company", "error_code", "created_at"]
     list_filter = ["status", "company"]
     search_fields = ["=provider_id"]
@@ -220,6 +230,8 @@ class PendingStatusAdmin(BigTableAdmin):
 
 @admin.register(AccountNotice)
 class AccountNoticeAdmin(BigTableAdmin):
+    company_path = "company"
+    isp_admin_permissions = READ_ONLY
     list_display = ["field", "summary", "company", "channel", "handled", "received_at"]
     list_filter = ["field", "handled", "company"]
     list_select_related = ["company", "channel"]
@@ -230,8 +242,11 @@ class AccountNoticeAdmin(BigTableAdmin):
 
 
 @admin.register(OutboxChannel)
-class OutboxAdmin(admin.ModelAdmin):
+class OutboxAdmin(CompanyScopedAdmin):
     """Per channel: what waits, what is being sent, what failed in the last hour, how old the oldest is."""
+
+    company_path = "company"
+    isp_admin_permissions = READ_ONLY
 
     list_display = ["name", "company", "kind", "health_pill", "queued", "sending", "failed_last_hour", "oldest_age"]
     list_filter = ["company", "kind", "health"]
@@ -313,6 +328,9 @@ AUTHOR_COLOURS = {"customer": "#f3f4f6", "bot": "#eff6ff", "agent": "#ecfdf5", "
 @admin.register(Session)
 class SessionAdmin(BigTableAdmin):
     """Read-only: a session changes only through ``services.sessions`` (the bot, Chatwoot, the API)."""
+
+    company_path = "company"
+    isp_admin_permissions = READ_ONLY
 
     list_display = [
         "protocol",
@@ -437,8 +455,11 @@ def _status(message: Message) -> str:
 
 
 @admin.register(CustomerLink)
-class CustomerLinkAdmin(admin.ModelAdmin):
+class CustomerLinkAdmin(CompanyScopedAdmin):
     """Read-only, the CPF/CNPJ masked: the bot links customers (``services.sessions.link_customer``)."""
+
+    company_path = "company"
+    isp_admin_permissions = READ_ONLY
 
     list_display = ["name", "customer_code", "masked_document", "contact", "confirmed", "company", "updated_at"]
     list_filter = ["confirmed", "company"]
@@ -462,7 +483,9 @@ class CustomerLinkAdmin(admin.ModelAdmin):
 
 
 @admin.register(Tag)
-class TagAdmin(admin.ModelAdmin):
+class TagAdmin(CompanyScopedAdmin):
+    company_path = "company"
+    isp_admin_permissions = EVERYTHING
     list_display = ["name", "company", "session_count", "created_at"]
     list_filter = ["company"]
     list_select_related = ["company"]
@@ -488,8 +511,11 @@ class BotTextForm(forms.ModelForm):
 
 
 @admin.register(BotText)
-class BotTextAdmin(admin.ModelAdmin):
+class BotTextAdmin(CompanyScopedAdmin):
     """A company's own wording of a bot text, by key; where none is set the bot says its pt-BR default."""
+
+    company_path = "company"
+    isp_admin_permissions = EVERYTHING
 
     form = BotTextForm
     list_display = ["key", "company", "short_text", "short_default", "updated_at"]

@@ -14,6 +14,13 @@ INBOUND_MESSAGE_RECORDED = Topic("inbound_message_recorded")
 # "pricing"}; ``pricing`` is Meta's pricing object when the receipt carried one.
 MESSAGE_STATUS_CHANGED = Topic("message_status_changed")
 
+# A message was queued on a Cloud channel (Meta prices Cloud messages; Evolution costs nothing), emitted by
+# the send service in its transaction: {"message_id", "channel_id", "at", "template", "language", "category",
+# "in_window", "purpose", "author"}. ``template`` is the template's name ("" for a free-form message) and
+# ``category`` the estimate: "service" for a free-form message, "" for a template (its category is the
+# catalogue's, read by whoever needs it).
+MESSAGE_QUEUED = Topic("message_queued")
+
 # A session closed: {"session_id", "contact_id", "reason"} (``Session.CloseReason``).
 SESSION_CLOSED = Topic("session_closed")
 

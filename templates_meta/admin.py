@@ -15,6 +15,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 
+from companies.admin_scoping import EVERYTHING, READ_ONLY, CompanyScopedAdmin, CompanyScopedInline, for_request
 from companies.models import Channel, Company
 from config.admin_display import pill
 from config.exceptions import DomainError
@@ -98,8 +99,9 @@ def not_sent_banner(template: Template) -> dict[str, Any] | None:
     return {"css": css, "title": title, "text": text, "reason": reason, "used_by": used_by}
 
 
-class StatusChangeInline(admin.TabularInline):
+class StatusChangeInline(CompanyScopedInline, admin.TabularInline):
     model = TemplateStatusChange
+    isp_admin_permissions = READ_ONLY
     extra = 0
     can_delete = False
     verbose_name = "status change"
@@ -123,8 +125,10 @@ class StatusChangeInline(admin.TabularInline):
 
 
 @admin.register(Template)
-class TemplateAdmin(admin.ModelAdmin):
+class TemplateAdmin(CompanyScopedAdmin):
     form = TemplateForm
+    company_path = "company"
+    isp_admin_permissions = EVERYTHING  # its own templates, and Meta's actions on them
     list_display = [
         "name",
         "language",
@@ -290,7 +294,7 @@ class TemplateAdmin(admin.ModelAdmin):
         if not self.has_change_permission(request):
             raise PermissionDenied
         channels = (
-            Channel.objects.filter(kind=Channel.Kind.CLOUD)
+            for_request(request, Channel.objects.filter(kind=Channel.Kind.CLOUD), "company")
             .exclude(waba_id="")
             .select_related("company")
             .order_by("company__name", "waba_id", "pk")
@@ -302,8 +306,10 @@ class TemplateAdmin(admin.ModelAdmin):
                 {"company": channel.company, "waba_id": channel.waba_id, "channels": []},
             )
             row["channels"].append(channel.name)
-        stats = Template.objects.values("company_id", "waba_id").annotate(
-            count=Count("pk"), synced=Max("last_synced_at")
+        stats = (
+            self.get_queryset(request)
+            .values("company_id", "waba_id")
+            .annotate(count=Count("pk"), synced=Max("last_synced_at"))
         )
         for stat in stats:
             if (stat["company_id"], stat["waba_id"]) in wabas:
@@ -324,8 +330,10 @@ class TemplateAdmin(admin.ModelAdmin):
 
 
 @admin.register(TemplatePurpose)
-class TemplatePurposeAdmin(admin.ModelAdmin):
+class TemplatePurposeAdmin(CompanyScopedAdmin):
     form = TemplatePurposeForm
+    company_path = "company"
+    isp_admin_permissions = EVERYTHING
     list_display = ["purpose", "company", "template", "template_state"]
     list_filter = ["company", "purpose"]
     list_select_related = ["company", "template"]

@@ -15,6 +15,7 @@ from django.utils import timezone
 from companies.models import Channel, Company
 from companies.phones import normalize_phone
 from config import queues
+from conversations import events
 from conversations.exceptions import ChannelNotUsable, CompanyInactive, InvalidRecipient, NoChannel, WindowClosed
 from conversations.models import Contact, Message
 from conversations.services import statuses
@@ -199,8 +200,35 @@ def _queue(
             return queued  # queued meanwhile by a concurrent call with the same key
         raise
     statuses.queued([message])
+    announce_queued([(message, contact, content)])
     transaction.on_commit(kick_outbox)
     return message
+
+
+def announce_queued(queued: list[tuple[Message, Contact, dict[str, Any]]]) -> None:
+    """Tell the apps above (spend) of messages just queued on Cloud channels, from what the door has in hand."""
+    events.MESSAGE_QUEUED.emit_many(
+        [
+            (message.company_id, _queued_payload(message, contact, content))
+            for message, contact, content in queued
+            if message.channel.kind == Channel.Kind.CLOUD
+        ]
+    )
+
+
+def _queued_payload(message: Message, contact: Contact, content: dict[str, Any]) -> dict[str, Any]:
+    template = contents.is_template(content)
+    return {
+        "message_id": message.pk,
+        "channel_id": message.channel_id,
+        "at": message.status_at.isoformat(),
+        "template": content["name"] if template else "",
+        "language": content["language"] if template else "",
+        "category": "" if template else "service",  # a template's category is the catalogue's
+        "in_window": contact.window_open,
+        "purpose": message.purpose,
+        "author": message.author,
+    }
 
 
 def _already_queued(company: Company, idempotency_key: str) -> Message | None:

@@ -13,6 +13,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.html import format_html
 
+from companies.admin_scoping import READ_ONLY, CompanyScopedAdmin, CompanyScopedInline
 from config.admin_display import pill
 from config.exceptions import DomainError
 from notifications.admin.sms import ReadOnlyAdmin
@@ -96,8 +97,9 @@ class CampaignForm(forms.ModelForm):
         return data
 
 
-class UploadInline(admin.TabularInline):
+class UploadInline(CompanyScopedInline, admin.TabularInline):
     model = CampaignUpload
+    isp_admin_permissions = READ_ONLY
     extra = 0
     can_delete = False
     fields = ["filename", "status", "rows", "valid", "invalid", "duplicates", "error", "created_at", "finished_at"]
@@ -125,8 +127,11 @@ def _act(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet,
 
 
 @admin.register(Campaign)
-class CampaignAdmin(admin.ModelAdmin):
+class CampaignAdmin(CompanyScopedAdmin):
     form = CampaignForm
+    company_path = "company"
+    # Its own campaigns, as its API key could send them; their rows are the engine's.
+    isp_admin_permissions = frozenset({"view", "add", "change"})
     list_display = ["name", "company", "status_pill", "progress", "template_name", "messages_per_minute", "created_at"]
     list_filter = ["status", "company", "created_at"]
     list_select_related = ["company"]
@@ -180,25 +185,27 @@ class CampaignAdmin(admin.ModelAdmin):
         if change:
             super().save_related(request, form, formsets, change)
 
-    @admin.action(description="Start the selected campaigns")
+    @admin.action(description="Start the selected campaigns", permissions=["change"])
     def start(self, request: HttpRequest, queryset: QuerySet) -> None:
         _act(self, request, queryset, services.start_campaign, "started")
 
-    @admin.action(description="Pause the selected campaigns")
+    @admin.action(description="Pause the selected campaigns", permissions=["change"])
     def pause(self, request: HttpRequest, queryset: QuerySet) -> None:
         _act(self, request, queryset, services.pause_campaign, "paused")
 
-    @admin.action(description="Resume the selected campaigns")
+    @admin.action(description="Resume the selected campaigns", permissions=["change"])
     def resume(self, request: HttpRequest, queryset: QuerySet) -> None:
         _act(self, request, queryset, services.resume_campaign, "resumed")
 
-    @admin.action(description="Cancel the selected campaigns")
+    @admin.action(description="Cancel the selected campaigns", permissions=["change"])
     def cancel(self, request: HttpRequest, queryset: QuerySet) -> None:
         _act(self, request, queryset, services.cancel_campaign, "cancelled")
 
 
 @admin.register(CampaignRecipient)
 class CampaignRecipientAdmin(ReadOnlyAdmin):
+    company_path = "campaign__company"
+    isp_admin_permissions = READ_ONLY
     list_display = ["phone", "campaign", "line", "state", "status_at", "failure"]
     list_filter = ["status", "campaign__company", "campaign"]
     list_select_related = ["campaign"]
@@ -212,6 +219,8 @@ class CampaignRecipientAdmin(ReadOnlyAdmin):
 
 @admin.register(CampaignRowError)
 class CampaignRowErrorAdmin(ReadOnlyAdmin):
+    company_path = "upload__campaign__company"
+    isp_admin_permissions = READ_ONLY
     list_display = ["line", "reason", "phone", "upload"]
     list_filter = ["upload__campaign__company", "upload__campaign"]
     list_select_related = ["upload"]

@@ -6,6 +6,7 @@ from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
+from companies.admin_scoping import READ_ONLY, CompanyScopedInline
 from conversations.admin import BigTableAdmin, state_pill
 from notifications.models import Notice, NoticeRecipient, ReminderRun, ReminderStep
 
@@ -20,8 +21,9 @@ class ReadOnlyAdmin(BigTableAdmin):
         return False
 
 
-class RecipientInline(admin.TabularInline):
+class RecipientInline(CompanyScopedInline, admin.TabularInline):
     model = NoticeRecipient
+    isp_admin_permissions = READ_ONLY
     fields = ["phone", "failure", "message_statuses"]
     readonly_fields = fields
     extra = 0
@@ -41,6 +43,8 @@ class RecipientInline(admin.TabularInline):
 
 @admin.register(Notice)
 class NoticeAdmin(ReadOnlyAdmin):
+    company_path = "company"
+    isp_admin_permissions = READ_ONLY
     list_display = ["id", "created_at", "company", "kind", "event", "customer_code", "customer_name", "outcome"]
     list_filter = ["kind", "event", "company"]
     search_fields = ["=customer_code", "customer_name", "recipients__phone"]
@@ -63,6 +67,8 @@ class NoticeAdmin(ReadOnlyAdmin):
 
 @admin.register(ReminderStep)
 class ReminderStepAdmin(ReadOnlyAdmin):
+    company_path = "company"
+    isp_admin_permissions = READ_ONLY
     list_display = ["created_at", "company", "invoice_id", "days", "due_date", "outcome", "notice"]
     list_filter = ["days", "company"]
     search_fields = ["=invoice_id"]
@@ -72,6 +78,8 @@ class ReminderStepAdmin(ReadOnlyAdmin):
 
 @admin.register(ReminderRun)
 class ReminderRunAdmin(ReadOnlyAdmin):
+    company_path = "company"
+    isp_admin_permissions = READ_ONLY
     list_display = ["day", "company", "started_at", "finished_at", "outcome"]
     list_filter = ["company"]
     date_hierarchy = "day"

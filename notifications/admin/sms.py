@@ -8,6 +8,7 @@ from django.contrib import admin, messages
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 from django.http import HttpRequest
 
+from companies.admin_scoping import READ_ONLY, CompanyScopedInline
 from config.admin_display import pill
 from conversations.admin import BigTableAdmin
 from notifications.models import SmsMessage, SmsRecipient
@@ -45,8 +46,9 @@ class ReadOnlyAdmin(BigTableAdmin):
         return False
 
 
-class RecipientInline(admin.TabularInline):
+class RecipientInline(CompanyScopedInline, admin.TabularInline):
     model = SmsRecipient
+    isp_admin_permissions = READ_ONLY
     extra = 0
     can_delete = False
     fields = [
@@ -88,6 +90,8 @@ class RecipientStatusFilter(admin.SimpleListFilter):
 
 @admin.register(SmsMessage)
 class SmsMessageAdmin(ReadOnlyAdmin):
+    company_path = "company"
+    isp_admin_permissions = READ_ONLY
     list_display = ["id", "created_at", "company", "short_text", "parts", "numbers_summary"]
     list_filter = [RecipientStatusFilter, "company", "created_at"]
     list_select_related = ["company"]
@@ -124,6 +128,8 @@ class SmsMessageAdmin(ReadOnlyAdmin):
 
 @admin.register(SmsRecipient)
 class SmsRecipientAdmin(ReadOnlyAdmin):
+    company_path = "message__company"
+    isp_admin_permissions = READ_ONLY  # sending again is the operators'
     list_display = ["phone", "sms", "company", "state", "attempts", "status_at", "sent_at", "error_code"]
     list_filter = ["status", "message__company", "status_at", "error_code"]
     list_select_related = ["message__company"]

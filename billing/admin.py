@@ -1,0 +1,93 @@
+"""What operators see of spend: the rate card and allowances (editable), the entries and totals (read only)."""
+
+from django.contrib import admin
+from django.http import HttpRequest
+
+from billing.models import (
+    BillingAccount,
+    FreeAllowance,
+    Rate,
+    SpendEntry,
+    SpendMonthTotal,
+    SpendTemplateTotal,
+    SpendTotal,
+)
+from conversations.admin import BigTableAdmin
+
+
+@admin.register(Rate)
+class RateAdmin(admin.ModelAdmin):
+    list_display = ["market", "category", "currency", "price", "tier", "valid_from", "valid_to", "source"]
+    list_filter = ["market", "category", "currency"]
+    search_fields = ["market", "source"]
+    date_hierarchy = "valid_from"
+
+
+@admin.register(FreeAllowance)
+class FreeAllowanceAdmin(admin.ModelAdmin):
+    list_display = ["kind", "category", "market", "monthly_count", "valid_from", "valid_to", "is_active"]
+    list_filter = ["kind", "category", "is_active"]
+
+
+@admin.register(BillingAccount)
+class BillingAccountAdmin(admin.ModelAdmin):
+    list_display = ["company", "currency"]
+    list_filter = ["currency"]
+    autocomplete_fields = ["company"]
+    list_select_related = ["company"]
+
+
+class ReadOnlyAdmin(BigTableAdmin):
+    """Written only by the billing services, with their totals: an edit here would make them drift."""
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+
+@admin.register(SpendEntry)
+class SpendEntryAdmin(ReadOnlyAdmin):
+    list_display = [
+        "occurred_at",
+        "company",
+        "category",
+        "stage",
+        "amount",
+        "currency",
+        "free_reason",
+        "origin",
+        "template_name",
+        "market",
+    ]
+    list_filter = ["stage", "category", "origin", "free_reason", "pricing_model", "currency"]
+    list_select_related = ["company"]
+    search_fields = ["wamid", "template_name"]
+    raw_id_fields = ["message"]
+
+
+@admin.register(SpendTotal)
+class SpendTotalAdmin(ReadOnlyAdmin):
+    list_display = ["day", "company", "channel_id", "category", "market", "delivered_count", "delivered_amount"]
+    list_filter = ["category", "currency"]
+    list_select_related = ["company"]
+    date_hierarchy = "day"
+
+
+@admin.register(SpendMonthTotal)
+class SpendMonthTotalAdmin(ReadOnlyAdmin):
+    list_display = ["month", "company", "channel_id", "category", "origin", "delivered_count", "delivered_amount"]
+    list_filter = ["category", "origin", "currency"]
+    list_select_related = ["company"]
+
+
+@admin.register(SpendTemplateTotal)
+class SpendTemplateTotalAdmin(ReadOnlyAdmin):
+    list_display = ["month", "company", "template_name", "category", "delivered_count", "delivered_amount"]
+    list_filter = ["category", "currency"]
+    list_select_related = ["company"]
+    search_fields = ["template_name"]
