@@ -12,11 +12,13 @@ from billing.models import (
     SpendTemplateTotal,
     SpendTotal,
 )
+from companies.admin_scoping import PLATFORM_ONLY, READ_ONLY, CompanyScopedAdmin
 from conversations.admin import BigTableAdmin
 
 
 @admin.register(Rate)
-class RateAdmin(admin.ModelAdmin):
+class RateAdmin(CompanyScopedAdmin):
+    company_path = PLATFORM_ONLY  # Meta's card, the same for every company
     list_display = ["market", "category", "currency", "price", "tier", "valid_from", "valid_to", "source"]
     list_filter = ["market", "category", "currency"]
     search_fields = ["market", "source"]
@@ -24,13 +26,16 @@ class RateAdmin(admin.ModelAdmin):
 
 
 @admin.register(FreeAllowance)
-class FreeAllowanceAdmin(admin.ModelAdmin):
+class FreeAllowanceAdmin(CompanyScopedAdmin):
+    company_path = PLATFORM_ONLY
     list_display = ["kind", "category", "market", "monthly_count", "valid_from", "valid_to", "is_active"]
     list_filter = ["kind", "category", "is_active"]
 
 
 @admin.register(BillingAccount)
-class BillingAccountAdmin(admin.ModelAdmin):
+class BillingAccountAdmin(CompanyScopedAdmin):
+    # The platform's to set; and companies.admin_scoping's check takes foreign keys, not this one-to-one.
+    company_path = PLATFORM_ONLY
     list_display = ["company", "currency"]
     list_filter = ["currency"]
     autocomplete_fields = ["company"]
@@ -39,6 +44,9 @@ class BillingAccountAdmin(admin.ModelAdmin):
 
 class ReadOnlyAdmin(BigTableAdmin):
     """Written only by the billing services, with their totals: an edit here would make them drift."""
+
+    company_path = "company"
+    isp_admin_permissions = READ_ONLY  # an ISP admin reads its spend
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
