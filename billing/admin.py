@@ -1,8 +1,8 @@
 """What operators see of spend: the rate card and allowances (editable), the entries and totals (read only)."""
 
 from django.contrib import admin
-from django.http import HttpRequest
 
+from billing import budget_admin  # noqa: F401  (registers the budgets' admin)
 from billing.models import (
     BillingAccount,
     FreeAllowance,
@@ -12,8 +12,8 @@ from billing.models import (
     SpendTemplateTotal,
     SpendTotal,
 )
-from companies.admin_scoping import PLATFORM_ONLY, READ_ONLY, CompanyScopedAdmin
-from conversations.admin import BigTableAdmin
+from billing.read_only_admin import ReadOnlyAdmin
+from companies.admin_scoping import PLATFORM_ONLY, CompanyScopedAdmin
 
 
 @admin.register(Rate)
@@ -40,22 +40,6 @@ class BillingAccountAdmin(CompanyScopedAdmin):
     list_filter = ["currency"]
     autocomplete_fields = ["company"]
     list_select_related = ["company"]
-
-
-class ReadOnlyAdmin(BigTableAdmin):
-    """Written only by the billing services, with their totals: an edit here would make them drift."""
-
-    company_path = "company"
-    isp_admin_permissions = READ_ONLY  # an ISP admin reads its spend
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
 
 
 @admin.register(SpendEntry)

@@ -44,7 +44,7 @@ from billing.models import (
 )
 from billing.pricing import read_pricing
 from billing.rates import RateCard
-from billing.services import totals
+from billing.services import budgets, totals
 from companies.models import Channel
 from conversations.models import CUSTOMER_SERVICE_WINDOW, Message, MessageStatusChange
 from templates_meta.models import Template
@@ -139,6 +139,7 @@ def settle(*, queued: Sequence[Queued] = (), receipts: Sequence[Receipt] = ()) -
         totals.apply(deltas)
         settled = created + changed
         push.after_commit(settled)
+        budgets.after_commit(settled)  # a crossed budget alerts its company, once a period
     return settled
 
 
