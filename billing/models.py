@@ -385,8 +385,8 @@ class Budget(models.Model):
 
     @property
     def threshold_amount(self) -> Decimal:
-        """The spend at which the alert goes out."""
-        return (self.amount * self.alert_threshold_percent / 100).quantize(Decimal("0.01"))
+        """The spend at which the alert goes out (exact: rounding to cents could make a small budget's zero)."""
+        return self.amount * self.alert_threshold_percent / 100
 
 
 class BudgetAlert(models.Model):

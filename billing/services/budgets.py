@@ -113,7 +113,7 @@ def _charged(budget: Budget, month: dt.date) -> Decimal:
 def _cross(budget: Budget, month: dt.date) -> BudgetAlert | None:
     """The period's alert if the charged spend has reached the threshold (made now, or by a concurrent writer)."""
     spent = _charged(budget, month)
-    if budget.amount <= 0 or spent < budget.threshold_amount:
+    if budget.amount <= 0 or not spent or spent < budget.threshold_amount:
         return None
     alert, created = BudgetAlert.objects.get_or_create(
         company_id=budget.company_id,
