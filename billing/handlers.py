@@ -35,6 +35,9 @@ def on_message_queued(events: list[Event]) -> None:
 
 
 def on_status_changed(events: list[Event]) -> None:
+    cancelled = [event.payload["message_id"] for event in events if event.payload["status"] == Status.CANCELLED]
+    if cancelled:
+        entries.drop_estimates(message_ids=cancelled)
     entries.settle(
         receipts=[
             entries.Receipt(
@@ -44,5 +47,6 @@ def on_status_changed(events: list[Event]) -> None:
                 pricing=event.payload.get("pricing") or None,
             )
             for event in events
+            if event.payload["status"] != Status.CANCELLED
         ]
     )

@@ -53,7 +53,7 @@ def figures(company_id: int) -> dict[str, Any]:
                 "id": entry.pk,
                 "at": entry.occurred_at.isoformat(),
                 "category": entry.category,
-                "amount": str(entry.amount),
+                "amount": selectors.money(entry.amount),
                 "currency": entry.currency,
                 "template": entry.template_name,
                 "origin": entry.origin,

@@ -41,6 +41,11 @@ SUMS = {
 }
 
 
+def money(amount: Decimal) -> str:
+    """An amount as text with the six places Meta's prices have, whichever database summed it."""
+    return f"{amount:.6f}"
+
+
 @dataclass(frozen=True)
 class Figure:
     """One line of a breakdown: what its ``key`` (a category, channel id, origin, template or day) cost."""
@@ -61,12 +66,12 @@ class Figure:
             "key": self.key.isoformat() if isinstance(self.key, dt.date) else self.key,
             "currency": self.currency,
             "count": self.count,
-            "spent": str(self.spent),
+            "spent": money(self.spent),
             "free_count": self.free_count,
             "pending_count": self.pending_count,
-            "pending": str(self.pending),
+            "pending": money(self.pending),
             "estimated_count": self.estimated_count,
-            "estimated": str(self.estimated),
+            "estimated": money(self.estimated),
         }
 
 

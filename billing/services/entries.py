@@ -10,8 +10,8 @@ by what is known of the message:
   priced by the rate card, but not yet charged (``sent_*`` counters);
 - a ``delivered``, ``read`` or ``played`` receipt → ``delivered``: charged, at Meta's pricing when any
   receipt carried it (else at the estimate's), on the day of the first delivery; final;
-- ``failed`` before any delivery → ``failed``: Meta bills delivered messages only, so it costs nothing
-  (and a failed message an operator retries becomes ``sent`` and ``delivered`` again).
+- ``failed`` before any delivery, or cancelled in the outbox → ``failed``: Meta bills delivered messages
+  only, so it costs nothing (and a message an operator retries becomes ``sent`` and ``delivered`` again).
 
 Webhooks come twice and out of order, and events may be handled by two workers at once: each settlement
 locks the message row (``FOR NO KEY UPDATE``, as the status writer's own lock waits for it), reads its
@@ -22,32 +22,22 @@ earliest delivery). Any order of the same receipts ends in the same entry, and a
 import datetime as dt
 import zoneinfo
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
 from django.db import transaction
-from django.db.models import F, Sum
+from django.utils import timezone
 
 from billing import push
-from billing.markets import market_for_phone
-from billing.models import (
-    BillingAccount,
-    Category,
-    Currency,
-    FreeAllowance,
-    FreeReason,
-    Origin,
-    SpendEntry,
-    SpendMonthTotal,
-)
+from billing.models import Category, FreeAllowance, FreeReason, Origin, SpendEntry
 from billing.pricing import read_pricing
-from billing.rates import RateCard
 from billing.services import budgets, totals
+from billing.services.reads import Reads, market_of, template_of
 from companies.models import Channel
-from conversations.models import CUSTOMER_SERVICE_WINDOW, Message, MessageStatusChange
-from templates_meta.models import Template
+from config.bulk_sql import insert_rows, update_from_values
+from conversations.models import CUSTOMER_SERVICE_WINDOW, Message
 
 Stage = SpendEntry.Stage
 Status = Message.Status
@@ -119,8 +109,10 @@ def settle(*, queued: Sequence[Queued] = (), receipts: Sequence[Receipt] = ()) -
         messages = _lock(sorted(by_message))
         if not messages:
             return []
-        entries = {entry.message_id: entry for entry in SpendEntry.objects.filter(message_id__in=list(messages))}
-        batch = _Batch.load(messages.values(), entries.values())
+        # Locked in id order, as drop_estimates locks them, so the two never wait on each other in a circle.
+        found = SpendEntry.objects.select_for_update().filter(message_id__in=list(messages)).order_by("pk")
+        entries = {entry.message_id: entry for entry in found}
+        batch = Reads.load(messages.values(), entries.values())
         deltas, created, changed = totals.Deltas(), [], []
         for message_id, message in messages.items():
             entry = entries.get(message_id)
@@ -133,14 +125,48 @@ def settle(*, queued: Sequence[Queued] = (), receipts: Sequence[Receipt] = ()) -
                 deltas.add(before[1], -1)
             deltas.add(totals.contribution(entry), 1)
             (changed if before is not None else created).append(entry)
-        SpendEntry.objects.bulk_create(created)
-        if changed:
-            SpendEntry.objects.bulk_update(changed, [*WRITTEN, "updated_at"])
+        insert_rows(created)
+        _update(changed)
         totals.apply(deltas)
         settled = created + changed
         push.after_commit(settled)
         budgets.after_commit(settled)  # a crossed budget alerts its company, once a period
     return settled
+
+
+def drop_estimates(*, message_ids: Sequence[int]) -> int:
+    """Messages cancelled in the outbox: their estimates cost nothing now. Returns how many were dropped.
+
+    A cheap path for what a cancelled campaign sends by the thousand: a cancellation comes only to a
+    queued message, which Meta never saw, so only an ``estimated`` entry can be concerned; one whose
+    message is retried later is settled again by its receipts.
+    """
+    with transaction.atomic():
+        dropped = list(
+            SpendEntry.objects.select_for_update()
+            .filter(message_id__in=list(message_ids), stage=Stage.ESTIMATED)
+            .order_by("pk")
+            .only(*totals.ENTRY_COLUMNS, "stage", "amount", "free_reason")
+        )
+        if not dropped:
+            return 0
+        deltas = totals.Deltas()
+        for entry in dropped:
+            deltas.add(totals.contribution(entry), -1)
+        SpendEntry.objects.filter(pk__in=[entry.pk for entry in dropped]).update(
+            stage=Stage.FAILED, amount=ZERO, updated_at=timezone.now()
+        )
+        totals.apply(deltas)
+    return len(dropped)
+
+
+def _update(changed: list[SpendEntry]) -> None:
+    """One statement for the lot (Django's ``bulk_update`` builds a CASE per field and row, seconds for 200)."""
+    now = timezone.now()
+    rows = [
+        {"pk": entry.pk, **dict(zip(WRITTEN, _written(entry), strict=True)), "updated_at": now} for entry in changed
+    ]
+    update_from_values(SpendEntry, rows, fields=[*WRITTEN, "updated_at"])
 
 
 def _written(entry: SpendEntry) -> tuple:
@@ -190,124 +216,12 @@ def origin_of(purpose: str, author: str) -> str:
     return Origin.OTHER
 
 
-def template_of(message: Message) -> tuple[str, str]:
-    """The template's name and language a message sends, or ("", "") for a free-form one."""
-    content = (message.data or {}).get("content") or {}
-    if content.get("kind") == "template":
-        return str(content.get("name", ""))[:512], str(content.get("language", ""))
-    return "", ""
-
-
-class _Batch:
-    """What one settlement reads once for all its messages: rates, currencies, templates, month counts."""
-
-    def __init__(self) -> None:
-        self.card = RateCard([], [])
-        self.currencies: dict[int, str] = {}
-        self.template_categories: dict[tuple[int, str, str, str], str] = {}
-        self.conversations: dict[int, str] = {}
-        self._month_counts: dict[tuple, int] = {}
-        self._charged_conversations: set[tuple[int, str]] = set()
-
-    @classmethod
-    def load(cls, messages: Iterable[Message], entries: Iterable[SpendEntry]) -> "_Batch":
-        batch = cls()
-        messages = list(messages)
-        company_ids = {m.company_id for m in messages}
-        batch.currencies = dict(
-            BillingAccount.objects.filter(company_id__in=company_ids).values_list("company_id", "currency")
-        )
-        currencies = {batch.currencies.get(c, Currency.USD) for c in company_ids} | {e.currency for e in entries}
-        markets = {_market(m) for m in messages}
-        batch.card = RateCard.load(markets=markets, currencies=currencies)
-        names = {template_of(m)[0] for m in messages} - {""}
-        if names:
-            found = Template.objects.filter(company_id__in=company_ids, name__in=names).values_list(
-                "company_id", "waba_id", "name", "language", "category"
-            )
-            for company_id, waba_id, name, language, category in found:
-                batch.template_categories[(company_id, waba_id, name, language)] = category.lower()
-        cbp = [m.pk for m in messages if (m.pricing or {}).get("pricing_model") == "CBP"]
-        if cbp:
-            batch.conversations = _conversation_ids(cbp)
-        return batch
-
-    def currency(self, company_id: int) -> str:
-        return self.currencies.get(company_id, Currency.USD)
-
-    def template_category(self, message: Message) -> str:
-        name, language = template_of(message)
-        return self.template_categories.get(
-            (message.company_id, message.channel.waba_id, name, language), Category.UTILITY
-        )
-
-    def nth_charged(self, entry: SpendEntry) -> int:
-        """Which charged message of its month (market and category) ``entry`` is, for volume tiers."""
-        month = totals.month_of(entry.day)
-        key = ("tier", entry.company_id, month, entry.market, entry.category, entry.currency)
-        if key not in self._month_counts:
-            counted = SpendMonthTotal.objects.filter(
-                company_id=entry.company_id,
-                month=month,
-                market=entry.market,
-                category=entry.category,
-                currency=entry.currency,
-            ).aggregate(n=Sum(F("delivered_count") - F("free_count")))
-            self._month_counts[key] = counted["n"] or 0
-        self._month_counts[key] += 1
-        return self._month_counts[key]
-
-    def used_allowance(self, entry: SpendEntry) -> int:
-        """How many messages of its category the entry's number sent this month (a monthly allowance)."""
-        month = totals.month_of(entry.day)
-        key = ("allowance", entry.company_id, entry.channel_id, month, entry.category)
-        if key not in self._month_counts:
-            counted = SpendMonthTotal.objects.filter(
-                company_id=entry.company_id, month=month, channel_id=entry.channel_id, category=entry.category
-            ).aggregate(n=Sum(F("delivered_count") + F("sent_count") + F("estimated_count")))
-            self._month_counts[key] = counted["n"] or 0
-        self._month_counts[key] += 1
-        return self._month_counts[key]
-
-    def conversation_charged(self, entry: SpendEntry) -> bool:
-        """Conversation-based pricing charged a 24 h conversation once: whether another message already paid it."""
-        key = (entry.company_id, entry.conversation_id)
-        if key in self._charged_conversations:
-            return True
-        paid = (
-            SpendEntry.objects.filter(company_id=entry.company_id, conversation_id=entry.conversation_id)
-            .exclude(message_id=entry.message_id)
-            .filter(stage__in=[Stage.SENT, Stage.DELIVERED], amount__gt=0)
-            .exists()
-        )
-        if not paid:
-            self._charged_conversations.add(key)
-        return paid
-
-
-def _conversation_ids(message_ids: list[int]) -> dict[int, str]:
-    """Meta's conversation id of each conversation-based message, from its stored receipts."""
-    found: dict[int, str] = {}
-    for message_id, raw in MessageStatusChange.objects.filter(message_id__in=message_ids).values_list(
-        "message_id", "raw"
-    ):
-        conversation = (raw or {}).get("conversation") or {}
-        if conversation.get("id") and message_id not in found:
-            found[message_id] = str(conversation["id"])[:64]
-    return found
-
-
-def _market(message: Message) -> str:
-    contact = message.contact
-    return market_for_phone(contact.phone or contact.wa_id or "")
-
-
 def _local_day(moment: dt.datetime, time_zone: str) -> dt.date:
     return moment.astimezone(zoneinfo.ZoneInfo(time_zone)).date()
 
 
 def _settled(
-    message: Message, entry: SpendEntry | None, queued: list[Queued], receipts: list[Receipt], batch: _Batch
+    message: Message, entry: SpendEntry | None, queued: list[Queued], receipts: list[Receipt], batch: Reads
 ) -> SpendEntry:
     """The entry as what is now known of its message makes it (``entry`` is a copy, changed in place)."""
     if entry is None:
@@ -317,7 +231,7 @@ def _settled(
             channel_id=message.channel_id,
             message_id=message.pk,
             currency=batch.currency(message.company_id),
-            market=_market(message),
+            market=market_of(message),
             template_name=name,
             origin=origin_of(message.purpose, message.author),
             category="",
@@ -346,7 +260,7 @@ def _settled(
     return entry
 
 
-def _estimate(entry: SpendEntry, message: Message, queued: list[Queued], batch: _Batch) -> None:
+def _estimate(entry: SpendEntry, message: Message, queued: list[Queued], batch: Reads) -> None:
     """Category and free reason before Meta says: from the template (or ``service``) and the window."""
     told = queued[0] if queued else None
     name, _ = template_of(message)
@@ -362,7 +276,7 @@ def _estimate(entry: SpendEntry, message: Message, queued: list[Queued], batch: 
     entry.free_reason = FreeReason.INSIDE_WINDOW if in_window and _allowed_inside(entry, message, batch) else ""
 
 
-def _allowed_inside(entry: SpendEntry, message: Message, batch: _Batch) -> bool:
+def _allowed_inside(entry: SpendEntry, message: Message, batch: Reads) -> bool:
     day = _local_day(message.created_at, message.company.timezone)
     return batch.card.allowance(FreeAllowance.Kind.INSIDE_WINDOW, entry.market, entry.category, day) is not None
 
@@ -383,7 +297,7 @@ def _stage(
     return Stage.ESTIMATED, queued[0].at if queued else message.created_at
 
 
-def _price(entry: SpendEntry, batch: _Batch) -> None:
+def _price(entry: SpendEntry, batch: Reads) -> None:
     """The unit price from the rate card in force on the entry's day, and what it costs (zero when free)."""
     reason = entry.free_reason if entry.free_reason in KEPT_REASONS else FreeReason.NONE
     if (

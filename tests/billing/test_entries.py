@@ -1,10 +1,14 @@
 """Spend entries from Meta's status receipts: one per message, charged on delivery, free ones at zero with why."""
 
+import datetime as dt
 from decimal import Decimal
 
 import pytest
+import time_machine
 
 from billing.models import FreeReason, SpendEntry, SpendMonthTotal, SpendTotal
+from billing.rate_card_csv import CardRow
+from billing.services.rate_card import import_rates
 from conversations.models import Message
 from tests.billing.conftest import cloud_message, receive, status_payload, utc
 from tests.factories import EvolutionChannelFactory
@@ -213,3 +217,25 @@ def test_evolution_messages_cost_nothing_and_make_no_entry(db):
 
     entries.settle(receipts=[entries.Receipt(message.pk, "delivered", NOV, {"type": "regular", "category": "utility"})])
     assert not SpendEntry.objects.exists()
+
+
+@time_machine.travel(utc(2027, 1, 5, 13), tick=False)
+def test_volume_tiers_price_each_charged_message_by_its_number_in_the_month(cloud):
+    jan = dt.date(2027, 1, 1)
+    import_rates(
+        rows=[
+            CardRow("BR", "utility", "USD", Decimal("0.0068"), jan, 0, 2),
+            CardRow("BR", "utility", "USD", Decimal("0.0060"), jan, 3, None),
+        ],
+        source="test tiers",
+    )
+    utility = {"billable": True, "pricing_model": "PMP", "type": "regular", "category": "utility"}
+    prices = []
+    for minute in range(3):
+        message = cloud_message(cloud, template="fatura", at=utc(2027, 1, 5, 12, minute))
+        receive(
+            status_payload("status_sent.json", message, status="delivered", at=utc(2027, 1, 5, 12, minute), **utility),
+            message,
+        )
+        prices.append((entry_of(message).unit_price, entry_of(message).tier))
+    assert prices == [(Decimal("0.0068"), "0:2"), (Decimal("0.0068"), "0:2"), (Decimal("0.006"), "3:MAX")]

@@ -12,11 +12,13 @@ from django.test import Client
 from django.urls import reverse
 
 from billing.models import SpendEntry
-from billing.services import budgets, entries
+from billing.rate_card_csv import parse_rate_card
+from billing.services import budgets, entries, rate_card
 from companies import members
 from companies.models import Member
 from conversations.models import Message
 from tests.billing.conftest import cloud_message, receive, status_payload, utc
+from tests.conftest import FIXTURES
 from tests.factories import CloudChannelFactory, CompanyFactory
 
 pytestmark = pytest.mark.django_db
@@ -55,6 +57,13 @@ def spend_november(channel, *, template_prefix: str = "") -> None:
     receive(status_payload("status_sent.json", pending, at=utc(2026, 11, 20, 13)), pending)
     queued = cloud_message(channel, template=promo, status=Status.QUEUED, at=utc(2026, 11, 20, 14))
     entries.settle(queued=[entries.Queued(message_id=queued.pk, at=utc(2026, 11, 20, 14), category="marketing")])
+
+
+def load_rate_card() -> None:
+    """Meta's October 2026 card (its CSV, through billing's importer): a transactional test's database was
+    flushed by the one before, seeded rates and all."""
+    card = parse_rate_card((FIXTURES / "billing" / "rate_card_usd.csv").read_text(), valid_from=dt.date(2026, 10, 1))
+    rate_card.import_rates(rows=card.rows, source="tests/fixtures/billing/rate_card_usd.csv")
 
 
 def isp_admin_client(company, username: str) -> Client:

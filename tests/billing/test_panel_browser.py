@@ -13,11 +13,11 @@ from django.utils import timezone
 from billing.services import budgets
 from companies import members
 from companies.models import Member
-from tests.billing.test_panel import PANEL, delivered
+from tests.billing.test_panel import PANEL, delivered, load_rate_card
 from tests.browser import browser_fixture, navigate, open_logged_in, png_pixels, screenshot, set_width  # noqa: F401
 from tests.factories import CloudChannelFactory, CompanyFactory
 
-pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 CHART_DRAWN = "!!window.spendPanelChart && window.spendPanelChart.getDatasetMeta(0).data.length > 0"
 # Pixels the chart's canvas has painted (any not fully transparent), read back from the canvas itself.
@@ -34,6 +34,7 @@ OVERFLOW = "document.documentElement.scrollWidth - window.innerWidth"
 @pytest.fixture
 def isp_admin():
     """An ISP admin whose company spent this month (the last hours, so every day is today's month) with a budget."""
+    load_rate_card()
     company = CompanyFactory(name="Provedor Exemplo de Maringá Telecomunicações")
     channel = CloudChannelFactory(company=company, name="Atendimento")
     now = timezone.now()

@@ -18,7 +18,7 @@ from billing.services import budgets, entries
 from companies import members, services
 from companies.models import Member
 from tests.billing.conftest import cloud_message, utc
-from tests.billing.test_panel import NOW, PANEL, delivered, isp_admin_client
+from tests.billing.test_panel import NOW, PANEL, delivered, isp_admin_client, load_rate_card
 from tests.factories import CloudChannelFactory, CompanyFactory
 
 pytestmark = pytest.mark.django_db
@@ -187,9 +187,10 @@ def at_once(calls: list) -> list[Exception]:
 
 
 @postgresql_only
-@pytest.mark.django_db(transaction=True, serialized_rollback=True)  # the rate card the migrations seeded
+@pytest.mark.django_db(transaction=True)
 def test_concurrent_crossings_alert_and_e_mail_once():
     """Eight receipts of one company settled at once, each crossing the threshold alone: one alert, one e-mail."""
+    load_rate_card()
     with time_machine.travel(NOW, tick=False):
         channel = CloudChannelFactory()
         budgets.set_budget(
@@ -206,8 +207,9 @@ def test_concurrent_crossings_alert_and_e_mail_once():
 
 
 @postgresql_only
-@pytest.mark.django_db(transaction=True, serialized_rollback=True)  # the rate card the migrations seeded
+@pytest.mark.django_db(transaction=True)
 def test_concurrent_checks_of_a_crossed_budget_alert_and_e_mail_once():
+    load_rate_card()
     with time_machine.travel(NOW, tick=False):
         channel = CloudChannelFactory()
         budgets.set_budget(company=channel.company, amount=Decimal("100"), contact_email=CONTACT)

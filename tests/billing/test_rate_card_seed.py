@@ -5,18 +5,14 @@ from decimal import Decimal
 
 import pytest
 
-from billing.models import FreeAllowance, Rate
+from billing.models import FreeAllowance
+from billing.rates import rate_in_force
 
 pytestmark = pytest.mark.django_db
 
 
 def price(category: str, on: dt.date) -> Decimal:
-    rate = (
-        Rate.objects.get(market="BR", category=category, currency="USD", valid_from__lte=on, valid_to__gte=on)
-        if Rate.objects.filter(market="BR", category=category, valid_from__lte=on, valid_to__gte=on).exists()
-        else (Rate.objects.get(market="BR", category=category, currency="USD", valid_from__lte=on, valid_to=None))
-    )
-    return rate.price
+    return rate_in_force(market="BR", category=category, currency="USD", day=on).price
 
 
 def test_marketing_utility_and_authentication_are_meta_published_brazil_rates():

@@ -11,6 +11,7 @@ from companies.models import Channel, Company
 from config.admin_site import PonteAdminSite
 from conversations.models import Contact, Tag
 from templates_meta.models import Template, TemplatePurpose
+from tests.factories import CloudChannelFactory
 
 
 def test_a_channel_added_by_an_isp_admin_is_its_company_whatever_is_posted(isp_client, company_a, company_b):
@@ -83,3 +84,12 @@ def test_pk_is_the_path_of_company_only():
     PonteAdminSite(name="probe").register(Company, ProbeAdmin)
     with pytest.raises(ImproperlyConfigured):
         PonteAdminSite(name="probe").register(Contact, ProbeAdmin)
+
+
+def test_the_template_sync_page_lists_only_the_isp_admin_wabas(isp_client, company_a, company_b):
+    CloudChannelFactory(company=company_a, waba_id="111000111")
+    CloudChannelFactory(company=company_b, waba_id="999000999")
+    response = isp_client.get(reverse("admin:templates_meta_template_sync"))
+    assert response.status_code == 200
+    assert [row["waba_id"] for row in response.context["wabas"]] == ["111000111"]
+    assert "999000999" not in response.content.decode()

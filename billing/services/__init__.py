@@ -1,0 +1,1 @@
+"""What changes spend: entries and their totals, and the rate card."""
