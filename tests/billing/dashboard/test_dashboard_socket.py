@@ -20,7 +20,10 @@ from tests.billing.dashboard.conftest import (
     session_cookie,
 )
 
-pytestmark = pytest.mark.django_db
+# Committed like a server's: the consumer's database calls run on the test's thread (thread-sensitive) and
+# channels closes that thread's connection around each, which a test's open transaction would not survive.
+# The seeded rate card is restored after each (serialized_rollback).
+pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
 SPENT = f"{SERVICE_PRICE:.6f}"
 
 
