@@ -82,6 +82,11 @@ class DevTools:
             time.sleep(0.05)
         return value
 
+    def navigate(self, url: str) -> None:
+        self.events.clear()
+        self.call("Page.navigate", url=url)
+        self.wait_for_event("Page.loadEventFired")
+
 
 @pytest.fixture(name="browser")
 def browser_fixture(tmp_path: Path):
@@ -105,7 +110,9 @@ def browser_fixture(tmp_path: Path):
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list", timeout=TIMEOUT) as answer:
             page = next(t for t in json.load(answer) if t["type"] == "page")
         with client.connect(page["webSocketDebuggerUrl"], max_size=None, open_timeout=TIMEOUT) as websocket:
-            yield DevTools(websocket)
+            devtools = DevTools(websocket)
+            devtools.call("Page.enable")  # the page's events (a load finished) from the start
+            yield devtools
     finally:
         process.terminate()
         try:
@@ -116,9 +123,7 @@ def browser_fixture(tmp_path: Path):
 
 
 def navigate(browser: DevTools, url: str) -> None:
-    browser.events.clear()
-    browser.call("Page.navigate", url=url)
-    browser.wait_for_event("Page.loadEventFired")
+    browser.navigate(url)
 
 
 def open_as_staff(browser: DevTools, live_server, path: str) -> None:
@@ -132,7 +137,6 @@ def open_logged_in(browser: DevTools, live_server, path: str, user) -> None:
     client = Client()
     client.force_login(user)
     session = client.cookies[settings.SESSION_COOKIE_NAME].value
-    browser.call("Page.enable")
     browser.call("Network.enable")
     browser.call("Network.setCookie", name=settings.SESSION_COOKIE_NAME, value=session, url=live_server.url)
     navigate(browser, f"{live_server.url}{path}")

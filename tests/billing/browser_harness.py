@@ -1,8 +1,4 @@
-"""Headless Chromium over the DevTools protocol, and the project's ASGI application served live (HTTP and WebSockets).
-
-The DevTools part is tests/templates_meta/test_browser.py's, copied until one shared harness exists: Chromium's
-page websocket driven with the ``websockets`` package uvicorn[standard] installs (no Selenium, no driver binary);
-the tests skip when Chromium is not installed (``.ci/run`` installs it).
+"""The project's ASGI application served live (HTTP and WebSockets) for the browser tests (``tests.browser``).
 
 Django's ``live_server`` speaks WSGI only, so ``live_asgi`` runs uvicorn on ``config.asgi.application`` (with
 static files) in a thread of the test process: the webhook intake, Django's views, the Channels router and the
@@ -11,17 +7,10 @@ SQLite test database is one database per connection's thread unless shared, so t
 the test's own connection, as Django's ``LiveServerThread`` does for its threads.
 """
 
-import itertools
-import json
-import shutil
 import socket
-import subprocess
 import threading
 import time
-import urllib.request
 from collections.abc import Iterator
-from pathlib import Path
-from typing import Any
 
 import pytest
 import uvicorn
@@ -29,104 +18,7 @@ from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
 from django.db import connections
 
 from config.asgi import application
-
-CHROMIUM = next(filter(None, map(shutil.which, ("chromium", "chromium-browser", "google-chrome"))), None)
-# Nothing but the page under test: no updates, sync, metrics or first-run pages reaching the internet.
-FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--no-default-browser-check",
-    "--disable-default-apps",
-    "--disable-extensions",
-    "--disable-domain-reliability",
-    "--disable-dev-shm-usage",
-    "--metrics-recording-only",
-    "--remote-debugging-address=127.0.0.1",
-    "--remote-debugging-port=0",
-]
-TIMEOUT = 20.0
-
-
-class DevTools:
-    """The few Chrome DevTools protocol calls the tests need, over one page's websocket."""
-
-    def __init__(self, websocket: Any) -> None:
-        self._ws = websocket
-        self._ids = itertools.count(1)
-        self.events: list[dict[str, Any]] = []
-
-    def call(self, method: str, **params: Any) -> dict[str, Any]:
-        call_id = next(self._ids)
-        self._ws.send(json.dumps({"id": call_id, "method": method, "params": params}))
-        while True:
-            message = json.loads(self._ws.recv(timeout=TIMEOUT))
-            if message.get("id") == call_id:
-                assert "error" not in message, message["error"]
-                return message.get("result", {})
-            self.events.append(message)
-
-    def wait_for_event(self, method: str) -> None:
-        deadline = time.monotonic() + TIMEOUT
-        while not any(e.get("method") == method for e in self.events):
-            assert time.monotonic() < deadline, f"no {method} within {TIMEOUT}s"
-            self.events.append(json.loads(self._ws.recv(timeout=TIMEOUT)))
-
-    def evaluate(self, expression: str) -> Any:
-        result = self.call("Runtime.evaluate", expression=expression, returnByValue=True)
-        assert "exceptionDetails" not in result, result["exceptionDetails"]
-        return result["result"].get("value")
-
-    def wait_until(self, expression: str, expected: Any) -> Any:
-        deadline, value = time.monotonic() + TIMEOUT, None
-        while time.monotonic() < deadline:
-            value = self.evaluate(expression)
-            if value == expected:
-                return value
-            time.sleep(0.02)
-        return value
-
-    def navigate(self, url: str) -> None:
-        self.events.clear()
-        self.call("Page.navigate", url=url)
-        self.wait_for_event("Page.loadEventFired")
-
-
-@pytest.fixture
-def browser(tmp_path: Path) -> Iterator[DevTools]:
-    if CHROMIUM is None:
-        pytest.skip("Chromium is not installed (apt-get install chromium); .ci/run installs it for CI")
-    client = pytest.importorskip("websockets.sync.client", reason="needs the websockets package (uvicorn[standard])")
-    profile = tmp_path / "profile"
-    process = subprocess.Popen(  # noqa: S603 - a fixed argument list, no shell
-        [CHROMIUM, *FLAGS, f"--user-data-dir={profile}", "about:blank"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        port_file, deadline = profile / "DevToolsActivePort", time.monotonic() + TIMEOUT
-        while not (port_file.exists() and port_file.read_text().count("\n") >= 1):
-            assert process.poll() is None, "Chromium exited at start-up"
-            assert time.monotonic() < deadline, "Chromium did not open its DevTools port"
-            time.sleep(0.05)
-        port = int(port_file.read_text().split()[0])
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list", timeout=TIMEOUT) as answer:
-            page = next(t for t in json.load(answer) if t["type"] == "page")
-        with client.connect(page["webSocketDebuggerUrl"], max_size=None, open_timeout=TIMEOUT) as websocket:
-            devtools = DevTools(websocket)
-            devtools.call("Page.enable")
-            yield devtools
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+from tests.browser import TIMEOUT, DevTools, browser_fixture  # noqa: F401 (DevTools and the browser fixture, re-exported)
 
 
 class _Everywhere:

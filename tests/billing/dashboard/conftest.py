@@ -13,7 +13,7 @@ from django.test import Client
 from companies import members
 from companies.models import Channel, Member
 from conversations.models import Message
-from tests.billing.browser_harness import browser, live_asgi  # noqa: F401
+from tests.billing.browser_harness import browser_fixture, live_asgi  # noqa: F401
 from tests.billing.conftest import cloud_message, status_payload
 from tests.conftest import post_meta
 from tests.factories import CloudChannelFactory, CompanyFactory
