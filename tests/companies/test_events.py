@@ -536,6 +536,7 @@ def test_a_delivered_receipt_for_a_known_outbound_message_gives_message_status_c
         "message_id": message.pk,
         "direction": "out",
         "purpose": "",
+        "channel_kind": "cloud",
         "status": "delivered",
         "error_code": "",
         "error_title": "",
