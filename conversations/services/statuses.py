@@ -125,7 +125,16 @@ def lock(messages: QuerySet[Message], *, limit: int | None = None, skip_locked: 
 
 def held(messages: Iterable[Message]) -> dict[int, Held]:
     """``lock``'s answer for messages the caller locked and read whole."""
-    return {m.pk: Held(m.company_id, m.direction, m.status, m.pricing is not None, m.purpose) for m in messages}
+    channel = Message._meta.get_field("channel")
+    return {
+        # The channel's kind where its row came with the message (the door's); never a query per message.
+        m.pk: Held(m.company_id, m.direction, m.status, m.pricing is not None, m.purpose, _kind(m, channel))
+        for m in messages
+    }
+
+
+def _kind(message: Message, channel) -> str:
+    return message.channel.kind if message.channel_id and channel.is_cached(message) else ""
 
 
 def move(

@@ -594,6 +594,7 @@ def test_a_message_queued_by_the_door_is_announced_as_queued(subscribe, company)
         "message_id": message.pk,
         "direction": "out",
         "purpose": "notice",
+        "channel_kind": "evolution",
         "status": "queued",
         "error_code": "",
         "error_title": "",

@@ -537,6 +537,7 @@ def test_the_queued_message_is_announced_as_a_status_change(company, status_even
     expected = {
         "direction": "out",
         "purpose": "notice",
+        "channel_kind": "console",
         "status": "queued",
         "error_code": "",
         "error_title": "",

@@ -3,13 +3,16 @@ Meta's real delivered receipt (``meta/status_delivered.json``) posted to the rea
 browser's tests headless Chromium and the ASGI application served live (``tests.billing.browser_harness``)."""
 
 import datetime as dt
+import importlib
 from decimal import Decimal
 
 import pytest
+from django.apps import apps
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
 from django.test import Client
 
+from billing.models import Rate
 from companies import members
 from companies.models import Channel, Member
 from conversations.models import Message
@@ -21,6 +24,15 @@ from tests.factories import CloudChannelFactory, CompanyFactory
 PASSWORD = "correct horse battery staple"
 # Meta's service rate for Brazil from 2026-10-01 (billing's rate card migration): the CBP receipt's category.
 SERVICE_PRICE = Decimal("0.0068")
+
+
+@pytest.fixture
+def seeded_rate_card(transactional_db) -> None:
+    """The rate card of billing's data migration, for tests that commit: their database is emptied after each
+    one, the migration's rows with it (serialized_rollback would restore them, but clashes with the content
+    types that another committing test's flush made again)."""
+    if not Rate.objects.exists():
+        importlib.import_module("billing.migrations.0002_seed_brazil_rates").seed(apps, None)
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ from tests.conftest import sign
 from tests.factories import CloudChannelFactory, CompanyFactory
 
 # The rate card is data from a migration: a transactional test's flush would take it away from the next one.
-pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("seeded_rate_card")]
 
 TODAY = "document.querySelector('[data-total=today]').textContent"
 CONNECTION = "document.querySelector('[data-connection]').dataset.connection"

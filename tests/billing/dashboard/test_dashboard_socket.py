@@ -22,8 +22,7 @@ from tests.billing.dashboard.conftest import (
 
 # Committed like a server's: the consumer's database calls run on the test's thread (thread-sensitive) and
 # channels closes that thread's connection around each, which a test's open transaction would not survive.
-# The seeded rate card is restored after each (serialized_rollback).
-pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("seeded_rate_card")]
 SPENT = f"{SERVICE_PRICE:.6f}"
 
 
