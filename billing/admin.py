@@ -7,6 +7,7 @@ from django.contrib import admin
 from django.db.models import OuterRef, QuerySet, Subquery
 from django.http import HttpRequest
 
+from billing import budget_admin  # noqa: F401  (registers the budgets' admin)
 from billing.models import (
     BillingAccount,
     FreeAllowance,
@@ -18,9 +19,9 @@ from billing.models import (
     SpendTemplateTotal,
     SpendTotal,
 )
-from companies.admin_scoping import PLATFORM_ONLY, READ_ONLY, CompanyScopedAdmin
+from billing.read_only_admin import ReadOnlyAdmin
+from companies.admin_scoping import PLATFORM_ONLY, CompanyScopedAdmin
 from config.admin_display import pill
-from conversations.admin import BigTableAdmin
 
 
 @admin.register(Rate)
@@ -46,23 +47,6 @@ class BillingAccountAdmin(CompanyScopedAdmin):
     list_filter = ["currency"]
     autocomplete_fields = ["company"]
     list_select_related = ["company"]
-
-
-class ReadOnlyAdmin(BigTableAdmin):
-    """Written only by the billing services, with their totals: an edit here would make them drift."""
-
-    # An ISP admin reads its own company's spend (companies.admin_scoping).
-    company_path = "company"
-    isp_admin_permissions = READ_ONLY
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
 
 
 @admin.register(SpendEntry)

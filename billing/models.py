@@ -430,3 +430,85 @@ class MetaSpend(models.Model):
     def amount(self) -> Decimal:
         """What Meta charged: its cost, or, when it gave none, its volume priced with our rate card."""
         return self.cost if self.cost is not None else self.rate_card_cost
+
+
+# ------------------------------------------------------------------------------ budgets (the spend panel)
+
+
+class Budget(models.Model):
+    """What a company means to spend on Meta's messages per period, and the share of it that warns its people.
+
+    Written only by ``billing.services.budgets``; compared with what Meta has charged (delivered messages),
+    in the budget's currency, by the same service each time spend is recorded.
+    """
+
+    class Period(models.TextChoices):
+        MONTHLY = "monthly", "Monthly (calendar month, the company's time zone)"
+
+    company = models.ForeignKey(Company, on_delete=models.CASCADE, related_name="budgets")
+    period = models.CharField(max_length=10, choices=Period.choices, default=Period.MONTHLY)
+    amount = models.DecimalField(max_digits=12, decimal_places=2, help_text="What the period may cost.")
+    currency = models.CharField(
+        max_length=3, choices=Currency.choices, default=Currency.USD, help_text="The currency Meta bills in."
+    )
+    alert_threshold_percent = models.PositiveSmallIntegerField(
+        default=80, help_text="Warn once a period when the charged spend reaches this share of the amount."
+    )
+    contact_email = models.EmailField(
+        "billing contact e-mail",
+        blank=True,
+        help_text="Who gets the alert; empty: the company's ISP admins that have an e-mail address.",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["company", "period"], name="budget_one_per_period")]
+
+    def __str__(self) -> str:
+        return f"{self.company}: {self.amount} {self.currency} {self.period}"
+
+    def clean(self) -> None:
+        if self.amount is not None and self.amount <= 0:
+            raise ValidationError({"amount": "A budget is more than zero."})
+        if self.alert_threshold_percent is not None and not 1 <= self.alert_threshold_percent <= 100:
+            raise ValidationError({"alert_threshold_percent": "Between 1 and 100 percent."})
+
+    @property
+    def threshold_amount(self) -> Decimal:
+        """The spend at which the alert goes out (exact: rounding to cents could make a small budget's zero)."""
+        return self.amount * self.alert_threshold_percent / 100
+
+
+class BudgetAlert(models.Model):
+    """A company's budget threshold crossed in one period: one row per company, period kind and period start
+    (the unique key makes the alert, and its e-mail, happen once however many writers cross it at once).
+
+    Kept so the notice stays on the panel for the period; ``emailed_at`` is set by whoever claims the e-mail.
+    """
+
+    company = models.ForeignKey(Company, on_delete=models.CASCADE, related_name="budget_alerts")
+    budget = models.ForeignKey(Budget, on_delete=models.CASCADE, related_name="alerts")
+    period = models.CharField(max_length=10, choices=Budget.Period.choices)
+    period_start = models.DateField(help_text="The period's first day, in the company's time zone.")
+    currency = models.CharField(max_length=3, choices=Currency.choices)
+    amount = models.DecimalField(max_digits=12, decimal_places=2, help_text="The budget when it was crossed.")
+    threshold_percent = models.PositiveIntegerField()
+    spent = models.DecimalField(**TOTAL_MONEY, help_text="The charged spend that crossed it.")
+    crossed_at = models.DateTimeField()
+    emailed_to = models.CharField(max_length=500, blank=True)
+    emailed_at = models.DateTimeField(null=True, blank=True)
+    email_error = models.CharField(max_length=300, blank=True, help_text="Why the last attempt failed.")
+
+    class Meta:
+        ordering = ["-period_start", "company_id"]
+        constraints = [
+            models.UniqueConstraint(fields=["company", "period", "period_start"], name="budget_alert_once_per_period")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.company}: {self.threshold_percent}% of {self.amount} {self.currency} from {self.period_start}"
+
+    @property
+    def percent_spent(self) -> Decimal:
+        return (self.spent * 100 / self.amount).quantize(Decimal("0.1")) if self.amount else Decimal(0)

@@ -18,8 +18,16 @@ from django.conf import settings
 from django.db.models import QuerySet, Sum
 from django.utils import timezone
 
-from billing.models import Currency, SpendEntry, SpendMonthTotal, SpendTemplateTotal, SpendTotal
-from companies.models import Company
+from billing.models import (
+    Budget,
+    BudgetAlert,
+    Currency,
+    SpendEntry,
+    SpendMonthTotal,
+    SpendTemplateTotal,
+    SpendTotal,
+)
+from companies.models import Channel, Company
 
 ZERO = Decimal(0)
 SUMS = {
@@ -240,3 +248,86 @@ def list_last_billable(*, company_id: int | None, limit: int = 20) -> list[Spend
             "market",
         )[:limit]
     )
+
+
+# ------------------------------------------------------------------------------ the spend panel: budgets, labels
+
+
+@dataclass(frozen=True)
+class BudgetStatus:
+    """A company's monthly budget against what Meta has charged in the month (the gauge), and its alert if any."""
+
+    budget_id: int
+    amount: Decimal
+    currency: str
+    threshold_percent: int
+    month: dt.date
+    spent: Decimal
+    alert: BudgetAlert | None
+
+    @property
+    def percent(self) -> Decimal:
+        return (self.spent * 100 / self.amount).quantize(Decimal("0.1")) if self.amount else ZERO
+
+    @property
+    def remaining(self) -> Decimal:
+        return max(self.amount - self.spent, ZERO)
+
+    @property
+    def over_by(self) -> Decimal:
+        return max(self.spent - self.amount, ZERO)
+
+    @property
+    def is_over_threshold(self) -> bool:
+        return self.spent >= self.amount * self.threshold_percent / 100
+
+    @property
+    def is_over_budget(self) -> bool:
+        return self.spent >= self.amount
+
+
+def get_budget_status(*, company_id: int, month: dt.date | None = None) -> BudgetStatus | None:
+    """The company's monthly budget, the month's charged spend in its currency and the month's alert; None
+    when the company has no budget."""
+    budget = Budget.objects.filter(company_id=company_id, period=Budget.Period.MONTHLY).first()
+    if budget is None:
+        return None
+    first = (month or today_for(company_id)).replace(day=1)
+    spent = _month_rows(company_id, first).filter(currency=budget.currency).aggregate(spent=Sum("delivered_amount"))
+    alert = BudgetAlert.objects.filter(company_id=company_id, period=budget.period, period_start=first).first()
+    return BudgetStatus(
+        budget_id=budget.pk,
+        amount=budget.amount,
+        currency=budget.currency,
+        threshold_percent=budget.alert_threshold_percent,
+        month=first,
+        spent=spent["spent"] or ZERO,
+        alert=alert,
+    )
+
+
+def list_budget_alerts(*, company_id: int | None, month: dt.date) -> list[BudgetAlert]:
+    """The budget alerts of ``month`` (of one company, or of all), the company's name with each."""
+    alerts = BudgetAlert.objects.filter(period_start=month.replace(day=1)).select_related("company")
+    return list(_scoped(alerts, company_id).order_by("company__name"))
+
+
+def get_open_alert(*, company_id: int) -> BudgetAlert | None:
+    """The alert of the company's current month, if its budget was crossed (the admin's notice)."""
+    first = today_for(company_id).replace(day=1)
+    return BudgetAlert.objects.filter(company_id=company_id, period_start=first).order_by("pk").first()
+
+
+def list_channel_labels(*, company_id: int | None, channel_ids: list[int]) -> dict[int, str]:
+    """How the panel names channels: their label and number (a deleted channel keeps only its id)."""
+    channels = _scoped(Channel.objects.filter(pk__in=channel_ids), company_id)
+    return {
+        pk: f"{name} ({number})" if number else name
+        for pk, name, number in channels.values_list("pk", "name", "display_number")
+    }
+
+
+def list_panel_companies() -> list[tuple[str, str]]:
+    """Every company's contract and name, for platform staff to choose one on the panel."""
+    companies = Company.objects.order_by("name").values_list("contract", "name")
+    return [(str(contract), name) for contract, name in companies]

@@ -8,7 +8,9 @@ from django.contrib import admin
 from django.db.models import Count, Q
 from django.http import HttpRequest
 from django.template.response import TemplateResponse
+from django.urls import URLPattern, URLResolver, path
 
+from billing import panel
 from companies.admin_scoping import CompanyScopedAdmin, check_company_path, for_request, platform_only
 from companies.members import member_of
 from companies.models import ApiKey, Channel, Company
@@ -51,3 +53,15 @@ class PonteAdminSite(admin.AdminSite):
             "is_member": member_of(request.user) is not None,
         }
         return super().index(request, {"overview": overview, **(extra_context or {})})
+
+    def get_urls(self) -> list[URLPattern | URLResolver]:
+        # The spend panel is a page of the admin that is no model's; before the admin's own, whose last is a catch-all.
+        spend = path("billing/spend/", self.admin_view(self.spend_panel), name="billing_spend_panel")
+        return [spend, *super().get_urls()]
+
+    def spend_panel(self, request: HttpRequest) -> TemplateResponse:
+        return panel.spend_panel(request, site=self)
+
+    def get_app_list(self, request: HttpRequest, app_label: str | None = None) -> list[dict]:
+        # The panel is listed first in the billing app, on the index and in the sidebar.
+        return panel.with_panel_entry(request, super().get_app_list(request, app_label))

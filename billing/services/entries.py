@@ -33,7 +33,7 @@ from django.utils import timezone
 from billing import push
 from billing.models import Category, FreeAllowance, FreeReason, Origin, SpendEntry
 from billing.pricing import read_pricing
-from billing.services import totals
+from billing.services import budgets, totals
 from billing.services.reads import Reads, market_of, template_of
 from companies.models import Channel
 from config.bulk_sql import insert_rows, update_from_values
@@ -130,6 +130,7 @@ def settle(*, queued: Sequence[Queued] = (), receipts: Sequence[Receipt] = ()) -
         totals.apply(deltas)
         settled = created + changed
         push.after_commit(settled)
+        budgets.after_commit(settled)  # a crossed budget alerts its company, once a period
     return settled
 
 
