@@ -7,7 +7,7 @@ import sys
 
 from benchmarks.harness import emit
 
-BENCHMARKS = ["lookup", "ingest", "send", "fairness", "isolation", "campaign", "conversation"]
+BENCHMARKS = ["lookup", "ingest", "send", "fairness", "isolation", "campaign", "conversation", "spend"]
 
 
 def main() -> int:

@@ -8,6 +8,19 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def run_quick(name: str, *, timeout: float) -> tuple[dict, str]:
+    """``python -m benchmarks NAME --quick``: the figures (its last line) and the end of its log."""
+    result = subprocess.run(  # noqa: S603 (our own benchmark, by one of its names)
+        [sys.executable, "-m", "benchmarks", name, "--quick"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    assert result.returncode == 0, result.stderr[-4000:]
+    return json.loads(result.stdout.strip().splitlines()[-1]), result.stderr[-4000:]
+
+
 def test_lookup_benchmark_prints_one_json_object_last():
     result = subprocess.run(
         [sys.executable, "-m", "benchmarks", "lookup", "--quick"],
@@ -25,20 +38,12 @@ def test_lookup_benchmark_prints_one_json_object_last():
 @pytest.mark.integration
 def test_ingest_benchmark_loses_no_accepted_webhook():
     """The whole stack (gunicorn, a Celery worker, a throwaway database) for a few seconds: ~1 minute."""
-    result = subprocess.run(
-        [sys.executable, "-m", "benchmarks", "ingest", "--quick"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert result.returncode == 0, result.stderr[-4000:]
-    figures = json.loads(result.stdout.strip().splitlines()[-1])
+    figures, log = run_quick("ingest", timeout=300)
     keys = {"webhooks_per_s", "bare_per_s", "ratio", "p50_ms", "p99_ms", "accepted", "processed", "lost"}
     keys |= {"processed_per_s", "processing"}
     assert figures["benchmark"] == "ingest" and keys <= figures.keys()
     assert figures["accepted"] > 0 and figures["bare_per_s"] > 0 and figures["webhooks_per_s"] > 0
-    assert figures["lost"] == 0, result.stderr[-4000:]
+    assert figures["lost"] == 0, log
     # Processing alone: every stored text became a message, every campaign message ended read.
     assert figures["processed_per_s"]["texts"] > 0 and figures["processed_per_s"]["statuses"] > 0
     assert figures["processing"]["texts"]["lost"] == 0
@@ -49,35 +54,19 @@ def test_ingest_benchmark_loses_no_accepted_webhook():
 @pytest.mark.integration
 def test_an_inbound_webhook_is_processed_within_2_s_while_the_outbox_is_saturated():
     """Real workers as deployed (an inbound and an outbox pool), one provider timing out and one slow: ~1 minute."""
-    result = subprocess.run(
-        [sys.executable, "-m", "benchmarks", "isolation", "--quick"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert result.returncode == 0, result.stderr[-4000:]
-    figures = json.loads(result.stdout.strip().splitlines()[-1])
+    figures, log = run_quick("isolation", timeout=300)
     assert figures["benchmark"] == "isolation"
     # The outbox was saturated while the webhooks came: its sends were in flight, against both fakes.
     assert figures["outbox_after_3_s"].get("sending", 0) > 0
     assert figures["fake_graph_arrivals"]["timeout"] > 0 and figures["fake_graph_arrivals"]["slow"] > 0
     assert figures["webhooks_processed"] == figures["webhooks_accepted"] > 0
-    assert figures["delay_max_s"] <= 2.0, result.stderr[-4000:]
+    assert figures["delay_max_s"] <= 2.0, log
 
 
 @pytest.mark.integration
 def test_campaign_benchmark_imports_every_row_and_sends_none_twice():
     """The web server and the campaigns, outbox and events workers on a 10,000-row CSV: about a minute."""
-    result = subprocess.run(
-        [sys.executable, "-m", "benchmarks", "campaign", "--quick"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert result.returncode == 0, result.stderr[-4000:]
-    figures = json.loads(result.stdout.strip().splitlines()[-1])
+    figures, _ = run_quick("campaign", timeout=600)
     assert figures["benchmark"] == "campaign" and figures["import_status"] == "imported"
     assert figures["rows_read"] == figures["rows"] == 10_000
     assert figures["invalid_rows"] == figures["expected_invalid"]
@@ -127,18 +116,33 @@ def test_the_conversation_benchmark_counts_what_was_lost_sent_twice_or_out_of_or
 @pytest.mark.integration
 def test_conversation_benchmark_takes_every_customer_to_the_bill_and_some_to_a_person():
     """The web server, the inbound, events and outbox workers and the fakes for 50 customers: a minute or two."""
-    result = subprocess.run(
-        [sys.executable, "-m", "benchmarks", "conversation", "--quick"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert result.returncode == 0, result.stderr[-4000:]
-    figures = json.loads(result.stdout.strip().splitlines()[-1])
+    figures, log = run_quick("conversation", timeout=600)
     assert figures["benchmark"] == "conversation" and figures["customers"] == 50 and figures["to_person"] == 15
-    assert figures["customers_done"] == 50, result.stderr[-4000:]
+    assert figures["customers_done"] == 50, log
     assert figures["bot_turns"] == 50 * 3 + 15 and figures["relayed_messages"] == figures["agent_replies"] == 30
     assert figures["lost"] == 0 and figures["duplicates"] == 0
     assert figures["bot_reply_p50_ms"] > 0 and figures["relay_p99_ms"] > 0
     assert set(figures["goals"]) >= {"bot_reply_p99_under_1_s", "relay_p99_under_1_s", "none_lost"}
+
+
+@pytest.mark.integration
+def test_spend_benchmark_times_the_pages_queries_and_each_billable_receipt_to_its_push():
+    """Spend entries and their totals (100,000 on PostgreSQL; 20,000 through the ORM on SQLite), the dashboard's
+    and the panel's queries timed, then the web server and the inbound and events workers for 20 receipts: a
+    minute or so."""
+    figures, log = run_quick("spend", timeout=600)
+    assert figures["benchmark"] == "spend" and figures["companies"] == 50
+    on_postgres = figures["database"].startswith("PostgreSQL")
+    assert figures["entries"] == (100_000 if on_postgres else 20_000)
+    assert ("SQLite" in figures["entries_path"]) is not on_postgres  # the plain path says so
+    for page in ("dashboard", "panel"):
+        assert 0 < figures[f"{page}_query_ms"] <= figures[f"{page}_query_max_ms"]
+        detail = figures["detail"][page]
+        assert detail["renders"] == 3 * 5 * 2 and detail["queries_per_render"] > 0  # 3 companies, 5 times, 2 each
+        assert detail["slowest_run"]["sql"].startswith("SELECT")
+    # Every receipt charged once, and each one's push came: the month's count moved by one each time.
+    assert figures["pushes"] == 20 and figures["lost_pushes"] == 0, log
+    assert figures["receipts_charged"] == 3 + 20
+    assert 0 < figures["push_p50_ms"] <= figures["push_p99_ms"] <= figures["push_max_ms"] < 10_000
+    assert figures["goals"]["no_push_lost"] is True
+    assert set(figures["goals"]) >= {"dashboard_queries_under_20_ms", "panel_queries_under_20_ms", "push_p99_under_1_s"}
