@@ -52,6 +52,7 @@ def figures(company_id: int) -> dict[str, Any]:
         ],
         "month_total": [f.as_json() for f in month.total],
         "month_by_category": [f.as_json() for f in month.by_category],
+        "budget": _budget(company_id, today),
         "last_billable": [
             {
                 "id": entry.pk,
@@ -65,6 +66,22 @@ def figures(company_id: int) -> dict[str, Any]:
             }
             for entry in last_billable
         ],
+    }
+
+
+def _budget(company_id: int, today) -> dict[str, Any] | None:
+    """The budget gauge: the month's charged spend against the company's budget (None without one)."""
+    status = selectors.get_budget_status(company_id=company_id, month=today)
+    if status is None:
+        return None
+    return {
+        "amount": selectors.money(status.amount),
+        "currency": status.currency,
+        "spent": selectors.money(status.spent),
+        "percent": str(status.percent),
+        "threshold_percent": status.threshold_percent,
+        "over_threshold": status.is_over_threshold,
+        "over_budget": status.is_over_budget,
     }
 
 

@@ -118,6 +118,21 @@
     }));
   }
 
+  // The month's charged spend against the company's budget; hidden when it has none.
+  function drawBudget(budget, drawn) {
+    var card = root.querySelector("[data-budget]");
+    card.hidden = !budget;
+    if (!budget) return;
+    var percent = Number(budget.percent);
+    put(card.querySelector("[data-budget-text]"), money(budget.spent, budget.currency) + " of " +
+      money(budget.amount, budget.currency) + " (" + budget.percent + "%)", drawn);
+    card.querySelector("[data-budget-fill]").style.width = Math.min(percent, 100) + "%";
+    card.querySelector("[data-budget-mark]").style.left = budget.threshold_percent + "%";
+    card.querySelector('[role="meter"]').setAttribute("aria-valuenow", String(Math.min(percent, 100)));
+    card.classList.toggle("warn", budget.over_threshold && !budget.over_budget);
+    card.classList.toggle("over", budget.over_budget);
+  }
+
   var drawn = false;
   function draw(figures) {
     root.querySelector("[data-today-label]").textContent = figures.today;
@@ -125,6 +140,7 @@
     drawPeriod("today", figures.today_by_category, figures.today_by_category, drawn);
     drawPeriod("month", figures.month_total, figures.month_by_category, drawn);
     drawLastBillable(figures.last_billable);
+    drawBudget(figures.budget, drawn);
     drawn = true;
   }
 

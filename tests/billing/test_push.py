@@ -1,6 +1,7 @@
 """After an entry commits, the company's live dashboards hear of it; another company's hear nothing."""
 
 import asyncio
+from decimal import Decimal
 
 import pytest
 import time_machine
@@ -8,7 +9,7 @@ from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 
 from billing import push
-from billing.services import entries
+from billing.services import budgets, entries
 from tests.billing.conftest import cloud_message, utc
 from tests.factories import CloudChannelFactory
 
@@ -58,3 +59,27 @@ def test_an_estimate_alone_pushes_nothing(django_capture_on_commit_callbacks):
         entries.settle(queued=[entries.Queued(message.pk, AT, category="marketing")])
     assert callbacks == []
     assert received(mine, timeout=0.2) is None
+
+
+@time_machine.travel(AT, tick=False)
+def test_the_push_carries_the_budget_gauge_and_none_without_a_budget(django_capture_on_commit_callbacks):
+    channel, bare = CloudChannelFactory(), CloudChannelFactory()
+    budgets.set_budget(company=channel.company, amount=Decimal("0.10"), alert_threshold_percent=50)
+    mine, theirs = listen(channel.company_id), listen(bare.company_id)
+    with django_capture_on_commit_callbacks(execute=True):
+        entries.settle(
+            receipts=[
+                entries.Receipt(cloud_message(channel, template="promo", at=AT).pk, "delivered", AT, MARKETING),
+                entries.Receipt(cloud_message(bare, template="promo", at=AT).pk, "delivered", AT, MARKETING),
+            ]
+        )
+    assert received(mine)["budget"] == {
+        "amount": "0.100000",
+        "currency": "USD",
+        "spent": "0.062500",
+        "percent": "62.5",
+        "threshold_percent": 50,
+        "over_threshold": True,
+        "over_budget": False,
+    }
+    assert received(theirs)["budget"] is None

@@ -1,6 +1,7 @@
 """The live dashboard's page: an agent logs in and sees its own company's spend; nobody sees another's."""
 
 import json
+from decimal import Decimal
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -8,6 +9,7 @@ from django.test import Client
 
 from billing.models import SpendEntry
 from billing.recipients import mask_phone
+from billing.services import budgets
 from companies.models import Member
 from tests.billing.dashboard.conftest import (
     PASSWORD,
@@ -119,6 +121,20 @@ def test_an_agent_sees_its_company_s_spend_and_not_the_other_s(agent_a, charged)
     assert "5544999990001" not in html  # the recipient's number only masked
 
 
+def test_the_page_draws_the_budget_gauge_of_its_company_only(agent_a, cloud_b, charged):
+    budgets.set_budget(company=agent_a.company, amount=Decimal("1.00"), alert_threshold_percent=80)
+    budgets.set_budget(company=cloud_b.company, amount=Decimal("9.00"))
+    response = logged_in(agent_a.user).get(URL)
+    gauge = figures_of(response)["budget"]
+    assert (gauge["amount"], gauge["spent"], gauge["currency"]) == ("1.000000", f"{SERVICE_PRICE:.6f}", "USD")
+    assert (gauge["percent"], gauge["threshold_percent"], gauge["over_threshold"]) == ("0.7", 80, False)
+    assert "data-budget-fill" in response.content.decode()
+
+
+def test_without_a_budget_the_page_has_no_gauge_to_draw(agent_a, charged):
+    assert figures_of(logged_in(agent_a.user).get(URL))["budget"] is None
+
+
 def test_an_isp_admin_watches_its_company_too(cloud_a, charged):
     isp_admin = member(cloud_a, "ana", Member.Role.ISP_ADMIN)
     response = logged_in(isp_admin.user).get(URL)
@@ -187,5 +203,5 @@ def test_platform_staff_naming_no_company_s_contract_get_404(platform_staff, con
 
 def test_the_page_reads_a_bounded_number_of_queries(agent_a, charged, django_assert_max_num_queries):
     client = logged_in(agent_a.user)
-    with django_assert_max_num_queries(11):
+    with django_assert_max_num_queries(12):
         assert client.get(URL).status_code == 200
