@@ -19,7 +19,7 @@ from django.http import Http404, HttpRequest
 from django.template.response import TemplateResponse
 from django.urls import reverse
 
-from billing import selectors
+from billing import reconciliation, selectors
 from billing.models import Budget, Category, Origin
 from billing.selectors import Figure
 from companies.members import member_of
@@ -105,6 +105,10 @@ def _chart(daily: list[Figure]) -> dict[str, Any]:
     return {"labels": [d.isoformat() for d in days], "series": series}
 
 
+# The panel lists this many of the month's latest days on which Meta's figures and ours differ.
+RECONCILIATION_ROWS = 31
+
+
 def figures(*, company: Company | None, month: dt.date, today: dt.date) -> dict[str, Any]:
     """Everything the panel shows of ``company`` (None: all) for ``month``, ``today`` being the company's date."""
     company_id = company.pk if company is not None else None
@@ -134,6 +138,12 @@ def figures(*, company: Company | None, month: dt.date, today: dt.date) -> dict[
         "comparison": selectors.get_comparison(company_id=company_id, today=as_of),
         "budget": selectors.get_budget_status(company_id=company_id, month=month) if company_id else None,
         "alerts": selectors.list_budget_alerts(company_id=company_id, month=month),
+        # Meta's daily figures (its pricing analytics) against ours, the days that differ or did not come.
+        "meta_differences": [
+            d
+            for d in reconciliation.list_differences(company_id, month, as_of)
+            if not d.matches and (company_id is not None or d.meta_state != reconciliation.MetaState.MISSING)
+        ][-RECONCILIATION_ROWS:],
     }
 
 

@@ -131,3 +131,14 @@ def test_the_admin_shows_meta_s_figures_beside_ours_read_only(graph, channel, ad
     fetches = admin_client.get(reverse("admin:billing_metafetch_changelist"))
     assert fetches.status_code == 200 and "fetched" in fetches.content.decode()
     assert admin_client.get(reverse("admin:billing_metaspend_add")).status_code == 403
+
+
+def test_the_spend_panel_lists_the_days_meta_and_we_differ_on(graph, channel, admin_client):  # noqa: F811
+    delivered(channel, "marketing")
+    fetch(graph, channel, [point("MARKETING", 1, 0.0625), point("AUTHENTICATION", 1, 0.0068)])
+    page = admin_client.get("/admin/billing/spend/", {"company": str(channel.company.contract)})
+    assert page.status_code == 200
+    [row] = page.context["meta_differences"]  # marketing agrees; authentication is Meta's only
+    assert (row.day, row.category, row.amount_difference) == (DAY, "authentication", Decimal("0.0068"))
+    section = page.content.decode().split("data-sp-reconciliation", 1)[1].split("</section>", 1)[0]
+    assert "2026-11-10" in section and "authentication" in section and "0 / 1" in section
