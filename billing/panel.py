@@ -141,7 +141,8 @@ def figures(*, company: Company | None, month: dt.date, today: dt.date) -> dict[
         # Meta's daily figures (its pricing analytics) against ours, the days that differ or did not come.
         "meta_differences": [
             d
-            for d in reconciliation.list_differences(company_id, month, as_of)
+            # Meta's figures for a day are asked for once it is over: up to yesterday in the current month.
+            for d in reconciliation.list_differences(company_id, month, as_of - dt.timedelta(days=int(is_current)))
             if not d.matches and (company_id is not None or d.meta_state != reconciliation.MetaState.MISSING)
         ][-RECONCILIATION_ROWS:],
     }
