@@ -45,6 +45,7 @@ from benchmarks.sending_stack import (
     log,
     manage,
     max_in_window,
+    module_child,
     pool_worker,
     throwaway_database,
     wait_http,
@@ -97,18 +98,7 @@ def _web_log(folder: Path) -> str:
 
 
 def _child(env: dict, command: str, request: dict) -> dict:
-    result = subprocess.run(
-        [sys.executable, "-m", "benchmarks.campaign", "--child", command],
-        cwd=ROOT,
-        env=env,
-        input=json.dumps(request),
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    if result.returncode != 0:
-        raise RuntimeError(f"{command} failed:\n{result.stdout[-2000:]}\n{result.stderr[-4000:]}")
-    return json.loads(result.stdout.strip().splitlines()[-1])
+    return module_child("benchmarks.campaign", env, command, request)
 
 
 def _seed(request: dict) -> dict:

@@ -74,7 +74,9 @@ from benchmarks.sending_stack import (
     forget_redis_keys,
     free_port,
     log,
+    log_tails,
     manage,
+    module_child,
     percentile,
     pool_worker,
     process_tree,
@@ -227,13 +229,6 @@ def _backends_cpu(database: Database) -> dict[int, float]:
         return {}
     pids = [pid for (pid,) in database.query("SELECT pid FROM pg_stat_activity WHERE datname = current_database()")]
     return {pid: cpu_seconds([pid]) for pid in pids}
-
-
-def _tail(folder: Path, lines: int = 15) -> str:
-    return "\n".join(
-        f"--- {path.name}\n" + "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-        for path in sorted(folder.glob("*.log"))
-    )
 
 
 # ------------------------------------------------------------------------------ the customers
@@ -630,18 +625,7 @@ def _seed(request: dict) -> dict:
 
 
 def _child(env: dict, command: str, request: dict) -> dict:
-    result = subprocess.run(
-        [sys.executable, "-m", "benchmarks.conversation", "--child", command],
-        cwd=ROOT,
-        env=env,
-        input=json.dumps(request),
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    if result.returncode != 0:
-        raise RuntimeError(f"{command} failed:\n{result.stdout[-2000:]}\n{result.stderr[-4000:]}")
-    return json.loads(result.stdout.strip().splitlines()[-1])
+    return module_child("benchmarks.conversation", env, command, request, timeout=300)
 
 
 def run(*, quick: bool = False) -> dict:
@@ -746,7 +730,7 @@ def run(*, quick: bool = False) -> dict:
             cores["rest"] = round(max(0.0, cores["rest"] - cores["driver"] - cores["postgres"]), 2)
             found = _read_database(database)
         except Exception:
-            _log(f"failed; logs in {folder}:\n{_tail(folder)}")
+            _log(f"failed; logs in {folder}:\n{log_tails(folder)}")
             raise
         finally:
             for process in processes:

@@ -161,8 +161,15 @@ def manage(env: dict[str, str], *args: str) -> str:
 
 def django_child(env: dict[str, str], command: str, request: dict, *, timeout: float = 600) -> dict:
     """Run ``command`` (below) in a Django child process; its JSON answer."""
+    return module_child("benchmarks.sending_stack", env, command, request, timeout=timeout, flag=())
+
+
+def module_child(
+    module: str, env: dict[str, str], command: str, request: dict, *, timeout: float = 600, flag=("--child",)
+) -> dict:
+    """Run ``python -m module --child command`` with ``request`` as its JSON input; its last line's JSON answer."""
     result = subprocess.run(
-        [sys.executable, "-m", "benchmarks.sending_stack", command],
+        [sys.executable, "-m", module, *flag, command],
         cwd=ROOT,
         env=env,
         input=json.dumps(request),
@@ -173,6 +180,14 @@ def django_child(env: dict[str, str], command: str, request: dict, *, timeout: f
     if result.returncode != 0:
         raise RuntimeError(f"{command} failed:\n{result.stdout[-2000:]}\n{result.stderr[-4000:]}")
     return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def log_tails(folder: Path, lines: int = 15) -> str:
+    """The last ``lines`` of each log in ``folder``, for a benchmark's error message."""
+    return "\n".join(
+        f"--- {path.name}\n" + "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+        for path in sorted(folder.glob("*.log"))
+    )
 
 
 class DjangoChild:

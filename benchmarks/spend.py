@@ -56,7 +56,9 @@ from benchmarks.sending_stack import (
     forget_redis_keys,
     free_port,
     log,
+    log_tails,
     manage,
+    module_child,
     percentile,
     pool_worker,
     throwaway_database,
@@ -86,18 +88,7 @@ def _log(message: str) -> None:
 
 
 def _child(env: dict[str, str], command: str, request: dict, *, timeout: float = 1800) -> dict:
-    result = subprocess.run(
-        [sys.executable, "-m", "benchmarks.spend", "--child", command],
-        cwd=ROOT,
-        env=env,
-        input=json.dumps(request),
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
-    if result.returncode != 0:
-        raise RuntimeError(f"{command} failed:\n{result.stdout[-2000:]}\n{result.stderr[-4000:]}")
-    return json.loads(result.stdout.strip().splitlines()[-1])
+    return module_child("benchmarks.spend", env, command, request, timeout=timeout)
 
 
 # ------------------------------------------------------------------------------ child: SQLite's plain load
@@ -479,13 +470,6 @@ def _stop(processes: dict[str, subprocess.Popen]) -> None:
             process.wait()
 
 
-def _tail(folder: Path, lines: int = 20) -> str:
-    return "\n".join(
-        f"--- {path.name}\n" + "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-        for path in sorted(folder.glob("*.log"))
-    )
-
-
 # ------------------------------------------------------------------------------ the run
 
 
@@ -564,7 +548,7 @@ def run(*, quick: bool = False) -> dict[str, Any]:
                 (f"{WAMID_PREFIX}%",),
             )[0]
         except Exception:
-            _log(f"failed; logs in {folder}:\n{_tail(folder)}")
+            _log(f"failed; logs in {folder}:\n{log_tails(folder, 20)}")
             raise
         finally:
             _stop(processes)

@@ -21,17 +21,22 @@ connection of the throwaway database (``fill`` does the three). By hand, to time
 """
 
 import datetime as dt
-import json
 import os
-import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from benchmarks.sending_stack import ROOT, Database, benchmark_main, child_env, log, manage, throwaway_database
+from benchmarks.sending_stack import (
+    Database,
+    benchmark_main,
+    child_env,
+    log,
+    manage,
+    module_child,
+    throwaway_database,
+)
 
 COMPANIES = 50
 CHANNELS_PER_COMPANY = 2
@@ -240,18 +245,7 @@ def rebuild_totals(cursor) -> None:
 
 
 def _seed_in_child(env: dict[str, str], count: int) -> list[dict[str, Any]]:
-    result = subprocess.run(
-        [sys.executable, "-m", "benchmarks.spend_data", "--child", "seed"],
-        cwd=ROOT,
-        env=env,
-        input=json.dumps({"companies": count}),
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    if result.returncode != 0:
-        raise RuntimeError(f"seeding the companies failed:\n{result.stderr[-4000:]}")
-    return json.loads(result.stdout.strip().splitlines()[-1])
+    return module_child("benchmarks.spend_data", env, "seed", {"companies": count}, timeout=300)
 
 
 def fill(
